@@ -1,0 +1,68 @@
+"""Shared CLI pieces: logging set-up, output formats, exception → exit-code mapping."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from repcurate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RepcurateError
+
+FORMATS = ("text", "json")
+
+EXIT_CODES_HELP = """exit codes:
+  0    success
+  1    checks failed
+  2    usage error (bad arguments or configuration)
+  3    bad input data (no usable images, unreadable list, bad model or preprocessing output)
+  4    missing optional dependency
+  5    internal error
+  130  interrupted"""
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command takes."""
+    parser.add_argument("--format", choices=FORMATS, default="text", help="result format on stdout (default: text)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr, no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("repcurate: %(message)s"))
+    root = logging.getLogger("repcurate")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def run_guarded(args: argparse.Namespace, action: Any) -> int:
+    """Run ``action(args)``; map errors to one-line messages and exit codes (tracebacks with --debug)."""
+    try:
+        return int(action(args) or EXIT_OK)
+    except KeyboardInterrupt:
+        sys.stderr.write("repcurate: interrupted\n")
+        return EXIT_INTERRUPTED
+    except RepcurateError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"repcurate: error: {exc}\n")
+        return exc.exit_code
+    except MemoryError:
+        if args.debug:
+            raise
+        sys.stderr.write("repcurate: error: out of memory; fix: lower --batch-size or --size\n")
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if args.debug:
+            raise
+        sys.stderr.write(f"repcurate: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)\n")
+        return EXIT_INTERNAL

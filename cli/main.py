@@ -1,0 +1,43 @@
+"""Entry point of the ``repcurate`` command."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from repcurate import __version__
+from repcurate.errors import EXIT_USAGE
+
+from . import build as build_command
+from .common import EXIT_CODES_HELP, configure_logging, run_guarded
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line and the documented exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"repcurate: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="repcurate", description="Curate representative datasets for MCT post-training quantization.",
+                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"repcurate {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    build_command.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "action", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    configure_logging(args)
+    return run_guarded(args, args.action)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

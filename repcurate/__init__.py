@@ -1,0 +1,13 @@
+"""repcurate: curate, check and confirm representative datasets for post-training quantization with MCT.
+
+Public API: :func:`build`, :func:`load`, :class:`RepresentativeSet`. Heavy dependencies (torch,
+faiss, TensorFlow) are imported only when a function needs them.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from repcurate.curate import BuildResult, build  # noqa: E402
+from repcurate.repset import RepresentativeSet, load  # noqa: E402
+
+__all__ = ["build", "load", "RepresentativeSet", "BuildResult", "__version__"]

@@ -1,0 +1,203 @@
+"""``repcurate build`` as a library call: scan → embed → select → preprocess → write."""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repcurate import __version__
+from repcurate.data.images import DEFAULT_MAX_PIXELS
+from repcurate.data.scan import ScanResult, SkippedFile, scan
+from repcurate.embed.cache import default_cache_dir
+from repcurate.embed.loading import ModelArg, PreprocessArg, build_embedder
+from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors
+from repcurate.errors import InputError, UsageError
+from repcurate.io.atomic import ensure_writable_target
+from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
+from repcurate.select.selection import (
+    DEFAULT_NEAR_DUPLICATE,
+    DEFAULT_OUTLIER_Z,
+    SelectionConfig,
+    select_representatives,
+)
+
+log = logging.getLogger("repcurate")
+
+#: Default set size: NNCF's and OpenVINO's default calibration ``subset_size`` (300), inside the
+#: 100–1000 range vendors recommend; large enough for stable per-channel means and ranges, small
+#: enough that a PTQ run stays fast.
+DEFAULT_SIZE = 300
+
+
+@dataclass
+class BuildResult:
+    """The representative set plus run statistics (timings are not part of the manifest)."""
+
+    representative_set: RepresentativeSet
+    out: Path | None
+    timings: dict[str, float] = field(default_factory=dict)
+    embedded: int = 0
+    cache_hits: int = 0
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.representative_set.manifest
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-safe summary for the command line."""
+        m = self.manifest
+        return {
+            "out": None if self.out is None else str(self.out),
+            "selected": len(m["samples"]),
+            "counts": m["counts"],
+            "classes": m["classes"],
+            "unmet_quotas": m["unmet_quotas"],
+            "empty_classes": m["empty_classes"],
+            "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in m["skipped"]).items())),
+            "coverage": {"curated_mean": m["coverage"]["curated"]["mean"],
+                         "curated_max": m["coverage"]["curated"]["max"],
+                         "random_mean": m["coverage"]["random"]["mean"]["mean"],
+                         "random_max": m["coverage"]["random"]["max"]["mean"]},
+            "domain_match": m.get("domain_match"),
+            "embedded": self.embedded,
+            "cache_hits": self.cache_hits,
+            "seconds": {k: round(v, 2) for k, v in self.timings.items()},
+        }
+
+
+def _embed(source: ScanResult, embedder: Any, *, cache_dir: Path | None, batch_size: int, workers: int,
+           progress: bool | None, desc: str) -> EmbeddingRun:
+    return embed_records(source.records, source.root, embedder, cache_dir=cache_dir, batch_size=batch_size,
+                         workers=workers, progress=progress, max_pixels=DEFAULT_MAX_PIXELS, desc=desc)
+
+
+def _no_usable_error(source: ScanResult, skipped: list[SkippedFile], what: str) -> InputError:
+    reasons = Counter(s.reason for s in skipped)
+    detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "no image files found"
+    return InputError(f"{source.root}: no usable image in the {what} ({detail}); "
+                      "fix: point to a folder of JPEG/PNG/BMP/GIF/TIFF/WebP images")
+
+
+def build(
+    train_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    size: int = DEFAULT_SIZE,
+    balance: str = "uniform",
+    strategy: str = "kmeans",
+    seed: int = 0,
+    model: ModelArg = None,
+    layer: str | None = None,
+    preprocess: PreprocessArg = None,
+    match_dir: str | Path | None = None,
+    layout: str = "auto",
+    include_outliers: bool = False,
+    outlier_z: float = DEFAULT_OUTLIER_Z,
+    near_duplicate: float = DEFAULT_NEAR_DUPLICATE,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    batch_size: int = 32,
+    workers: int = 2,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> BuildResult:
+    """Curate a representative set from ``train_dir`` (a folder, or a CSV/JSONL list).
+
+    ``model``: the model to be quantized (spec string or ``nn.Module`` / Keras model; default the
+    bundled EfficientNet-Lite0); ``preprocess``: the evaluation preprocessing (spec or callable),
+    which defines the set's tensors. With ``out`` the set is written there atomically. Returns a
+    :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly.
+    """
+    try:
+        config = SelectionConfig(size=size, balance=balance, strategy=strategy, seed=seed,
+                                 include_outliers=include_outliers, outlier_z=outlier_z,
+                                 near_duplicate=near_duplicate)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if batch_size < 1 or workers < 1:
+        raise UsageError("batch_size and workers must be at least 1")
+    if match_dir is not None and strategy == "kcenter":
+        raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        ensure_writable_target(out_path, overwrite=overwrite)
+    cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    source = scan(Path(train_dir), layout=layout, workers=max(2, workers))
+    timings["scan"] = time.perf_counter() - started
+    log.info("scanned %s: %d candidate images, %d skipped", source.root, len(source.records), len(source.skipped))
+
+    started = time.perf_counter()
+    embedder, set_preprocessor = build_embedder(model, layer=layer, preprocess=preprocess)
+    timings["load_model"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    run = _embed(source, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
+                 progress=progress, desc="embedding train")
+    skipped = sorted(source.skipped + run.skipped, key=lambda s: s.path)
+    if not run.records:
+        raise _no_usable_error(source, skipped, "training data")
+    target_vectors = None
+    target_info: dict[str, Any] | None = None
+    if match_dir is not None:
+        target = scan(Path(match_dir), layout="flat", workers=max(2, workers))
+        target_run = _embed(target, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
+                            progress=progress, desc="embedding target")
+        if len(target_run.records) < 2:
+            raise _no_usable_error(target, target.skipped + target_run.skipped, "--match-dir folder")
+        target_vectors = target_run.vectors
+        target_info = {"dir": target.root.as_posix(), "images": len(target_run.records),
+                       "skipped": len(target.skipped) + len(target_run.skipped)}
+    timings["embed"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    labels = [r.label for r in run.records]
+    selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
+                                       target_embeddings=target_vectors)
+    timings["select"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    chosen = [run.records[i] for i in selection.indices]
+    tensors = load_tensors(chosen, source.root, set_preprocessor, workers=workers)
+    timings["preprocess"] = time.perf_counter() - started
+
+    usable_labels = {r.label for r in run.records}
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "repcurate", "version": __version__},
+        "command": "build",
+        "root": source.root.as_posix(),
+        "layout": source.layout,
+        "parameters": {**config.to_dict(), "match_dir": None if match_dir is None else Path(match_dir).resolve().as_posix()},
+        "seed": seed,
+        "model": {"spec": embedder.model_spec, "framework": embedder.framework, "layer": embedder.layer,
+                  "fingerprint": embedder.fingerprint, "embedding_dim": int(run.vectors.shape[1])},
+        "embedding_preprocessing": {"spec": embedder.preprocessor.spec, "fingerprint": embedder.preprocessor.fingerprint},
+        "preprocessing": {"spec": set_preprocessor.spec, "fingerprint": set_preprocessor.fingerprint,
+                          "sample_shape": list(tensors.shape[1:]), "dtype": str(tensors.dtype)},
+        "counts": {"candidates": len(source.records) + len(source.skipped), "usable": len(run.records),
+                   "skipped": len(skipped), "exact_duplicates": len(selection.exact_duplicates),
+                   "outliers_excluded": len(selection.outliers), "selected": len(chosen)},
+        "classes": [{**q.to_dict(), "selected": selection.selected_per_class.get(q.label, 0)} for q in selection.quotas],
+        "unmet_quotas": [q.to_dict() for q in selection.quotas if q.unmet],
+        "empty_classes": sorted(c for c in source.class_folders if c not in usable_labels),
+        "samples": [{"index": i, "path": r.path, "label": r.label, "content_fingerprint": r.fingerprint}
+                    for i, r in enumerate(chosen)],
+        "skipped": [s.to_dict() for s in skipped],
+        "duplicates": [{"path": run.records[row].path, "duplicate_of": run.records[first].path}
+                       for row, first in sorted(selection.exact_duplicates.items())],
+        "coverage": selection.coverage,
+        "domain_match": None if target_info is None else {**target_info, **(selection.domain_match or {})},
+    }
+    representative_set = RepresentativeSet(tensors=tensors, manifest=manifest)
+    if out_path is not None:
+        started = time.perf_counter()
+        representative_set.save(out_path, overwrite=overwrite)
+        timings["write"] = time.perf_counter() - started
+    return BuildResult(representative_set=representative_set, out=out_path, timings=timings,
+                       embedded=run.computed, cache_hits=run.cache_hits)

@@ -1,0 +1,1 @@
+"""Reading image collections: scanning folders and lists, decoding to canonical RGB."""

@@ -1,0 +1,122 @@
+"""Decode any supported image file to canonical RGB uint8, or say precisely why not."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: File extensions recognised as images (matched case-insensitively).
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+)
+
+#: Pillow's own decompression-bomb limit (≈ 89.5 Mpx): larger images are refused, not decoded.
+DEFAULT_MAX_PIXELS: int = 89_478_485
+
+#: Background that transparent pixels are composited onto.
+BACKGROUND_RGB: tuple[int, int, int] = (255, 255, 255)
+
+
+class DecodeError(Exception):
+    """A file could not be decoded; ``reason`` is a stable snake_case code, ``detail`` the cause."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image as canonical RGB plus what it was on disk."""
+
+    image: Image.Image
+    source_mode: str
+    source_format: str | None
+
+
+def is_image_path(path: Path) -> bool:
+    """True when the file name has a supported image extension (any letter case)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _sixteen_bit_to_rgb(img: Image.Image) -> Image.Image:
+    """Scale a 16/32-bit integer or float single-channel image to 8-bit grey, then RGB."""
+    arr = np.asarray(img)
+    if img.mode == "F":
+        arr = np.clip(np.nan_to_num(arr.astype(np.float64)), 0.0, 255.0)
+        grey = np.rint(arr).astype(np.uint8)
+    else:
+        # 16-bit data (I;16*, or I holding 0..65535) → 8 bit by rounding value/257.
+        arr = np.clip(arr.astype(np.int64), 0, 65535)
+        grey = ((arr + 128) // 257).astype(np.uint8)
+    return Image.fromarray(grey, mode="L").convert("RGB")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB; transparency is composited onto white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I") or mode == "F":
+        return _sixteen_bit_to_rgb(img)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode == "P" and "transparency" in img.info
+    ) or (mode in ("L", "RGB") and "transparency" in img.info)
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND_RGB + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode ``path`` to an RGB uint8 PIL image with EXIF orientation applied.
+
+    GIF and other animated formats give their first frame. Raises :class:`DecodeError` with a
+    reason code: ``unreadable``, ``empty_file``, ``not_an_image``, ``decompression_bomb``,
+    ``truncated`` or ``corrupt``.
+    """
+    try:
+        size = path.stat().st_size
+        handle = path.open("rb")
+    except OSError as exc:
+        raise DecodeError("unreadable", exc.strerror or str(exc)) from None
+    if size == 0:
+        handle.close()
+        raise DecodeError("empty_file", "the file has 0 bytes")
+    with handle:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(handle)
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise DecodeError(
+                        "decompression_bomb",
+                        f"{width}x{height} pixels exceeds the limit of {max_pixels}",
+                    )
+                source_mode, source_format = img.mode, img.format
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                rgb = _to_rgb(img)
+                rgb.load()
+        except DecodeError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DecodeError("decompression_bomb", str(exc)) from None
+        except UnidentifiedImageError:
+            raise DecodeError("not_an_image", "Pillow cannot identify this file as an image") from None
+        except OSError as exc:
+            text = str(exc)
+            if "truncated" in text or "broken data stream" in text:
+                raise DecodeError("truncated", text) from None
+            raise DecodeError("corrupt", text) from None
+        except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
+            raise DecodeError("corrupt", f"{type(exc).__name__}: {exc}") from None
+    return DecodedImage(image=rgb, source_mode=source_mode, source_format=source_format)

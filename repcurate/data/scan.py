@@ -1,0 +1,234 @@
+"""Walk a training (or evaluation) collection: a class-per-folder tree, a flat folder or a list file.
+
+Scanning reads every file once to fingerprint its content but decodes nothing; decoding
+failures are found later, when images are loaded, and join the same ``skipped`` list.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repcurate.data.images import is_image_path
+from repcurate.errors import InputError, UsageError
+
+LAYOUTS = ("auto", "classes", "flat")
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image file: its path relative to the collection root (POSIX), label and content hash."""
+
+    path: str
+    label: str | None
+    size_bytes: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file left out, with a stable reason code and a human-readable detail."""
+
+    path: str
+    reason: str
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason, "detail": self.detail}
+
+
+@dataclass
+class ScanResult:
+    """What a scan found: usable candidates, skipped files, and the class folders seen."""
+
+    root: Path
+    layout: str
+    records: list[ImageRecord]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    class_folders: list[str] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> bool:
+        return self.layout != "flat" and any(r.label is not None for r in self.records)
+
+
+def fingerprint_file(path: Path) -> str:
+    """BLAKE2b-128 hex digest of a file's bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk_files(directory: Path) -> list[Path]:
+    """All non-hidden files below ``directory`` (hidden folders pruned), sorted, symlinks followed."""
+    found: list[Path] = []
+    for current, dirs, files in os.walk(directory, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
+        found.extend(Path(current) / f for f in files if not _is_hidden(f))
+    return sorted(found)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _fingerprint_all(
+    candidates: list[tuple[Path, str | None]], root: Path, workers: int
+) -> tuple[list[ImageRecord], list[SkippedFile]]:
+    """Fingerprint candidate files in parallel; unreadable and empty files become skipped entries."""
+
+    def one(item: tuple[Path, str | None]) -> ImageRecord | SkippedFile:
+        path, label = item
+        rel = _relative(path, root)
+        try:
+            size = path.stat().st_size
+            if size == 0:
+                return SkippedFile(rel, "empty_file", "the file has 0 bytes")
+            return ImageRecord(rel, label, size, fingerprint_file(path))
+        except FileNotFoundError:
+            return SkippedFile(rel, "unreadable", "file not found (missing or a broken link)")
+        except OSError as exc:
+            return SkippedFile(rel, "unreadable", exc.strerror or str(exc))
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(one, candidates))
+    records = [r for r in results if isinstance(r, ImageRecord)]
+    skipped = [r for r in results if isinstance(r, SkippedFile)]
+    return records, skipped
+
+
+def _detect_layout(root: Path) -> str:
+    entries = [e for e in os.scandir(root) if not _is_hidden(e.name)]
+    return "classes" if any(e.is_dir() for e in entries) else "flat"
+
+
+def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> ScanResult:
+    """Scan an image folder.
+
+    ``layout="classes"``: each top-level folder is a class, searched recursively; files at the
+    top level are skipped. ``"flat"``: every image below ``root`` is unlabelled. ``"auto"``
+    picks ``classes`` when ``root`` has any (non-hidden) sub-folder.
+    """
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    root = Path(root)
+    if not root.exists():
+        raise InputError(f"{root}: directory not found; fix: pass an existing image folder")
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory; fix: pass a folder (or use a list file for CSV/JSONL)")
+    root = root.resolve()
+    if layout == "auto":
+        layout = _detect_layout(root)
+
+    candidates: list[tuple[Path, str | None]] = []
+    skipped: list[SkippedFile] = []
+    class_folders: list[str] = []
+
+    def add(path: Path, label: str | None) -> None:
+        if is_image_path(path):
+            candidates.append((path, label))
+        else:
+            skipped.append(SkippedFile(_relative(path, root), "unsupported_extension",
+                                       f"{path.suffix or 'no extension'} is not an image extension"))
+
+    if layout == "flat":
+        for path in _walk_files(root):
+            add(path, None)
+    else:
+        for entry in sorted(os.scandir(root), key=lambda e: e.name):
+            if _is_hidden(entry.name):
+                continue
+            if entry.is_dir():
+                class_folders.append(entry.name)
+                for path in _walk_files(Path(entry.path)):
+                    add(path, entry.name)
+            else:
+                skipped.append(SkippedFile(entry.name, "outside_class_folder",
+                                           "a file at the top level of a class-per-folder layout"))
+    records, unreadable = _fingerprint_all(candidates, root, workers)
+    skipped.extend(unreadable)
+    skipped.sort(key=lambda s: s.path)
+    return ScanResult(root=root, layout=layout, records=records, skipped=skipped,
+                      class_folders=class_folders)
+
+
+def _read_list_rows(list_file: Path) -> list[tuple[int, str, str | None]]:
+    """Rows ``(line_number, path, label)`` of a CSV (header with ``path``[, ``label``]) or JSONL file."""
+    rows: list[tuple[int, str, str | None]] = []
+    try:
+        text = list_file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{list_file}: cannot read the list file ({exc}); fix: pass a UTF-8 CSV or JSONL file") from None
+    if list_file.suffix.lower() in (".jsonl", ".ndjson"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{list_file}:{number}: invalid JSON ({exc.msg}); fix: one JSON object per line") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("path"), str):
+                raise InputError(f'{list_file}:{number}: each line needs a "path" string; fix: {{"path": "a.jpg", "label": "cat"}}')
+            label = obj.get("label")
+            rows.append((number, obj["path"], None if label in (None, "") else str(label)))
+        return rows
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None or "path" not in reader.fieldnames:
+        raise InputError(f"{list_file}: the CSV needs a header row with a 'path' column (and optionally 'label')")
+    for number, row in enumerate(reader, start=2):
+        path = (row.get("path") or "").strip()
+        if not path:
+            raise InputError(f"{list_file}:{number}: empty path; fix: fill the 'path' column")
+        label = (row.get("label") or "").strip()
+        rows.append((number, path, label or None))
+    return rows
+
+
+def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
+    """Scan an explicit list of ``path,label`` rows; relative paths are relative to the list's folder."""
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise InputError(f"{list_file}: list file not found; fix: pass a CSV or JSONL file with path,label")
+    root = list_file.resolve().parent
+    candidates: list[tuple[Path, str | None]] = []
+    skipped: list[SkippedFile] = []
+    seen: set[Path] = set()
+    for _number, raw, label in _read_list_rows(list_file):
+        path = Path(raw) if Path(raw).is_absolute() else root / raw
+        if path in seen:
+            skipped.append(SkippedFile(_relative(path, root), "listed_twice", "the same path appears twice in the list"))
+            continue
+        seen.add(path)
+        if not is_image_path(path):
+            skipped.append(SkippedFile(_relative(path, root), "unsupported_extension",
+                                       f"{path.suffix or 'no extension'} is not an image extension"))
+            continue
+        candidates.append((path, label))
+    records, unreadable = _fingerprint_all(candidates, root, workers)
+    records.sort(key=lambda r: r.path)
+    skipped.extend(unreadable)
+    skipped.sort(key=lambda s: s.path)
+    layout = "list" if any(r.label is not None for r in records) else "flat"
+    return ScanResult(root=root, layout=layout, records=records, skipped=skipped)
+
+
+def scan(source: Path, *, layout: str = "auto", workers: int = 4) -> ScanResult:
+    """Scan a folder, or a ``.csv`` / ``.jsonl`` list file."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+        return scan_list(source, workers=workers)
+    return scan_directory(source, layout=layout, workers=workers)

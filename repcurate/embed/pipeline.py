@@ -1,0 +1,176 @@
+"""Decode → preprocess in worker threads while the model runs batches; cache every vector."""
+from __future__ import annotations
+
+import logging
+import sys
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from repcurate.data.images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from repcurate.data.preprocess import PreprocessError, Preprocessor
+from repcurate.data.scan import ImageRecord, SkippedFile
+from repcurate.embed.base import Embedder
+from repcurate.embed.cache import EmbeddingCache
+from repcurate.errors import InputError
+
+log = logging.getLogger("repcurate")
+
+#: Batches decoded ahead of the model, so decoding overlaps inference.
+PREFETCH_BATCHES = 3
+
+
+@dataclass
+class LoadedSample:
+    """One record after decoding and preprocessing, or the reason it failed."""
+
+    record: ImageRecord
+    sample: np.ndarray | None = None
+    failure: SkippedFile | None = None
+
+
+@dataclass
+class EmbeddingRun:
+    """Vectors for the usable records (row i ↔ ``records[i]``), skipped files and cache statistics."""
+
+    vectors: np.ndarray
+    records: list[ImageRecord]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    computed: int = 0
+    cache_hits: int = 0
+
+
+def load_sample(record: ImageRecord, root: Path, preprocessor: Preprocessor, max_pixels: int) -> LoadedSample:
+    """Decode one file to RGB and run the preprocessing; failures are captured, not raised."""
+    try:
+        decoded = decode_image(root / record.path, max_pixels=max_pixels)
+    except DecodeError as exc:
+        return LoadedSample(record, failure=SkippedFile(record.path, exc.reason, exc.detail))
+    try:
+        sample = preprocessor(decoded.image)
+    except PreprocessError as exc:
+        return LoadedSample(record, failure=SkippedFile(record.path, "preprocess_error", f"{preprocessor.spec} {exc}"))
+    return LoadedSample(record, sample=sample)
+
+
+def iter_loaded(
+    records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *,
+    workers: int, lookahead: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[LoadedSample]:
+    """Yield loaded samples in record order, decoding up to ``lookahead`` files ahead in threads."""
+    pending: deque[Future[LoadedSample]] = deque()
+    source = iter(records)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        def submit_next() -> None:
+            record = next(source, None)
+            if record is not None:
+                pending.append(pool.submit(load_sample, record, root, preprocessor, max_pixels))
+
+        for _ in range(max(1, lookahead)):
+            submit_next()
+        while pending:
+            result = pending.popleft().result()
+            submit_next()
+            yield result
+
+
+def stack_samples(samples: list[LoadedSample]) -> np.ndarray:
+    """Stack samples into one array; a shape or dtype change between files is an input error."""
+    first = samples[0]
+    assert first.sample is not None
+    for item in samples[1:]:
+        assert item.sample is not None
+        if item.sample.shape != first.sample.shape:
+            raise InputError(
+                f"preprocessing gave shape {item.sample.shape} for {item.record.path} but "
+                f"{first.sample.shape} for {first.record.path}; fix: resize/crop to a fixed size in --preprocess"
+            )
+    return np.stack([s.sample for s in samples]).astype(np.float32, copy=False)  # type: ignore[misc]
+
+
+def _progress(total: int, enabled: bool | None, desc: str):  # noqa: ANN202 - tqdm type
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, unit="img", disable=not show, file=sys.stderr, leave=False)
+
+
+def embed_records(
+    records: list[ImageRecord], root: Path, embedder: Embedder, *,
+    cache_dir: Path | None, batch_size: int = 32, workers: int = 2,
+    progress: bool | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, desc: str = "embedding",
+) -> EmbeddingRun:
+    """Embed every record (files with identical content once), reusing and filling the cache."""
+    cache = EmbeddingCache(cache_dir, embedder.fingerprint, embedder.preprocessor.fingerprint) if cache_dir else None
+    try:
+        known = cache.get_many([r.fingerprint for r in records]) if cache else {}
+        todo: list[ImageRecord] = []
+        seen: set[str] = set()
+        for record in records:
+            if record.fingerprint not in known and record.fingerprint not in seen:
+                seen.add(record.fingerprint)
+                todo.append(record)
+        failed: dict[str, SkippedFile] = {}
+        computed: dict[str, np.ndarray] = {}
+        batch: list[LoadedSample] = []
+
+        def flush() -> None:
+            vectors = embedder.embed_batch(stack_samples(batch))
+            items = [(item.record.fingerprint, vectors[i]) for i, item in enumerate(batch)]
+            computed.update(items)
+            if cache:
+                cache.put_many(items)
+            batch.clear()
+
+        if todo:
+            log.info("embedding %d files with %s (%d from cache)", len(todo), embedder.model_spec, len(known))
+        with _progress(len(todo), progress, desc) as bar:
+            for item in iter_loaded(todo, root, embedder.preprocessor, workers=workers,
+                                    lookahead=batch_size * PREFETCH_BATCHES, max_pixels=max_pixels):
+                if item.failure is not None:
+                    failed[item.record.fingerprint] = item.failure
+                else:
+                    batch.append(item)
+                    if len(batch) == batch_size:
+                        flush()
+                bar.update(1)
+            if batch:
+                flush()
+    finally:
+        if cache:
+            cache.close()
+
+    usable: list[ImageRecord] = []
+    rows: list[np.ndarray] = []
+    skipped: list[SkippedFile] = []
+    for record in records:
+        vector = known.get(record.fingerprint)
+        if vector is None:
+            vector = computed.get(record.fingerprint)
+        if vector is None:
+            reason = failed[record.fingerprint]
+            skipped.append(SkippedFile(record.path, reason.reason, reason.detail))
+            continue
+        usable.append(record)
+        rows.append(vector)
+    dim = rows[0].shape[0] if rows else 0
+    matrix = np.vstack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, dim), np.float32)
+    return EmbeddingRun(vectors=matrix, records=usable, skipped=skipped,
+                        computed=len(computed), cache_hits=sum(1 for r in records if r.fingerprint in known))
+
+
+def load_tensors(
+    records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *, workers: int = 2,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode and preprocess ``records`` (all known to decode) into one stacked float32 array."""
+    loaded = list(iter_loaded(records, root, preprocessor, workers=workers, lookahead=4 * max(1, workers),
+                              max_pixels=max_pixels))
+    for item in loaded:
+        if item.failure is not None:
+            raise InputError(f"{item.record.path}: {item.failure.reason}: {item.failure.detail}")
+    return stack_samples(loaded)

@@ -1,0 +1,1 @@
+"""Choosing the representative set: class quotas, then coverage sampling inside each class."""

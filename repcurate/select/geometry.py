@@ -1,0 +1,86 @@
+"""Embedding-space geometry: normalisation, nearest neighbours (faiss), outlier scores, MMD."""
+from __future__ import annotations
+
+import numpy as np
+
+#: Neighbours used for the local outlier score (distance to the k-th nearest neighbour).
+OUTLIER_NEIGHBOURS = 5
+#: Reference points per class for the outlier score (bounds the cost at O(n · this · d)).
+OUTLIER_REFERENCE_POINTS = 2048
+#: MAD → standard deviation for normal data.
+MAD_TO_SIGMA = 1.4826
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32 C-contiguous."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def nearest_distances(queries: np.ndarray, base: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Euclidean distances and indices of the ``k`` nearest ``base`` rows for each query."""
+    import faiss
+
+    k = min(k, base.shape[0])
+    index = faiss.IndexFlatL2(base.shape[1])
+    index.add(np.ascontiguousarray(base, dtype=np.float32))
+    squared, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    return np.sqrt(np.maximum(squared, 0.0)), ids
+
+
+def outlier_scores(x: np.ndarray, *, seed: int) -> np.ndarray:
+    """Distance of each row to its k-th nearest other row (against a seeded reference sample).
+
+    High scores mark points far from any group of their class: far outliers.
+    """
+    n = x.shape[0]
+    if n <= OUTLIER_NEIGHBOURS + 1:
+        return np.zeros(n, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    ref_ids = np.arange(n) if n <= OUTLIER_REFERENCE_POINTS else np.sort(rng.choice(n, OUTLIER_REFERENCE_POINTS, replace=False))
+    distances, ids = nearest_distances(x, x[ref_ids], k=OUTLIER_NEIGHBOURS + 1)
+    # Drop each point's own match (distance 0 to itself) when it is in the reference sample.
+    own = ref_ids[ids] == np.arange(n)[:, None]
+    distances = np.where(own, np.inf, distances)
+    distances.sort(axis=1)
+    return distances[:, OUTLIER_NEIGHBOURS - 1].astype(np.float64)
+
+
+def robust_z(scores: np.ndarray) -> np.ndarray:
+    """(score − median) / (1.4826 · MAD); zeros when the spread is zero."""
+    median = np.median(scores)
+    mad = np.median(np.abs(scores - median)) * MAD_TO_SIGMA
+    if mad <= 0:
+        return np.zeros_like(scores)
+    return (scores - median) / mad
+
+
+def rbf_bandwidth(x: np.ndarray, y: np.ndarray, *, seed: int, max_points: int = 1000) -> float:
+    """Median pairwise distance of the pooled sample (the usual MMD bandwidth heuristic)."""
+    pooled = np.vstack([x, y])
+    if pooled.shape[0] > max_points:
+        pooled = pooled[np.random.default_rng(seed).choice(pooled.shape[0], max_points, replace=False)]
+    sq = np.sum(pooled**2, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * pooled @ pooled.T, 0.0)
+    upper = d2[np.triu_indices_from(d2, k=1)]
+    median = float(np.sqrt(np.median(upper))) if upper.size else 1.0
+    return median if median > 0 else 1.0
+
+
+def mmd_rbf(x: np.ndarray, y: np.ndarray, *, bandwidth: float) -> float:
+    """Unbiased squared maximum mean discrepancy with a Gaussian kernel of the given bandwidth."""
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        d2 = np.maximum(np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None, :] - 2.0 * a @ b.T, 0.0)
+        return np.exp(-d2 / (2.0 * bandwidth**2))
+
+    m, n = x.shape[0], y.shape[0]
+    if m < 2 or n < 2:
+        raise ValueError("MMD needs at least two points in each sample")
+    kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
+    term_x = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+    term_y = (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+    return float(term_x + term_y - 2.0 * kxy.mean())

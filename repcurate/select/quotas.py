@@ -1,0 +1,69 @@
+"""Per-class quotas: uniform (water-filling) or proportional (largest remainder), capped by supply."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BALANCES = ("uniform", "proportional")
+
+
+@dataclass(frozen=True)
+class ClassQuota:
+    """What a class was asked for, what it has, and what it gives."""
+
+    label: str | None
+    available: int
+    requested: int
+    quota: int
+
+    @property
+    def unmet(self) -> bool:
+        return self.available < self.requested
+
+    def to_dict(self) -> dict[str, object]:
+        return {"label": self.label, "available": self.available,
+                "requested": self.requested, "quota": self.quota}
+
+
+def _largest_remainder(total: int, weights: dict[str | None, float], order: list[str | None]) -> dict[str | None, int]:
+    """Integer split of ``total`` proportional to ``weights``; ties go to earlier entries of ``order``."""
+    weight_sum = sum(weights.values())
+    exact = {c: total * weights[c] / weight_sum for c in order}
+    shares = {c: int(exact[c]) for c in order}
+    left = total - sum(shares.values())
+    by_remainder = sorted(order, key=lambda c: (-(exact[c] - shares[c]), order.index(c)))
+    for c in by_remainder[:left]:
+        shares[c] += 1
+    return shares
+
+
+def _sort_key(label: str | None) -> str:
+    return "" if label is None else label
+
+
+def compute_quotas(available: dict[str | None, int], size: int, balance: str = "uniform") -> list[ClassQuota]:
+    """Quotas summing to ``min(size, total available)``.
+
+    ``uniform``: every class is asked for an equal share; a class with fewer images gives all it
+    has and the shortfall is spread over the others (water-filling). ``proportional``: shares
+    follow class frequencies. Deterministic: ties are broken by class name.
+    """
+    if balance not in BALANCES:
+        raise ValueError(f"balance must be one of {BALANCES}, got {balance!r}")
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    order = sorted((c for c in available if available[c] > 0), key=_sort_key)
+    if not order:
+        return []
+    weights = {c: 1.0 if balance == "uniform" else float(available[c]) for c in order}
+    requested = _largest_remainder(size, weights, order)
+    quota = {c: 0 for c in order}
+    remaining = min(size, sum(available[c] for c in order))
+    open_classes = list(order)
+    while remaining > 0 and open_classes:
+        split = _largest_remainder(remaining, {c: weights[c] for c in open_classes}, open_classes)
+        for c in open_classes:
+            give = min(split[c], available[c] - quota[c])
+            quota[c] += give
+            remaining -= give
+        open_classes = [c for c in open_classes if quota[c] < available[c]]
+    return [ClassQuota(c, available[c], requested[c], quota[c]) for c in order]

@@ -1,0 +1,196 @@
+"""The selection pipeline: eligibility (duplicates, outliers) → quotas → per-class strategy → report."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from repcurate.select.domain import density_ratio_weights
+from repcurate.select.geometry import l2_normalize, mmd_rbf, nearest_distances, outlier_scores, rbf_bandwidth, robust_z
+from repcurate.select.quotas import BALANCES, ClassQuota, compute_quotas
+from repcurate.select.strategies import STRATEGIES, pick
+
+#: Two images closer than this (Euclidean, unit-normalised embeddings) count as near duplicates;
+#: 0.05 ≈ cosine similarity 0.99875.
+DEFAULT_NEAR_DUPLICATE = 0.05
+#: A robust z-score of the k-NN distance above this marks a far outlier.
+DEFAULT_OUTLIER_Z = 5.0
+#: Random sets drawn to compare the curated set against (coverage, MMD).
+BASELINE_DRAWS = 5
+#: Target images used for MMD (kernel matrices grow quadratically).
+MMD_MAX_POINTS = 4000
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Validated selection parameters."""
+
+    size: int = 300
+    balance: str = "uniform"
+    strategy: str = "kmeans"
+    seed: int = 0
+    include_outliers: bool = False
+    outlier_z: float = DEFAULT_OUTLIER_Z
+    near_duplicate: float = DEFAULT_NEAR_DUPLICATE
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError("size must be at least 1")
+        if self.balance not in BALANCES:
+            raise ValueError(f"balance must be one of {', '.join(BALANCES)}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        if self.near_duplicate < 0:
+            raise ValueError("near_duplicate must be >= 0")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"size": self.size, "balance": self.balance, "strategy": self.strategy, "seed": self.seed,
+                "include_outliers": self.include_outliers, "outlier_z": self.outlier_z,
+                "near_duplicate_distance": self.near_duplicate}
+
+
+@dataclass
+class Selection:
+    """Chosen row indices (into the embedding matrix) and everything learnt while choosing them."""
+
+    indices: list[int]
+    quotas: list[ClassQuota]
+    selected_per_class: dict[str | None, int]
+    exact_duplicates: dict[int, int]
+    outliers: list[int]
+    coverage: dict[str, object] = field(default_factory=dict)
+    domain_match: dict[str, object] | None = None
+
+
+def class_seed(seed: int, label: str | None) -> int:
+    """A per-class seed derived from the global seed and the class name (stable across runs)."""
+    tag = zlib.crc32(("\0" if label is None else label).encode("utf-8"))
+    return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0] % (2**31 - 1))
+
+
+def exact_duplicate_map(fingerprints: list[str]) -> dict[int, int]:
+    """Row → first row with the same content, for every row that repeats an earlier one."""
+    first: dict[str, int] = {}
+    repeats: dict[int, int] = {}
+    for row, fp in enumerate(fingerprints):
+        if fp in first:
+            repeats[row] = first[fp]
+        else:
+            first[fp] = row
+    return repeats
+
+
+def _coverage_stats(x: np.ndarray, labels: list[str | None], chosen: list[int]) -> dict[str, object]:
+    distances = nearest_distances(x, x[chosen], k=1)[0][:, 0].astype(np.float64)
+    per_class: dict[str, dict[str, float]] = {}
+    label_array = np.array(["\0" if lab is None else lab for lab in labels], dtype=object)
+    for label in sorted(set(label_array)):
+        d = distances[label_array == label]
+        per_class["null" if label == "\0" else label] = {"mean": round(float(d.mean()), 6), "max": round(float(d.max()), 6)}
+    return {"mean": round(float(distances.mean()), 6), "max": round(float(distances.max()), 6), "per_class": per_class}
+
+
+def _random_baseline(n: int, size: int, seed: int, draw: int) -> list[int]:
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBA5E, draw]))
+    return sorted(int(i) for i in rng.choice(n, size=min(size, n), replace=False))
+
+
+def _mean_std(values: list[float]) -> dict[str, float]:
+    return {"mean": round(float(np.mean(values)), 6), "std": round(float(np.std(values)), 6)}
+
+
+def select_representatives(
+    embeddings: np.ndarray, labels: list[str | None], fingerprints: list[str], config: SelectionConfig, *,
+    target_embeddings: np.ndarray | None = None,
+) -> Selection:
+    """Pick ``config.size`` rows: class quotas, then ``config.strategy`` inside each class.
+
+    Exact duplicates (same content) are never eligible twice; near duplicates (closer than
+    ``config.near_duplicate``) are never picked together; far outliers are not picked unless
+    ``include_outliers`` or a class has nothing else left. With ``target_embeddings`` (deployment
+    domain) the per-class selection is importance-weighted towards the target distribution.
+    """
+    x = l2_normalize(embeddings)
+    n = x.shape[0]
+    duplicates = exact_duplicate_map(fingerprints)
+    label_order = sorted(set(labels), key=lambda lab: "" if lab is None else lab)
+    members = {lab: np.array([i for i in range(n) if labels[i] == lab], dtype=np.int64) for lab in label_order}
+
+    weights = None
+    if target_embeddings is not None:
+        weights = density_ratio_weights(x, l2_normalize(target_embeddings), seed=config.seed)
+
+    eligible = np.ones(n, dtype=bool)
+    eligible[list(duplicates)] = False
+    outliers: list[int] = []
+    if not config.include_outliers:
+        for lab in label_order:
+            rows = members[lab][eligible[members[lab]]]
+            if rows.size == 0:
+                continue
+            z = robust_z(outlier_scores(x[rows], seed=class_seed(config.seed, lab)))
+            outliers.extend(int(r) for r in rows[z > config.outlier_z])
+    outlier_mask = np.zeros(n, dtype=bool)
+    outlier_mask[outliers] = True
+
+    available = {lab: int(eligible[members[lab]].sum()) for lab in label_order}
+    chosen: dict[str | None, list[int]] = {}
+    # Water-fill quotas; a class that falls short (near duplicates) lowers its availability and
+    # its shortfall is spread over the others on the next round.
+    for _round in range(len(label_order) + 1):
+        quotas = compute_quotas(available, config.size, config.balance)
+        shortfall = False
+        for quota in quotas:
+            lab = quota.label
+            if lab in chosen and len(chosen[lab]) == quota.quota:
+                continue
+            rows = members[lab]
+            local_eligible = eligible[rows] & ~outlier_mask[rows]
+            if local_eligible.sum() < quota.quota:  # not enough inliers: the class's outliers are admitted
+                local_eligible = eligible[rows].copy()
+            local = pick(config.strategy, x[rows], quota.quota, seed=class_seed(config.seed, lab),
+                         eligible=local_eligible, near_duplicate=config.near_duplicate,
+                         weights=None if weights is None else weights[rows])
+            chosen[lab] = [int(rows[i]) for i in local]
+            if len(local) < quota.quota:
+                available[lab] = len(local)
+                shortfall = True
+        if not shortfall:
+            break
+    final_quotas = compute_quotas(available, config.size, config.balance)
+    # Report requests against the original supply so shortfalls stay visible.
+    original_requested = {q.label: q.requested for q in compute_quotas(
+        {lab: int(eligible[members[lab]].sum()) for lab in label_order}, config.size, config.balance)}
+    final_quotas = [ClassQuota(q.label, q.available, original_requested.get(q.label, q.requested), q.quota)
+                    for q in final_quotas]
+    indices = [i for lab in label_order for i in chosen.get(lab, [])]
+
+    selection = Selection(indices=indices, quotas=final_quotas,
+                          selected_per_class={lab: len(chosen.get(lab, [])) for lab in label_order},
+                          exact_duplicates=duplicates, outliers=sorted(outliers))
+    baselines = [_random_baseline(n, len(indices), config.seed, draw) for draw in range(BASELINE_DRAWS)]
+    curated_cov = _coverage_stats(x, labels, indices)
+    random_cov = [_coverage_stats(x, labels, b) for b in baselines]
+    selection.coverage = {
+        "metric": "euclidean distance between unit-normalised embeddings to the nearest selected image",
+        "curated": curated_cov,
+        "random": {"draws": BASELINE_DRAWS,
+                   "mean": _mean_std([c["mean"] for c in random_cov]),  # type: ignore[misc]
+                   "max": _mean_std([c["max"] for c in random_cov])},  # type: ignore[misc]
+    }
+    if target_embeddings is not None:
+        t = l2_normalize(target_embeddings)
+        if t.shape[0] > MMD_MAX_POINTS:
+            t = t[np.sort(np.random.default_rng(config.seed).choice(t.shape[0], MMD_MAX_POINTS, replace=False))]
+        if len(indices) >= 2 and t.shape[0] >= 2:
+            bandwidth = rbf_bandwidth(x[indices], t, seed=config.seed)
+            random_mmd = [mmd_rbf(x[b], t, bandwidth=bandwidth) for b in baselines]
+            selection.domain_match = {
+                "target_images": int(t.shape[0]),
+                "statistic": "unbiased MMD^2, Gaussian kernel, median-heuristic bandwidth",
+                "bandwidth": round(bandwidth, 6),
+                "mmd_curated": round(mmd_rbf(x[indices], t, bandwidth=bandwidth), 6),
+                "mmd_random": _mean_std(random_mmd),
+            }
+    return selection

@@ -1,0 +1,119 @@
+"""Selection strategies inside one class: k-means medoids (faiss), greedy k-center, random.
+
+Each returns an ordered list of row indices into the class's (L2-normalised) embeddings,
+never picking an ineligible row and never two rows closer than ``near_duplicate``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from repcurate.select.geometry import nearest_distances
+
+STRATEGIES = ("kmeans", "kcenter", "random")
+#: Lloyd iterations of the k-means.
+KMEANS_ITERATIONS = 25
+#: Candidates examined per centroid before it is left to the coverage fill.
+CANDIDATES_PER_CENTROID = 32
+
+
+def _too_close(candidate: np.ndarray, picked: list[np.ndarray], threshold: float) -> bool:
+    if not picked or threshold <= 0:
+        return False
+    distances = np.linalg.norm(np.asarray(picked) - candidate, axis=1)
+    return bool(distances.min() < threshold)
+
+
+def kcenter_fill(x: np.ndarray, k: int, *, eligible: np.ndarray, picked: list[int], near_duplicate: float,
+                 weights: np.ndarray | None = None) -> list[int]:
+    """Extend ``picked`` greedily with the eligible row farthest from everything picked so far.
+
+    Starts from the row nearest the (weighted) mean when nothing is picked. Stops early when every
+    remaining row is a near duplicate of a picked one.
+    """
+    picked = list(picked)
+    candidates = np.flatnonzero(eligible)
+    if candidates.size == 0:
+        return picked
+    pool = x[candidates]
+    if picked:
+        min_dist = nearest_distances(pool, x[picked], k=1)[0][:, 0].astype(np.float64)
+    else:
+        w = None if weights is None else weights[candidates]
+        centre = np.average(pool, axis=0, weights=w)
+        first = int(np.argmin(np.linalg.norm(pool - centre, axis=1)))
+        picked.append(int(candidates[first]))
+        min_dist = np.linalg.norm(pool - pool[first], axis=1).astype(np.float64)
+    taken = np.isin(candidates, picked)
+    min_dist[taken] = -np.inf
+    while len(picked) < k:
+        best = int(np.argmax(min_dist))
+        if not np.isfinite(min_dist[best]) or min_dist[best] < near_duplicate or min_dist[best] <= 0:
+            break
+        picked.append(int(candidates[best]))
+        min_dist = np.minimum(min_dist, np.linalg.norm(pool - pool[best], axis=1))
+        min_dist[best] = -np.inf
+    return picked
+
+
+def kmeans_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
+                weights: np.ndarray | None = None) -> list[int]:
+    """k-means (faiss, k clusters, optionally sample-weighted) on the eligible rows; for each centre,
+    largest cluster first, the nearest eligible row that is not a near duplicate of one already
+    picked. Centres left without a representative are filled by k-center coverage."""
+    import faiss
+
+    candidates = np.flatnonzero(eligible)
+    if candidates.size <= k:
+        return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
+    pool = np.ascontiguousarray(x[candidates], dtype=np.float32)
+    kmeans = faiss.Kmeans(pool.shape[1], k, niter=KMEANS_ITERATIONS, seed=seed, verbose=False,
+                          min_points_per_centroid=1, spherical=False)
+    kmeans.train(pool, weights=None if weights is None else np.ascontiguousarray(weights[candidates], dtype=np.float32))
+    centroids = kmeans.centroids
+    _, assignment = kmeans.index.search(pool, 1)
+    sizes = np.bincount(assignment[:, 0], minlength=k)
+    _, neighbours = nearest_distances(centroids, pool, k=min(CANDIDATES_PER_CENTROID, pool.shape[0]))
+    picked: list[int] = []
+    picked_vectors: list[np.ndarray] = []
+    taken: set[int] = set()
+    for centre in sorted(range(k), key=lambda c: (-sizes[c], c)):
+        if sizes[centre] == 0:
+            continue
+        for local in neighbours[centre]:
+            if local < 0 or int(local) in taken:
+                continue
+            if _too_close(pool[local], picked_vectors, near_duplicate):
+                continue
+            taken.add(int(local))
+            picked.append(int(candidates[local]))
+            picked_vectors.append(pool[local])
+            break
+    if len(picked) < k:
+        picked = kcenter_fill(x, k, eligible=eligible, picked=picked, near_duplicate=near_duplicate)
+    return picked
+
+
+def random_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray,
+                weights: np.ndarray | None = None) -> list[int]:
+    """A seeded uniform (or weight-proportional) sample of eligible rows, without replacement."""
+    candidates = np.flatnonzero(eligible)
+    k = min(k, candidates.size)
+    p = None
+    if weights is not None:
+        w = np.clip(weights[candidates].astype(np.float64), 0, None)
+        if np.count_nonzero(w) >= k and w.sum() > 0:
+            p = w / w.sum()
+    rng = np.random.default_rng(seed)
+    return [int(i) for i in rng.choice(candidates, size=k, replace=False, p=p)]
+
+
+def pick(strategy: str, x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
+         weights: np.ndarray | None = None) -> list[int]:
+    """Dispatch to a strategy by name."""
+    if strategy == "kmeans":
+        return kmeans_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights)
+    if strategy == "kcenter":
+        return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
+    if strategy == "random":
+        return random_pick(x, k, seed=seed, eligible=eligible, weights=weights)
+    raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
