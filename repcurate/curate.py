@@ -128,13 +128,13 @@ def build(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
+    embedder, set_preprocessor = build_embedder(model, layer=layer, preprocess=preprocess)
+    timings["load_model"] = time.perf_counter() - started
+
+    started = time.perf_counter()
     source = scan(Path(train_dir), layout=layout, workers=max(2, workers))
     timings["scan"] = time.perf_counter() - started
     log.info("scanned %s: %d candidate images, %d skipped", source.root, len(source.records), len(source.skipped))
-
-    started = time.perf_counter()
-    embedder, set_preprocessor = build_embedder(model, layer=layer, preprocess=preprocess)
-    timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
     run = _embed(source, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ class RepresentativeSet:
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if len(self) == 0:
+            return []
         count = -(-len(self) // batch_size)
         return [np.ascontiguousarray(b) for b in np.array_split(self.tensors, count)]
 
@@ -94,18 +97,26 @@ def load(directory: str | Path) -> RepresentativeSet:
         raise InputError(f"{manifest_path}: not found; fix: pass a directory written by `repcurate build`")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
         raise InputError(f"{manifest_path}: unreadable manifest ({exc}); fix: rebuild the set") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{manifest_path}: not a repcurate manifest (expected a JSON object); fix: rebuild the set")
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise InputError(f"{manifest_path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION}); fix: rebuild with this repcurate")
     if not calibration_path.is_file():
         raise InputError(f"{calibration_path}: not found; fix: rebuild the set")
-    expected = manifest.get("calibration", {}).get("sha256")
+    calibration = manifest.get("calibration")
+    expected = calibration.get("sha256") if isinstance(calibration, dict) else None
     if expected and sha256_file(calibration_path) != expected:
         raise InputError(f"{calibration_path}: content does not match the manifest's sha256; fix: rebuild the set")
-    with np.load(calibration_path, allow_pickle=False) as archive:
-        tensors = archive[TENSOR_KEY]
-    if tensors.shape[0] != len(manifest.get("samples", [])):
-        raise InputError(f"{calibration_path}: {tensors.shape[0]} tensors for {len(manifest['samples'])} samples; fix: rebuild the set")
+    try:
+        with np.load(calibration_path, allow_pickle=False) as archive:
+            tensors = archive[TENSOR_KEY]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{calibration_path}: unreadable calibration archive ({exc}); fix: rebuild the set") from None
+    samples = manifest.get("samples")
+    count = len(samples) if isinstance(samples, list) else 0
+    if tensors.ndim == 0 or tensors.shape[0] != count:
+        raise InputError(f"{calibration_path}: {tensors.shape[0] if tensors.ndim else 0} tensors for {count} samples; fix: rebuild the set")
     return RepresentativeSet(tensors=tensors, manifest=manifest)

@@ -14,7 +14,7 @@ from repcurate.errors import InputError, UsageError
 def split_spec(spec: str) -> tuple[str, str]:
     """Split ``target:attribute`` at the last colon (so Windows drive letters survive)."""
     target, sep, attribute = spec.rpartition(":")
-    if not sep or not target or not attribute or not attribute.replace(".", "_").isidentifier():
+    if not sep or not target or not all(part.isidentifier() for part in attribute.split(".")):
         raise UsageError(
             f"{spec!r} is not a code reference; fix: use path/to/file.py:name or package.module:name"
         )
@@ -51,6 +51,8 @@ def load_object(spec: str) -> Any:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise InputError(f"{target}: cannot import module ({exc}); fix: install it or use path/to/file.py:{attribute}") from exc
+        except Exception as exc:
+            raise InputError(f"{target}: importing it raised {type(exc).__name__}: {exc}") from exc
     obj: Any = module
     for part in attribute.split("."):
         try:

@@ -59,7 +59,7 @@ def _sixteen_bit_to_rgb(img: Image.Image) -> Image.Image:
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB; transparency is composited onto white."""
     mode = img.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in img.info:
         return img
     if mode.startswith("I") or mode == "F":
         return _sixteen_bit_to_rgb(img)
@@ -114,7 +114,7 @@ def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded
             raise DecodeError("not_an_image", "Pillow cannot identify this file as an image") from None
         except OSError as exc:
             text = str(exc)
-            if "truncated" in text or "broken data stream" in text:
+            if "truncated" in text.lower() or "broken data stream" in text:
                 raise DecodeError("truncated", text) from None
             raise DecodeError("corrupt", text) from None
         except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:

@@ -73,8 +73,18 @@ def _is_hidden(name: str) -> bool:
 def _walk_files(directory: Path) -> list[Path]:
     """All non-hidden files below ``directory`` (hidden folders pruned), sorted, symlinks followed."""
     found: list[Path] = []
+    # Real paths of the folders from ``directory`` down to each pending folder: a symlink back to
+    # one of them would make os.walk(followlinks=True) recurse until the OS gives up (ELOOP).
+    chains: dict[str, frozenset[str]] = {os.fspath(directory): frozenset({os.path.realpath(directory)})}
     for current, dirs, files in os.walk(directory, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
+        chain = chains.pop(current, frozenset())
+        kept = []
+        for d in sorted(d for d in dirs if not _is_hidden(d)):
+            real = os.path.realpath(os.path.join(current, d))
+            if real not in chain:
+                chains[os.path.join(current, d)] = chain | {real}
+                kept.append(d)
+        dirs[:] = kept
         found.extend(Path(current) / f for f in files if not _is_hidden(f))
     return sorted(found)
 

@@ -29,22 +29,34 @@ def nearest_distances(queries: np.ndarray, base: np.ndarray, k: int = 1) -> tupl
     return np.sqrt(np.maximum(squared, 0.0)), ids
 
 
-def outlier_scores(x: np.ndarray, *, seed: int) -> np.ndarray:
-    """Distance of each row to its k-th nearest other row (against a seeded reference sample).
+def neighbour_distances(x: np.ndarray, *, seed: int) -> np.ndarray:
+    """Sorted distances of each row to its ``OUTLIER_NEIGHBOURS`` nearest *other* rows, shape (n, k).
 
-    High scores mark points far from any group of their class: far outliers.
+    Neighbours are searched in a seeded reference sample of at most ``OUTLIER_REFERENCE_POINTS``
+    rows, which bounds the cost. Column ``k-1`` is the local outlier score (distance to the k-th
+    neighbour); column 0 the nearest-neighbour distance. Rows with too few neighbours give ``inf``.
     """
     n = x.shape[0]
-    if n <= OUTLIER_NEIGHBOURS + 1:
-        return np.zeros(n, dtype=np.float64)
+    k = OUTLIER_NEIGHBOURS
+    if n < 2:
+        return np.full((n, k), np.inf)
     rng = np.random.default_rng(seed)
     ref_ids = np.arange(n) if n <= OUTLIER_REFERENCE_POINTS else np.sort(rng.choice(n, OUTLIER_REFERENCE_POINTS, replace=False))
-    distances, ids = nearest_distances(x, x[ref_ids], k=OUTLIER_NEIGHBOURS + 1)
+    distances, ids = nearest_distances(x, x[ref_ids], k=k + 1)
     # Drop each point's own match (distance 0 to itself) when it is in the reference sample.
     own = ref_ids[ids] == np.arange(n)[:, None]
-    distances = np.where(own, np.inf, distances)
+    distances = np.where(own | (ids < 0), np.inf, distances.astype(np.float64))
     distances.sort(axis=1)
-    return distances[:, OUTLIER_NEIGHBOURS - 1].astype(np.float64)
+    result = np.full((n, k), np.inf)
+    result[:, : min(k, distances.shape[1])] = distances[:, :k]
+    return result
+
+
+def outlier_scores(x: np.ndarray, *, seed: int) -> np.ndarray:
+    """Distance of each row to its k-th nearest other row; 0 for classes too small to judge."""
+    if x.shape[0] <= OUTLIER_NEIGHBOURS + 1:
+        return np.zeros(x.shape[0], dtype=np.float64)
+    return neighbour_distances(x, seed=seed)[:, OUTLIER_NEIGHBOURS - 1]
 
 
 def robust_z(scores: np.ndarray) -> np.ndarray:

@@ -59,11 +59,16 @@ def compute_quotas(available: dict[str | None, int], size: int, balance: str = "
     quota = {c: 0 for c in order}
     remaining = min(size, sum(available[c] for c in order))
     open_classes = list(order)
+    # Classes whose share exceeds their supply give everything; the rest is re-split among the
+    # others from scratch (adding up per-round splits compounds rounding: 11/11/11/10/10/10/9).
     while remaining > 0 and open_classes:
         split = _largest_remainder(remaining, {c: weights[c] for c in open_classes}, open_classes)
-        for c in open_classes:
-            give = min(split[c], available[c] - quota[c])
-            quota[c] += give
-            remaining -= give
-        open_classes = [c for c in open_classes if quota[c] < available[c]]
+        capped = [c for c in open_classes if available[c] < split[c]]
+        if not capped:
+            quota.update(split)
+            break
+        for c in capped:
+            quota[c] = available[c]
+            remaining -= available[c]
+        open_classes = [c for c in open_classes if c not in capped]
     return [ClassQuota(c, available[c], requested[c], quota[c]) for c in order]

@@ -14,6 +14,8 @@ STRATEGIES = ("kmeans", "kcenter", "random")
 KMEANS_ITERATIONS = 25
 #: Candidates examined per centroid before it is left to the coverage fill.
 CANDIDATES_PER_CENTROID = 32
+#: Rows per centroid sampled for the k-means++ seeding (bounds its cost at O(this · k² · d)).
+KMEANS_SEEDING_POINTS_PER_CENTROID = 32
 
 
 def _too_close(candidate: np.ndarray, picked: list[np.ndarray], threshold: float) -> bool:
@@ -32,7 +34,7 @@ def kcenter_fill(x: np.ndarray, k: int, *, eligible: np.ndarray, picked: list[in
     """
     picked = list(picked)
     candidates = np.flatnonzero(eligible)
-    if candidates.size == 0:
+    if candidates.size == 0 or len(picked) >= k:
         return picked
     pool = x[candidates]
     if picked:
@@ -55,6 +57,40 @@ def kcenter_fill(x: np.ndarray, k: int, *, eligible: np.ndarray, picked: list[in
     return picked
 
 
+def _kmeans_plus_plus(pool: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None) -> np.ndarray:
+    """k-means++ seeding (D² sampling, times the sample weights when given) on at most
+    ``KMEANS_SEEDING_POINTS_PER_CENTROID · k`` rows.
+
+    faiss starts from k uniformly drawn rows, which often puts two centres in one group and none in
+    another (a whole mode then goes unrepresented) and ignores the weights; D² seeding spreads
+    the centres over every mode and follows the weights.
+    """
+    n = pool.shape[0]
+    w = np.ones(n) if weights is None else np.clip(np.asarray(weights, dtype=np.float64), 0, None)
+    if np.count_nonzero(w) < k:
+        w = np.ones(n)
+    limit = KMEANS_SEEDING_POINTS_PER_CENTROID * k
+    if n > limit:
+        rows = np.sort(rng.choice(n, size=limit, replace=False))
+        if np.count_nonzero(w[rows]) >= k:
+            pool, w, n = pool[rows], w[rows], limit
+    sq = np.einsum("ij,ij->i", pool, pool, dtype=np.float64)
+    chosen = [int(rng.choice(n, p=w / w.sum()))]
+    d2 = np.maximum(sq + sq[chosen[0]] - 2.0 * (pool @ pool[chosen[0]]), 0.0)
+    d2[chosen[0]] = 0.0
+    for _ in range(1, k):
+        score = d2 * w
+        total = score.sum()
+        if total > 0:
+            nxt = int(rng.choice(n, p=score / total))
+        else:  # every weighted row coincides with a centre: any row not chosen yet
+            nxt = int(rng.choice(np.setdiff1d(np.arange(n), chosen)))
+        chosen.append(nxt)
+        d2 = np.minimum(d2, np.maximum(sq + sq[nxt] - 2.0 * (pool @ pool[nxt]), 0.0))
+        d2[nxt] = 0.0
+    return np.ascontiguousarray(pool[chosen], dtype=np.float32)
+
+
 def kmeans_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
                 weights: np.ndarray | None = None) -> list[int]:
     """k-means (faiss, k clusters, optionally sample-weighted) on the eligible rows; for each centre,
@@ -62,13 +98,17 @@ def kmeans_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_
     picked. Centres left without a representative are filled by k-center coverage."""
     import faiss
 
+    if k <= 0:
+        return []
     candidates = np.flatnonzero(eligible)
     if candidates.size <= k:
         return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
     pool = np.ascontiguousarray(x[candidates], dtype=np.float32)
     kmeans = faiss.Kmeans(pool.shape[1], k, niter=KMEANS_ITERATIONS, seed=seed, verbose=False,
                           min_points_per_centroid=1, spherical=False)
-    kmeans.train(pool, weights=None if weights is None else np.ascontiguousarray(weights[candidates], dtype=np.float32))
+    init = _kmeans_plus_plus(pool, k, np.random.default_rng(seed), None if weights is None else weights[candidates])
+    kmeans.train(pool, weights=None if weights is None else np.ascontiguousarray(weights[candidates], dtype=np.float32),
+                 init_centroids=init)
     centroids = kmeans.centroids
     _, assignment = kmeans.index.search(pool, 1)
     sizes = np.bincount(assignment[:, 0], minlength=k)
@@ -93,18 +133,36 @@ def kmeans_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_
     return picked
 
 
-def random_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray,
+def random_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float = 0.0,
                 weights: np.ndarray | None = None) -> list[int]:
-    """A seeded uniform (or weight-proportional) sample of eligible rows, without replacement."""
+    """A seeded uniform (or weight-proportional) sample of eligible rows, without replacement,
+    skipping any row that is a near duplicate of one already drawn."""
     candidates = np.flatnonzero(eligible)
     k = min(k, candidates.size)
+    if k <= 0:
+        return []
     p = None
     if weights is not None:
         w = np.clip(weights[candidates].astype(np.float64), 0, None)
         if np.count_nonzero(w) >= k and w.sum() > 0:
             p = w / w.sum()
     rng = np.random.default_rng(seed)
-    return [int(i) for i in rng.choice(candidates, size=k, replace=False, p=p)]
+    # Exponential race: sorting Exp(1) / p gives a (weighted) random order without replacement;
+    # zero-weight rows come last and are only reached when near duplicates exhaust the others.
+    keys = rng.exponential(size=candidates.size)
+    if p is not None:
+        with np.errstate(divide="ignore"):
+            keys = keys / p
+    picked: list[int] = []
+    picked_vectors: list[np.ndarray] = []
+    for row in candidates[np.argsort(keys, kind="stable")]:
+        if _too_close(x[row], picked_vectors, near_duplicate):
+            continue
+        picked.append(int(row))
+        picked_vectors.append(x[row])
+        if len(picked) == k:
+            break
+    return picked
 
 
 def pick(strategy: str, x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
@@ -115,5 +173,5 @@ def pick(strategy: str, x: np.ndarray, k: int, *, seed: int, eligible: np.ndarra
     if strategy == "kcenter":
         return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
     if strategy == "random":
-        return random_pick(x, k, seed=seed, eligible=eligible, weights=weights)
+        return random_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights)
     raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")

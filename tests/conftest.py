@@ -1,0 +1,25 @@
+"""Shared fixtures: real image folders written to tmp_path from scikit-learn's digits."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Keep TensorFlow quiet and deterministic-ish on CPU for every test process.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``repcurate`` console command (falls back to ``python -m repcurate``)."""
+    exe = Path(sys.executable).parent / "repcurate"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "repcurate"]
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(command + list(args), capture_output=True, text=True, cwd=cwd, env=full_env, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli
