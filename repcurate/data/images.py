@@ -1,7 +1,6 @@
 """Decode any supported image file to canonical RGB uint8, or say precisely why not."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,22 +89,22 @@ def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded
         raise DecodeError("empty_file", "the file has 0 bytes")
     with handle:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(handle)
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise DecodeError(
-                        "decompression_bomb",
-                        f"{width}x{height} pixels exceeds the limit of {max_pixels}",
-                    )
-                source_mode, source_format = img.mode, img.format
-                if getattr(img, "n_frames", 1) > 1:
-                    img.seek(0)
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(img)
-                rgb.load()
+            # Pillow warns above its limit; the size check below refuses such images. (No
+            # warnings.catch_warnings here: decoding runs in threads and it is not thread-safe.)
+            img = Image.open(handle)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise DecodeError(
+                    "decompression_bomb",
+                    f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}",
+                )
+            source_mode, source_format = img.mode, img.format
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+            rgb.load()
         except DecodeError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -170,6 +170,7 @@ def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> Sca
                 skipped.append(SkippedFile(entry.name, "outside_class_folder",
                                            "a file at the top level of a class-per-folder layout"))
     records, unreadable = _fingerprint_all(candidates, root, workers)
+    records.sort(key=lambda r: r.path)  # plain string order, as for list files
     skipped.extend(unreadable)
     skipped.sort(key=lambda s: s.path)
     return ScanResult(root=root, layout=layout, records=records, skipped=skipped,

@@ -469,7 +469,7 @@ def test_max_pixels_limit_is_inclusive(tmp_path, chelsea):
     assert decode_image(path, max_pixels=pixels).image.size == (451, 300)
     err = _reason(path, max_pixels=pixels - 1)
     assert err.reason == "decompression_bomb"
-    assert err.detail == f"451x300 pixels exceeds the limit of {pixels - 1}"
+    assert err.detail == f"451x300 = {pixels} pixels exceeds the limit of {pixels - 1}"
 
 
 def test_broken_symlink_is_unreadable(tmp_path):
