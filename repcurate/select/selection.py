@@ -121,8 +121,12 @@ def select_representatives(
 
     Exact duplicates (same content) are never eligible twice; near duplicates (closer than
     ``config.near_duplicate``) are never picked together; far outliers are not picked unless
-    ``include_outliers`` or a class has nothing else left. With ``target_embeddings`` (deployment
-    domain) the per-class selection is importance-weighted towards the target distribution.
+    ``include_outliers`` or a class has nothing else left.
+
+    With ``target_embeddings`` (deployment domain) the set covers the target distribution within
+    the class quotas: each target point is attributed to the class of its nearest training image;
+    ``kmeans`` fits its centres on a class's target points and serves each with the nearest training
+    image of that class; ``random`` samples with density-ratio importance weights.
     """
     x = l2_normalize(embeddings)
     n = x.shape[0]
@@ -131,8 +135,14 @@ def select_representatives(
     members = {lab: np.array([i for i in range(n) if labels[i] == lab], dtype=np.int64) for lab in label_order}
 
     weights = None
+    target_by_class: dict[str | None, np.ndarray] = {}
     if target_embeddings is not None:
-        weights = density_ratio_weights(x, l2_normalize(target_embeddings), seed=config.seed)
+        t = l2_normalize(target_embeddings)
+        weights = density_ratio_weights(x, t, seed=config.seed)
+        unique_rows = np.setdiff1d(np.arange(n), list(duplicates))
+        nearest = unique_rows[nearest_distances(t, x[unique_rows], k=1)[1][:, 0]]
+        owner = [labels[i] for i in nearest]
+        target_by_class = {lab: t[[j for j, o in enumerate(owner) if o == lab]] for lab in label_order}
 
     eligible = np.ones(n, dtype=bool)
     eligible[list(duplicates)] = False
@@ -169,7 +179,7 @@ def select_representatives(
                 local_eligible = eligible[rows].copy()
             local = pick(config.strategy, x[rows], quota.quota, seed=class_seed(config.seed, lab),
                          eligible=local_eligible, near_duplicate=near_duplicate[lab],
-                         weights=None if weights is None else weights[rows])
+                         weights=None if weights is None else weights[rows], target=target_by_class.get(lab))
             chosen[lab] = [int(rows[i]) for i in local]
             if len(local) < quota.quota:
                 available[lab] = len(local)

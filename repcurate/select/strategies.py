@@ -91,32 +91,30 @@ def _kmeans_plus_plus(pool: np.ndarray, k: int, rng: np.random.Generator, weight
     return np.ascontiguousarray(pool[chosen], dtype=np.float32)
 
 
-def kmeans_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
-                weights: np.ndarray | None = None) -> list[int]:
-    """k-means (faiss, k clusters, optionally sample-weighted) on the eligible rows; for each centre,
-    largest cluster first, the nearest eligible row that is not a near duplicate of one already
-    picked. Centres left without a representative are filled by k-center coverage."""
+def _fit_centres(points: np.ndarray, k: int, *, seed: int, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """faiss k-means (k-means++ seeded, optionally sample-weighted): centres and cluster sizes."""
     import faiss
 
-    if k <= 0:
-        return []
-    candidates = np.flatnonzero(eligible)
-    if candidates.size <= k:
-        return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
-    pool = np.ascontiguousarray(x[candidates], dtype=np.float32)
-    kmeans = faiss.Kmeans(pool.shape[1], k, niter=KMEANS_ITERATIONS, seed=seed, verbose=False,
+    points = np.ascontiguousarray(points, dtype=np.float32)
+    kmeans = faiss.Kmeans(points.shape[1], k, niter=KMEANS_ITERATIONS, seed=seed, verbose=False,
                           min_points_per_centroid=1, spherical=False)
-    init = _kmeans_plus_plus(pool, k, np.random.default_rng(seed), None if weights is None else weights[candidates])
-    kmeans.train(pool, weights=None if weights is None else np.ascontiguousarray(weights[candidates], dtype=np.float32),
+    init = _kmeans_plus_plus(points, k, np.random.default_rng(seed), weights)
+    kmeans.train(points, weights=None if weights is None else np.ascontiguousarray(weights, dtype=np.float32),
                  init_centroids=init)
-    centroids = kmeans.centroids
-    _, assignment = kmeans.index.search(pool, 1)
-    sizes = np.bincount(assignment[:, 0], minlength=k)
+    _, assignment = kmeans.index.search(points, 1)
+    return kmeans.centroids, np.bincount(assignment[:, 0], minlength=k)
+
+
+def _serve_centres(centroids: np.ndarray, sizes: np.ndarray, x: np.ndarray, candidates: np.ndarray,
+                   near_duplicate: float) -> list[int]:
+    """For each centre, largest cluster first, the nearest candidate row that is not a near
+    duplicate of one already picked (centres whose nearby candidates are all taken get none)."""
+    pool = np.ascontiguousarray(x[candidates], dtype=np.float32)
     _, neighbours = nearest_distances(centroids, pool, k=min(CANDIDATES_PER_CENTROID, pool.shape[0]))
     picked: list[int] = []
     picked_vectors: list[np.ndarray] = []
     taken: set[int] = set()
-    for centre in sorted(range(k), key=lambda c: (-sizes[c], c)):
+    for centre in sorted(range(len(centroids)), key=lambda c: (-sizes[c], c)):
         if sizes[centre] == 0:
             continue
         for local in neighbours[centre]:
@@ -128,8 +126,37 @@ def kmeans_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_
             picked.append(int(candidates[local]))
             picked_vectors.append(pool[local])
             break
+    return picked
+
+
+def kmeans_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
+                weights: np.ndarray | None = None, target: np.ndarray | None = None) -> list[int]:
+    """k-means medoids: cluster, then serve each centre with its nearest eligible row.
+
+    Without ``target`` the centres are fitted on the eligible rows themselves (optionally
+    sample-weighted). With ``target`` (deployment-domain embeddings) they are fitted on the
+    target points, so the picks cover the *target* distribution; when there are fewer target
+    points than ``k`` each becomes a centre. Centres left without a representative, and any
+    remainder, are filled by k-center coverage of the eligible rows.
+    """
+    if k <= 0:
+        return []
+    candidates = np.flatnonzero(eligible)
+    picked: list[int] = []
+    if target is not None and target.shape[0] > 0 and candidates.size > 0:
+        k_fit = min(k, target.shape[0])
+        if k_fit == target.shape[0]:
+            centroids, sizes = np.ascontiguousarray(target, dtype=np.float32), np.ones(k_fit, dtype=np.int64)
+        else:
+            centroids, sizes = _fit_centres(target, k_fit, seed=seed, weights=None)
+        picked = _serve_centres(centroids, sizes, x, candidates, near_duplicate)
+    elif candidates.size > k:
+        centroids, sizes = _fit_centres(x[candidates], k, seed=seed,
+                                        weights=None if weights is None else weights[candidates])
+        picked = _serve_centres(centroids, sizes, x, candidates, near_duplicate)
     if len(picked) < k:
-        picked = kcenter_fill(x, k, eligible=eligible, picked=picked, near_duplicate=near_duplicate)
+        picked = kcenter_fill(x, k, eligible=eligible, picked=picked, near_duplicate=near_duplicate,
+                              weights=weights)
     return picked
 
 
@@ -166,10 +193,11 @@ def random_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_
 
 
 def pick(strategy: str, x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
-         weights: np.ndarray | None = None) -> list[int]:
+         weights: np.ndarray | None = None, target: np.ndarray | None = None) -> list[int]:
     """Dispatch to a strategy by name."""
     if strategy == "kmeans":
-        return kmeans_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights)
+        return kmeans_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights,
+                           target=target)
     if strategy == "kcenter":
         return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
     if strategy == "random":
