@@ -6,6 +6,7 @@ import sys
 
 from repcurate import __version__
 from repcurate.errors import EXIT_USAGE
+from repcurate.runtime import tune_allocator
 
 from . import build as build_command
 from .common import EXIT_CODES_HELP, configure_logging, run_guarded
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     configure_logging(args)
+    tune_allocator()  # this process is ours: keep tensor memory instead of page-faulting it back each batch
     return run_guarded(args, args.action)
 
 

@@ -1,7 +1,6 @@
 """The embedder contract shared by the PyTorch, Keras and bundled-default backends."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -26,20 +25,6 @@ class Embedder(Protocol):
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
         """Features of a stacked batch of samples, float32, shape ``(n, d)``."""
         ...
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the manifest records about the embedding model."""
-
-    spec: str
-    framework: str
-    fingerprint: str
-    layer: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"spec": self.spec, "framework": self.framework,
-                "fingerprint": self.fingerprint, "layer": self.layer}
 
 
 def pool_features(features: np.ndarray, *, channels_last: bool) -> np.ndarray:

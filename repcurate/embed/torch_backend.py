@@ -17,12 +17,14 @@ class _Captured(Exception):
 
 def torch_model_fingerprint(model: Any, layer: str) -> str:
     """Hash of the model class, every state-dict tensor (name, dtype, shape, bytes) and the layer."""
+    import torch
+
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{type(model).__module__}.{type(model).__qualname__}|{layer}|".encode())
     for name, tensor in sorted(model.state_dict().items()):
         array = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{array.dtype}|{tuple(array.shape)}|".encode())
-        digest.update(array.numpy().tobytes())
+        digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype, bfloat16 too
     return digest.hexdigest()
 
 

@@ -23,10 +23,12 @@ from repcurate.select.strategies import STRATEGIES, pick
 #: 0.1 ≈ cosine similarity 0.995. Measured with EfficientNet-Lite0: a photo re-saved as JPEG q90 or
 #: resized to 90 % lies 0.06–0.10 from its original, distinct photos ≥ 1.2 apart, distinct digits ≥ 0.16.
 DEFAULT_NEAR_DUPLICATE = 0.1
-#: In feature spaces where images crowd together (small models, low dimensions), the threshold
-#: shrinks to this fraction of the class's median distance to the 5th nearest neighbour (not the
-#: 1st, which a class full of near copies would drive to zero and so switch the check off).
+#: In feature spaces where images crowd together (small or untrained models, low dimensions), the
+#: threshold shrinks to this fraction of the dataset's median distance to the 5th nearest neighbour
+#: (not the 1st, which a set full of near copies would drive to zero and so switch the check off).
 NEAR_DUPLICATE_NN_FRACTION = 0.25
+#: Rows sampled to estimate that typical distance.
+NEAR_DUPLICATE_SAMPLE = 2048
 #: A robust z-score of the k-NN distance above this marks a far outlier.
 DEFAULT_OUTLIER_Z = 5.0
 #: Random sets drawn to compare the curated set against (coverage, MMD).
@@ -113,6 +115,17 @@ def _mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": round(float(np.mean(values)), 6), "std": round(float(np.std(values)), 6)}
 
 
+def _near_duplicate_threshold(x: np.ndarray, config: SelectionConfig) -> float:
+    """``config.near_duplicate``, shrunk in crowded feature spaces to a fraction of the typical
+    distance to the 5th nearest neighbour (median over a seeded sample of at most 2,048 rows)."""
+    if x.shape[0] <= OUTLIER_NEIGHBOURS + 1:
+        return config.near_duplicate
+    if x.shape[0] > NEAR_DUPLICATE_SAMPLE:
+        x = x[np.sort(np.random.default_rng(config.seed).choice(x.shape[0], NEAR_DUPLICATE_SAMPLE, replace=False))]
+    typical = float(np.median(neighbour_distances(x, seed=config.seed)[:, OUTLIER_NEIGHBOURS - 1]))
+    return min(config.near_duplicate, NEAR_DUPLICATE_NN_FRACTION * typical)
+
+
 def select_representatives(
     embeddings: np.ndarray, labels: list[str | None], fingerprints: list[str], config: SelectionConfig, *,
     target_embeddings: np.ndarray | None = None,
@@ -146,18 +159,14 @@ def select_representatives(
 
     eligible = np.ones(n, dtype=bool)
     eligible[list(duplicates)] = False
+    near_duplicate = _near_duplicate_threshold(x[eligible], config)
     outliers: list[int] = []
-    near_duplicate: dict[str | None, float] = {}
-    for lab in label_order:
-        rows = members[lab][eligible[members[lab]]]
-        near_duplicate[lab] = config.near_duplicate
-        if rows.size <= OUTLIER_NEIGHBOURS + 1:
-            continue
-        neighbours = neighbour_distances(x[rows], seed=class_seed(config.seed, lab))
-        typical = float(np.median(neighbours[:, OUTLIER_NEIGHBOURS - 1]))
-        near_duplicate[lab] = min(config.near_duplicate, NEAR_DUPLICATE_NN_FRACTION * typical)
-        if not config.include_outliers:
-            z = robust_z(neighbours[:, OUTLIER_NEIGHBOURS - 1])
+    if not config.include_outliers:
+        for lab in label_order:
+            rows = members[lab][eligible[members[lab]]]
+            if rows.size <= OUTLIER_NEIGHBOURS + 1:
+                continue
+            z = robust_z(neighbour_distances(x[rows], seed=class_seed(config.seed, lab))[:, OUTLIER_NEIGHBOURS - 1])
             outliers.extend(int(r) for r in rows[z > config.outlier_z])
     outlier_mask = np.zeros(n, dtype=bool)
     outlier_mask[outliers] = True
@@ -178,7 +187,7 @@ def select_representatives(
             if local_eligible.sum() < quota.quota:  # not enough inliers: the class's outliers are admitted
                 local_eligible = eligible[rows].copy()
             local = pick(config.strategy, x[rows], quota.quota, seed=class_seed(config.seed, lab),
-                         eligible=local_eligible, near_duplicate=near_duplicate[lab],
+                         eligible=local_eligible, near_duplicate=near_duplicate,
                          weights=None if weights is None else weights[rows], target=target_by_class.get(lab))
             chosen[lab] = [int(rows[i]) for i in local]
             if len(local) < quota.quota:
