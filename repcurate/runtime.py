@@ -20,9 +20,10 @@ def tune_allocator() -> bool:
     """Stop glibc from returning large tensors' memory to the OS after every forward pass.
 
     By default glibc serves big blocks with ``mmap`` and unmaps them on ``free``, so every batch
-    page-faults its activations in again. Measured on 2 cores with EfficientNet-Lite0, batch 32:
-    22.5 → 46.3 images/s and system time 4.2 s → 0.1 s for 96 images (BENCHMARKS.md). The cost is
-    that freed memory stays with the process. No-op (returns False) where glibc is absent.
+    page-faults its activations in again. Measured on 2 cores with EfficientNet-Lite0, batch 32,
+    channels-last: 21.7 → 45.6 images/s, system CPU 5.4 s → 0.2 s for 128 images
+    (benchmarks/forward_allocator.py). The cost is that freed memory stays with the process.
+    No-op (returns False) where glibc is absent.
     """
     if not sys.platform.startswith("linux"):
         return False
