@@ -9,6 +9,7 @@ from repcurate.errors import EXIT_USAGE
 from repcurate.runtime import tune_allocator
 
 from . import build as build_command
+from . import check as check_command
 from .common import EXIT_CODES_HELP, configure_logging, run_guarded
 
 
@@ -27,6 +28,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"repcurate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     build_command.register(subparsers)
+    check_command.register(subparsers)
     return parser
 
 

@@ -1,0 +1,57 @@
+"""``repcurate check`` as a library call."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from repcurate.checks.config import discover_config, read_config_file, resolve_params, skipped_ids
+from repcurate.checks.context import CheckContext
+from repcurate.checks.suite import SuiteResult, run_suite
+from repcurate.data.scan import scan
+from repcurate.embed.cache import default_cache_dir
+from repcurate.embed.loading import ModelArg, PreprocessArg
+from repcurate.repset import RepresentativeSet, load
+
+
+def check(
+    repset: str | Path | RepresentativeSet,
+    eval_dir: str | Path,
+    *,
+    eval_preprocess: PreprocessArg = None,
+    model: ModelArg = None,
+    config: str | Path | dict[str, Any] | None = None,
+    allow_errors: bool = False,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    seed: int = 0,
+    batch_size: int = 32,
+    workers: int = 2,
+) -> SuiteResult:
+    """Validate a representative set against the evaluation data and pipeline.
+
+    ``config``: a dict ``{check_id: {param: value}}``, a TOML/JSON file, or ``None`` to use
+    ``[tool.repcurate.check]`` of the nearest ``pyproject.toml``. ``model`` enables
+    ``activation_ranges`` and overrides the model recorded in the manifest for embeddings.
+    """
+    started = time.perf_counter()
+    loaded = repset if isinstance(repset, RepresentativeSet) else load(repset)
+    if isinstance(config, dict):
+        settings, source = config, "config"
+    elif config is not None:
+        settings, source = read_config_file(Path(config)), str(config)
+    else:
+        settings, found = discover_config(Path.cwd())
+        source = str(found) if found else "config"
+    params = resolve_params(settings, source=source)
+    skip = skipped_ids(settings, source=source)
+    eval_source = scan(Path(eval_dir), workers=max(2, workers))
+    cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
+    ctx = CheckContext(loaded, eval_source, eval_preprocess=eval_preprocess, model=model, cache_dir=cache,
+                       seed=seed, batch_size=batch_size, workers=workers)
+    result = run_suite(ctx, params, skip=skip, allow_errors=allow_errors)
+    result.seconds["total"] = time.perf_counter() - started
+    result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
+                     "eval_dir": eval_source.root.as_posix(), "eval_images": len(eval_source.records),
+                     "eval_skipped": len(eval_source.skipped), "config": source if settings else None}
+    return result

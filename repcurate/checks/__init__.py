@@ -1,0 +1,1 @@
+"""Checks of a representative set against the evaluation pipeline (``repcurate check``)."""

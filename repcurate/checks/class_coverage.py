@@ -1,0 +1,49 @@
+"""``class_coverage``: every class the model will see is in the set, and no class dominates."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from repcurate.checks.base import Check, Measurement, Status
+from repcurate.checks.context import CheckContext
+
+
+class ClassCoverageCheck(Check):
+    id = "class_coverage"
+    description = "Every class of the eval set (else the training set) is present; no class dominates the set."
+    defaults = {"max_missing_fraction": 0.0, "max_dominant_share": 0.9, "warn_balance_ratio": 10.0}
+
+    def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
+        counts = Counter(s["label"] for s in ctx.manifest["samples"] if s["label"] is not None)
+        if not counts:
+            return Measurement(None, "the set is unlabelled; class coverage cannot be judged", skipped=True)
+        if ctx.eval_labelled:
+            reference = sorted({r.label for r in ctx.eval_records if r.label is not None})
+            source = "eval set"
+        else:
+            reference = sorted(c["label"] for c in ctx.manifest.get("classes", []) if c["label"] is not None)
+            source = "training set"
+        missing = [c for c in reference if c not in counts]
+        total = sum(counts.values())
+        dominant, dominant_count = max(sorted(counts.items()), key=lambda kv: kv[1])
+        ratio = max(counts.values()) / min(counts.values())
+        details = {"reference": source, "classes_expected": len(reference), "classes_present": len(counts),
+                   "missing": missing, "dominant_class": dominant, "dominant_share": round(dominant_count / total, 4),
+                   "balance_ratio": round(ratio, 3), "counts": dict(sorted(counts.items()))}
+        covered = 1.0 - len(missing) / len(reference) if reference else 1.0
+        return Measurement(round(covered, 4), f"{len(counts)} of {len(reference)} {source} classes present", details)
+
+    def judge(self, m: Measurement, params: dict[str, Any]) -> tuple[Status, str]:
+        d = m.details
+        if d["classes_present"] == 1 and d["classes_expected"] != 1:
+            return Status.FAIL, f"single-class set (only {d['dominant_class']!r}); fix: rebuild with --balance uniform"
+        if d["dominant_share"] > params["max_dominant_share"]:
+            return Status.FAIL, (f"class {d['dominant_class']!r} is {d['dominant_share']:.0%} of the set (nearly single-class); "
+                                 "fix: rebuild with --balance uniform")
+        missing_fraction = 1.0 - m.value
+        if missing_fraction > params["max_missing_fraction"]:
+            shown = ", ".join(d["missing"][:10]) + (" …" if len(d["missing"]) > 10 else "")
+            return Status.FAIL, f"{len(d['missing'])} {d['reference']} classes missing from the set: {shown}"
+        if d["balance_ratio"] > params["warn_balance_ratio"]:
+            return Status.WARN, f"class sizes differ by {d['balance_ratio']:.1f}× (largest/smallest)"
+        return Status.PASS, m.message

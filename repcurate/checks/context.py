@@ -1,0 +1,161 @@
+"""Inputs shared by all checks, computed lazily once (embeddings, eval tensors, pipelines)."""
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repcurate.data.images import decode_image
+from repcurate.data.preprocess import Preprocessor, make_preprocessor
+from repcurate.data.scan import ImageRecord, ScanResult
+from repcurate.embed.default_model import DEFAULT_MODEL_NAME
+from repcurate.embed.loading import ModelArg, build_embedder, default_preprocessor, load_model
+from repcurate.embed.pipeline import EmbeddingRun, embed_records
+from repcurate.errors import RepcurateError
+from repcurate.repset import RepresentativeSet
+
+log = logging.getLogger("repcurate")
+
+#: Eval images run through the pipelines for tensor statistics and activations.
+EVAL_TENSOR_SAMPLE = 256
+
+
+class Unavailable(Exception):
+    """An input a check needs cannot be had (the check is skipped with this message)."""
+
+
+def _load_repset_preprocessor(manifest: dict[str, Any]) -> Preprocessor | None:
+    info = manifest.get("preprocessing", {})
+    spec = info.get("spec", "")
+    if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
+        return default_preprocessor()
+    if ":" not in spec:
+        return None
+    try:
+        return make_preprocessor(spec)
+    except RepcurateError as exc:
+        log.warning("cannot load the repset's preprocessing %s: %s", spec, exc)
+        return None
+
+
+class CheckContext:
+    """Everything the checks look at. Expensive pieces are computed on first use and shared."""
+
+    def __init__(self, repset: RepresentativeSet, eval_source: ScanResult, *,
+                 eval_preprocess: str | Any | None = None, model: ModelArg = None,
+                 cache_dir: Path | None = None, seed: int = 0, batch_size: int = 32, workers: int = 2) -> None:
+        self.repset = repset
+        self.manifest = repset.manifest
+        self.eval_source = eval_source
+        self.seed = seed
+        self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self.workers = workers
+        self._model_arg = model
+        self._eval_preprocess_arg = eval_preprocess
+        self.model_given = model is not None
+
+    # ---------------------------------------------------------------- pipelines
+    @cached_property
+    def repset_root(self) -> Path:
+        return Path(self.manifest["root"])
+
+    @cached_property
+    def repset_preprocessor(self) -> Preprocessor | None:
+        """The preprocessing the set was built with, when it can be loaded again (same behaviour)."""
+        pre = _load_repset_preprocessor(self.manifest)
+        if pre is not None and pre.fingerprint != self.manifest["preprocessing"].get("fingerprint"):
+            log.warning("the repset's preprocessing %s now behaves differently than at build time", pre.spec)
+        return pre
+
+    @cached_property
+    def eval_preprocessor(self) -> Preprocessor:
+        if self._eval_preprocess_arg is not None:
+            if isinstance(self._eval_preprocess_arg, Preprocessor):
+                return self._eval_preprocess_arg
+            return make_preprocessor(self._eval_preprocess_arg)
+        if self.repset_preprocessor is None:
+            raise Unavailable("the repset's preprocessing cannot be loaded; pass --eval-preprocess")
+        return self.repset_preprocessor
+
+    # ---------------------------------------------------------------- records
+    @cached_property
+    def repset_records(self) -> list[ImageRecord]:
+        return [ImageRecord(s["path"], s["label"], 0, s["content_fingerprint"]) for s in self.manifest["samples"]]
+
+    @property
+    def eval_records(self) -> list[ImageRecord]:
+        return self.eval_source.records
+
+    @cached_property
+    def eval_labelled(self) -> bool:
+        return any(r.label is not None for r in self.eval_records)
+
+    def eval_sample_indices(self, count: int) -> np.ndarray:
+        """A seeded sample of eval record indices (all when there are fewer)."""
+        n = len(self.eval_records)
+        if n <= count:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(self.seed).choice(n, count, replace=False))
+
+    # ---------------------------------------------------------------- embeddings
+    @cached_property
+    def embedder(self) -> Any:
+        spec = self._model_arg if self._model_arg is not None else self.manifest["model"]["spec"]
+        if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and ":" not in spec and not spec.endswith((".keras", ".h5")):
+            raise Unavailable(f"the repset's model {spec!r} cannot be loaded again; pass --model")
+        pre = self.repset_preprocessor
+        if spec != DEFAULT_MODEL_NAME and pre is None:
+            raise Unavailable("the repset's preprocessing cannot be loaded to feed its model")
+        embedder, _ = build_embedder(spec, layer=None, preprocess=pre)
+        return embedder
+
+    def _embed(self, records: list[ImageRecord], root: Path, desc: str) -> EmbeddingRun:
+        return embed_records(records, root, self.embedder, cache_dir=self.cache_dir, batch_size=self.batch_size,
+                             workers=self.workers, progress=None, desc=desc)
+
+    @cached_property
+    def repset_embeddings(self) -> np.ndarray:
+        run = self._embed(self.repset_records, self.repset_root, "embedding repset")
+        if len(run.records) != len(self.repset_records):
+            missing = sorted(set(r.path for r in self.repset_records) - set(r.path for r in run.records))
+            raise Unavailable(f"{len(missing)} repset files can no longer be read (e.g. {missing[0]})")
+        return run.vectors
+
+    @cached_property
+    def eval_run(self) -> EmbeddingRun:
+        run = self._embed(self.eval_records, self.eval_source.root, "embedding eval")
+        if len(run.records) < 2:
+            raise Unavailable("fewer than 2 usable eval images")
+        return run
+
+    # ---------------------------------------------------------------- tensors
+    def pipeline_output(self, preprocessor: Preprocessor, path: Path) -> np.ndarray:
+        return preprocessor(decode_image(path).image)
+
+    @cached_property
+    def eval_tensors(self) -> np.ndarray:
+        """A seeded sample of eval images through the evaluation pipeline."""
+        outputs = []
+        for index in self.eval_sample_indices(EVAL_TENSOR_SAMPLE):
+            record = self.eval_records[int(index)]
+            try:
+                outputs.append(self.pipeline_output(self.eval_preprocessor, self.eval_source.root / record.path))
+            except Exception:  # noqa: BLE001 - unreadable eval files are reported by the scan, not here
+                continue
+        if not outputs:
+            raise Unavailable("no eval image could be preprocessed")
+        shapes = {o.shape for o in outputs}
+        if len(shapes) > 1:
+            raise Unavailable(f"the evaluation pipeline returns several shapes: {sorted(shapes)}")
+        return np.stack(outputs).astype(np.float32)
+
+    @cached_property
+    def loaded_model(self) -> Any:
+        """The float model for activation statistics (only when --model was given)."""
+        if self._model_arg is None:
+            raise Unavailable("no --model given")
+        return load_model(self._model_arg)

@@ -1,0 +1,1 @@
+"""Rendering results: text, JSON, JUnit XML, Markdown."""
