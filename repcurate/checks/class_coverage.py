@@ -43,7 +43,8 @@ class ClassCoverageCheck(Check):
         missing_fraction = 1.0 - m.value
         if missing_fraction > params["max_missing_fraction"]:
             shown = ", ".join(d["missing"][:10]) + (" …" if len(d["missing"]) > 10 else "")
-            return Status.FAIL, f"{len(d['missing'])} {d['reference']} classes missing from the set: {shown}"
+            noun = "class" if len(d["missing"]) == 1 else "classes"
+            return Status.FAIL, f"{len(d['missing'])} {d['reference']} {noun} missing from the set: {shown}"
         if d["balance_ratio"] > params["warn_balance_ratio"]:
             return Status.WARN, f"class sizes differ by {d['balance_ratio']:.1f}× (largest/smallest)"
         return Status.PASS, m.message

@@ -12,7 +12,7 @@ from repcurate.data.images import decode_image
 from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.data.scan import ImageRecord, ScanResult
 from repcurate.embed.default_model import DEFAULT_MODEL_NAME
-from repcurate.embed.loading import ModelArg, build_embedder, default_preprocessor, load_model
+from repcurate.embed.loading import KERAS_SUFFIXES, ModelArg, build_embedder, default_preprocessor, load_model
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
 from repcurate.errors import RepcurateError
 from repcurate.repset import RepresentativeSet
@@ -105,7 +105,7 @@ class CheckContext:
     @cached_property
     def embedder(self) -> Any:
         spec = self._model_arg if self._model_arg is not None else self.manifest["model"]["spec"]
-        if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and ":" not in spec and not spec.endswith((".keras", ".h5")):
+        if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and ":" not in spec and not spec.lower().endswith(KERAS_SUFFIXES):
             raise Unavailable(f"the repset's model {spec!r} cannot be loaded again; pass --model")
         pre = self.repset_preprocessor
         if spec != DEFAULT_MODEL_NAME and pre is None:

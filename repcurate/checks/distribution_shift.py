@@ -59,9 +59,12 @@ class DistributionShiftCheck(Check):
         def sample(x: np.ndarray, count: int) -> np.ndarray:
             return x if x.shape[0] <= count else x[np.sort(rng.choice(x.shape[0], count, replace=False))]
 
+        size = min(repset.shape[0], evals.shape[0])
+        if size <= params["k"]:  # a k-NN ball among `size` points needs k < size (and the MMD two per side)
+            raise Unavailable(f"needs more than k = {params['k']} images in the set ({repset.shape[0]}) and in the eval set "
+                              f"({evals.shape[0]}); lower distribution_shift.k to check tiny sets")
         a, b = sample(repset, params["max_points"]), sample(evals, params["max_points"])
         mmd, p_value, bandwidth = mmd_permutation_test(a, b, permutations=params["permutations"], seed=ctx.seed)
-        size = min(repset.shape[0], evals.shape[0])
         coverage = knn_coverage(sample(evals, size), sample(repset, size), k=params["k"])
         details: dict[str, Any] = {"mmd2": round(mmd, 6), "p_value": round(p_value, 4), "bandwidth": round(bandwidth, 5),
                                    "coverage": round(coverage, 4), "coverage_k": params["k"],
