@@ -1,0 +1,1 @@
+"""Handing models to MCT: output-preserving rewrites and (later) PTQ arms."""
