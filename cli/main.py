@@ -10,6 +10,7 @@ from repcurate.runtime import tune_allocator
 
 from . import build as build_command
 from . import check as check_command
+from . import confirm as confirm_command
 from .common import EXIT_CODES_HELP, configure_logging, run_guarded
 
 
@@ -29,6 +30,7 @@ def make_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     build_command.register(subparsers)
     check_command.register(subparsers)
+    confirm_command.register(subparsers)
     return parser
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from repcurate.checking import check  # noqa: E402
+from repcurate.confirming import confirm  # noqa: E402
 from repcurate.curate import BuildResult, build  # noqa: E402
 from repcurate.repset import RepresentativeSet, load  # noqa: E402
 
-__all__ = ["build", "check", "load", "RepresentativeSet", "BuildResult", "__version__"]
+__all__ = ["build", "check", "confirm", "load", "RepresentativeSet", "BuildResult", "__version__"]

@@ -172,6 +172,7 @@ def build(
         "tool": {"name": "repcurate", "version": __version__},
         "command": "build",
         "root": source.root.as_posix(),
+        "train_source": Path(train_dir).resolve().as_posix(),
         "layout": source.layout,
         "parameters": {**config.to_dict(), "match_dir": None if match_dir is None else Path(match_dir).resolve().as_posix()},
         "seed": seed,

@@ -12,9 +12,8 @@ from repcurate.data.images import decode_image
 from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.data.scan import ImageRecord, ScanResult
 from repcurate.embed.default_model import DEFAULT_MODEL_NAME
-from repcurate.embed.loading import KERAS_SUFFIXES, ModelArg, build_embedder, default_preprocessor, load_model
+from repcurate.embed.loading import KERAS_SUFFIXES, ModelArg, build_embedder, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
-from repcurate.errors import RepcurateError
 from repcurate.repset import RepresentativeSet
 
 log = logging.getLogger("repcurate")
@@ -25,20 +24,6 @@ EVAL_TENSOR_SAMPLE = 256
 
 class Unavailable(Exception):
     """An input a check needs cannot be had (the check is skipped with this message)."""
-
-
-def _load_repset_preprocessor(manifest: dict[str, Any]) -> Preprocessor | None:
-    info = manifest.get("preprocessing", {})
-    spec = info.get("spec", "")
-    if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
-        return default_preprocessor()
-    if ":" not in spec:
-        return None
-    try:
-        return make_preprocessor(spec)
-    except RepcurateError as exc:
-        log.warning("cannot load the repset's preprocessing %s: %s", spec, exc)
-        return None
 
 
 class CheckContext:
@@ -66,7 +51,7 @@ class CheckContext:
     @cached_property
     def repset_preprocessor(self) -> Preprocessor | None:
         """The preprocessing the set was built with, when it can be loaded again (same behaviour)."""
-        pre = _load_repset_preprocessor(self.manifest)
+        pre = load_recorded_preprocessor(self.manifest)
         if pre is not None and pre.fingerprint != self.manifest["preprocessing"].get("fingerprint"):
             log.warning("the repset's preprocessing %s now behaves differently than at build time", pre.spec)
         return pre

@@ -1,6 +1,7 @@
 """Turn ``--model`` / ``--preprocess`` arguments into an embedder and the set's preprocessing."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from repcurate.embed.default_model import (
     load_efficientnet_lite0,
 )
 from repcurate.embed.keras_backend import is_keras_model
-from repcurate.errors import InputError, MissingDependencyError, UsageError
+from repcurate.errors import InputError, MissingDependencyError, RepcurateError, UsageError
 from repcurate.spec import load_object
 
 ModelArg = str | Any | None
@@ -131,3 +132,18 @@ def build_embedder(model: ModelArg, *, layer: str | None, preprocess: Preprocess
     from repcurate.embed.torch_backend import TorchEmbedder
 
     return TorchEmbedder(loaded.model, spec=loaded.spec, preprocessor=embed_pre, layer=layer), set_pre
+
+
+def load_recorded_preprocessor(manifest: dict[str, Any]) -> Preprocessor | None:
+    """The preprocessing a set's manifest records, loaded again from its spec (None if it cannot be)."""
+    info = manifest.get("preprocessing", {})
+    spec = info.get("spec", "")
+    if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
+        return default_preprocessor()
+    if ":" not in spec:
+        return None
+    try:
+        return make_preprocessor(spec)
+    except RepcurateError as exc:
+        logging.getLogger("repcurate").warning("cannot load the repset's preprocessing %s: %s", spec, exc)
+        return None

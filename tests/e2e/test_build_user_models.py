@@ -1,7 +1,6 @@
 """`repcurate build` with the user's own model (PyTorch file:factory, Keras .keras) feeding real MCT PTQ."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

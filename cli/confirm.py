@@ -1,0 +1,101 @@
+"""``repcurate confirm``: quantize with MCT using the curated set and random sets; measure on held-out data."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
+from repcurate.errors import UsageError
+from repcurate.io.atomic import write_text_atomic
+
+from .common import EXIT_CODES_HELP
+
+EXAMPLES = """examples:
+  repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
+  repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --weights-bits 4 --random-sets 5
+
+"""
+
+
+def _bias_correction(text: str) -> tuple[bool, ...]:
+    values = {"on": True, "off": False}
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or any(p not in values for p in parts):
+        raise argparse.ArgumentTypeError("use on, off or on,off")
+    return tuple(dict.fromkeys(values[p] for p in parts))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "confirm", help="prove with MCT PTQ whether the curated set beats random sets",
+        description="Quantize the model with MCT once per calibration set (curated, K random, first N files) and "
+                    "bias-correction setting, and measure every quantized model on held-out images.",
+        epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repset", required=True, type=Path, metavar="DIR")
+    parser.add_argument("--model", required=True, metavar="SPEC", help="the PyTorch model to quantize (file.py:factory, module:factory)")
+    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the training directory")
+    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own)")
+    parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
+    parser.add_argument("--no-first-n", action="store_true", help="skip the 'first N files' arm")
+    parser.add_argument("--bias-correction", type=_bias_correction, default=(True, False), metavar="on,off")
+    parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
+    parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
+    parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
+    parser.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help=f"eval images used at most (default: {DEFAULT_MAX_EVAL})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--debug", action="store_true")
+    parser.set_defaults(action=run)
+
+
+def _fmt(value: float | None, metric: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:.2f}" if metric in ("top1", "agreement") else f"{value:.4g}"
+
+
+def render(result: ConfirmResult, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
+    m = result.metric
+    header = ["bias correction", "curated", "random mean ± std", "random worst", "first-N"]
+    rows = [[("on" if r["bias_correction"] else "off"), _fmt(r["curated"], m),
+             f"{_fmt(r['random_mean'], m)} ± {_fmt(r['random_std'], m)}", _fmt(r["random_worst"], m),
+             _fmt(r["first_n"], m)] for r in result.summary()]
+    title = f"{m} on {result.settings['eval_images']} held-out images, {result.settings['weights_bits']}-bit weights; float model: {_fmt(result.float[m], m)}"
+    verdicts = [f"bias correction {'on' if r['bias_correction'] else 'off'}: {r['verdict']}" for r in result.summary()]
+    runs = [f"{a['set']:<12} bc {'on ' if a['bias_correction'] else 'off'} {_fmt(a['metric'][m], m):>8}  PTQ {a['ptq_seconds']:.1f} s"
+            for a in result.arms]
+    if fmt == "markdown":
+        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines + [""] + [f"- {v}" for v in verdicts]) + "\n"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines + [""] + verdicts + ["", "runs:"] + runs) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    class_map = None
+    if args.class_map is not None:
+        try:
+            class_map = {str(k): int(v) for k, v in json.loads(args.class_map.read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UsageError(f"{args.class_map}: not a JSON object of class name → index ({exc})") from None
+    if args.random_sets < 0:
+        raise UsageError("--random-sets must be >= 0")
+    result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
+                     bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
+                     preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed)
+    report = render(result, args.format)
+    if args.output is not None:
+        write_text_atomic(args.output, report)
+    else:
+        sys.stdout.write(report)
+    return 0
