@@ -7,31 +7,9 @@ import numpy as np
 import pytest
 
 from repcurate.example_data import write_digits_folder
-from tests.e2e.model_files import TORCH_MODEL_SOURCE
+from tests.e2e.model_files import TORCH_MODEL_SOURCE, train_digits_cnn
 
 SIZE = 60
-
-
-def _train_torch_digits(weights: Path) -> None:
-    """Train the digits CNN of TORCH_MODEL_SOURCE for a few epochs (seeded) and save its weights."""
-    import torch
-    from sklearn.datasets import load_digits
-
-    namespace: dict = {}
-    exec(TORCH_MODEL_SOURCE.format(weights=str(weights)), namespace)  # noqa: S102 - our own test source
-    torch.manual_seed(0)
-    model = namespace["DigitsNet"]()
-    digits = load_digits()
-    x = torch.tensor(((digits.images / 16.0 - 0.3) / 0.4)[:, None], dtype=torch.float32)
-    y = torch.tensor(digits.target)
-    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _epoch in range(15):
-        for start in range(0, len(x), 64):
-            optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(x[start:start + 64]), y[start:start + 64])
-            loss.backward()
-            optimiser.step()
-    torch.save(model.state_dict(), weights)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +18,7 @@ def torch_project(tmp_path_factory) -> tuple[Path, Path, Path]:
     train = work / "train"
     write_digits_folder(train, per_class={d: 40 for d in range(10)})
     weights = work / "digits.pt"
-    _train_torch_digits(weights)
+    train_digits_cnn(weights)
     model_file = work / "digits_model.py"
     model_file.write_text(TORCH_MODEL_SOURCE.format(weights=str(weights)))
     return work, train, model_file

@@ -8,8 +8,7 @@ import pytest
 import repcurate
 from repcurate.errors import InputError
 from repcurate.example_data import write_digits_folder
-from tests.e2e.model_files import TORCH_MODEL_SOURCE
-from tests.e2e.test_build_user_models import _train_torch_digits
+from tests.e2e.model_files import TORCH_MODEL_SOURCE, train_digits_cnn
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +17,7 @@ def project(tmp_path_factory):
     write_digits_folder(work / "train", per_class={d: 60 for d in range(10)})
     write_digits_folder(work / "eval", per_class={d: 40 for d in range(10)}, offset=60)
     weights = work / "digits.pt"
-    _train_torch_digits(weights)
+    train_digits_cnn(weights)
     model_file = work / "digits_model.py"
     model_file.write_text(TORCH_MODEL_SOURCE.format(weights=str(weights)))
     repcurate.build(work / "train", work / "repset", size=32, model=f"{model_file}:make_model",
