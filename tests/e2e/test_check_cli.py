@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from repcurate.checks.registry import check_ids
+from tests.cli_asserts import assert_one_line_error
 from tests.unit.checks.checks_testdata import train_digits_model, write_digits
 
 EVAL_PIPELINES = '''
@@ -54,16 +55,6 @@ class Project:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Project:
     return Project(tmp_path_factory.mktemp("check_cli"))
-
-
-def _one_line_error(result, code: int, *needles: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("repcurate: error")]
-    assert len(errors) == 1, result.stderr
-    for needle in needles:
-        assert needle in errors[0]
-    assert result.stdout == ""
 
 
 def test_passing_set_exits_0(project, cli):
@@ -149,7 +140,7 @@ def test_crashing_check_fails_the_gate_unless_allowed(project, cli):
 
 def test_missing_repset_dir_exits_3(project, cli, tmp_path):
     result = cli("check", "--repset", str(tmp_path / "nope"), "--eval-dir", str(project.eval), cwd=tmp_path)
-    _one_line_error(result, 3, str(tmp_path / "nope" / "manifest.json"), "not found", "fix:")
+    assert_one_line_error(result, 3, str(tmp_path / "nope" / "manifest.json"), "not found", "fix:")
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -160,7 +151,7 @@ def test_bad_config_exits_2(project, cli, tmp_path, text, needle):
     config = tmp_path / "check.toml"
     config.write_text(text)
     result = cli(*project.args("good", "--config", str(config)), cwd=tmp_path)
-    _one_line_error(result, 2, needle, str(config))
+    assert_one_line_error(result, 2, needle, str(config))
 
 
 def test_pyproject_table_in_the_working_directory(project, cli, tmp_path):

@@ -4,21 +4,12 @@ from __future__ import annotations
 import pytest
 
 from repcurate.example_data import write_digits_folder
-
-
-def _assert_one_line_error(result, code: int, *needles: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("repcurate: error")]
-    assert len(error_lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in error_lines[0]
-    assert result.stdout == ""
+from tests.cli_asserts import assert_one_line_error
 
 
 def test_missing_train_dir_is_input_error(tmp_path, cli):
     result = cli("build", "--train-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "out"))
-    _assert_one_line_error(result, 3, str(tmp_path / "nope"), "fix:")
+    assert_one_line_error(result, 3, str(tmp_path / "nope"), "fix:")
     assert not (tmp_path / "out").exists()
 
 
@@ -27,7 +18,7 @@ def test_folder_without_usable_images_exits_3(tmp_path, cli):
     (tmp_path / "train" / "a" / "x.png").write_bytes(b"garbage")
     (tmp_path / "train" / "a" / "y.jpg").write_bytes(b"")
     result = cli("build", "--train-dir", str(tmp_path / "train"), "--out", str(tmp_path / "out"), "--no-cache")
-    _assert_one_line_error(result, 3, "no usable image", "1 empty_file", "1 not_an_image")
+    assert_one_line_error(result, 3, "no usable image", "1 empty_file", "1 not_an_image")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["train"]
 
@@ -41,7 +32,7 @@ def test_folder_without_usable_images_exits_3(tmp_path, cli):
 def test_usage_errors_exit_2(tmp_path, cli, args, needle):
     write_digits_folder(tmp_path / "train", per_class={0: 2, 1: 2})
     result = cli("build", "--train-dir", str(tmp_path / "train"), "--out", str(tmp_path / "out"), "--no-cache", *args)
-    _assert_one_line_error(result, 2, needle)
+    assert_one_line_error(result, 2, needle)
 
 
 def test_nonempty_out_needs_overwrite(tmp_path, cli):
@@ -49,7 +40,7 @@ def test_nonempty_out_needs_overwrite(tmp_path, cli):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
     result = cli("build", "--train-dir", str(tmp_path / "train"), "--out", str(tmp_path / "out"), "--no-cache")
-    _assert_one_line_error(result, 2, "--overwrite")
+    assert_one_line_error(result, 2, "--overwrite")
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
@@ -57,7 +48,7 @@ def test_missing_model_file_exits_3(tmp_path, cli):
     write_digits_folder(tmp_path / "train", per_class={0: 2, 1: 2})
     result = cli("build", "--train-dir", str(tmp_path / "train"), "--out", str(tmp_path / "out"), "--no-cache",
                  "--model", str(tmp_path / "absent.py") + ":make", "--preprocess", str(tmp_path / "absent.py") + ":pre")
-    _assert_one_line_error(result, 3, "absent.py", "not found")
+    assert_one_line_error(result, 3, "absent.py", "not found")
 
 
 def test_debug_shows_traceback(tmp_path, cli):
