@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from repcurate.checking import check
 from repcurate.errors import EXIT_CHECKS_FAILED, EXIT_OK
-from repcurate.io.atomic import write_text_atomic
 from repcurate.report.suite_formats import FORMATS, RENDERERS
 
-from .common import EXIT_CODES_HELP
+from .common import EXIT_CODES_HELP, add_common_options, emit_report
 
 EXAMPLES = """examples:
   repcurate check --repset repset --eval-dir data/val
@@ -32,16 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, metavar="SPEC", help="float model: enables activation_ranges")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                         help="TOML/JSON {check_id: {param: value}} (default: [tool.repcurate.check] in pyproject.toml)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically) instead of stdout")
     parser.add_argument("--fail-on", choices=("fail", "warn"), default="fail", help="what fails the gate (default: fail)")
     parser.add_argument("--allow-errors", action="store_true", help="a crashing check does not fail the gate")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR", help="embedding cache")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    add_common_options(parser, formats=FORMATS)
     parser.set_defaults(action=run)
 
 
@@ -50,8 +45,5 @@ def run(args: argparse.Namespace) -> int:
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, seed=args.seed)
     report = RENDERERS[args.format](result, fail_on=args.fail_on)
-    if args.output is not None:
-        write_text_atomic(args.output, report)
-    else:
-        sys.stdout.write(report)
+    emit_report(report, args.output)
     return EXIT_OK if result.passed(fail_on=args.fail_on) else EXIT_CHECKS_FAILED

@@ -5,9 +5,11 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from repcurate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RepcurateError
+from repcurate.io.atomic import write_text_atomic
 
 FORMATS = ("text", "json")
 
@@ -21,9 +23,9 @@ EXIT_CODES_HELP = """exit codes:
   130  interrupted"""
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command takes."""
-    parser.add_argument("--format", choices=FORMATS, default="text", help="result format on stdout (default: text)")
+def add_common_options(parser: argparse.ArgumentParser, *, formats: tuple[str, ...] = FORMATS) -> None:
+    """Options every command takes (``--format`` with the command's own choices)."""
+    parser.add_argument("--format", choices=formats, default="text", help="result format (default: text)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr, no progress bar")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -38,6 +40,14 @@ def configure_logging(args: argparse.Namespace) -> None:
     root.setLevel(level)
     root.propagate = False
     logging.getLogger("faiss").setLevel(logging.WARNING)
+
+
+def emit_report(text: str, output: Path | None) -> None:
+    """Write a report to ``output`` atomically, or to stdout."""
+    if output is not None:
+        write_text_atomic(output, text)
+    else:
+        sys.stdout.write(text)
 
 
 def emit_json(data: Any) -> None:

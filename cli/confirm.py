@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
 from repcurate.errors import UsageError
-from repcurate.io.atomic import write_text_atomic
 
-from .common import EXIT_CODES_HELP
+from .common import EXIT_CODES_HELP, add_common_options, emit_report
 
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
@@ -45,11 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
     parser.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help=f"eval images used at most (default: {DEFAULT_MAX_EVAL})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    parser.add_argument("--debug", action="store_true")
+    add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
 
 
@@ -94,8 +89,5 @@ def run(args: argparse.Namespace) -> int:
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed)
     report = render(result, args.format)
-    if args.output is not None:
-        write_text_atomic(args.output, report)
-    else:
-        sys.stdout.write(report)
+    emit_report(report, args.output)
     return 0

@@ -14,7 +14,7 @@ from repcurate.embed.pipeline import iter_loaded, load_tensors
 from repcurate.errors import InputError, UsageError
 from repcurate.quantize.metrics import float_metrics, score
 from repcurate.quantize.rewrite import make_mct_compatible
-from repcurate.repset import RepresentativeSet, load
+from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
 log = logging.getLogger("repcurate")
 
@@ -176,12 +176,7 @@ def confirm(
                                      "set_size": size, "random_sets": random_sets, "seed": seed})
     platform = target_platform(tpc)
     for arm in arms:
-        batches = RepresentativeSet(arm.tensors, {"samples": []}).batches(batch_size)
-
-        def gen(batches: list[np.ndarray] = batches):
-            for b in batches:
-                yield [b]
-
+        gen = mct_data_gen(arm.tensors, batch_size)
         for bc in bias_correction:
             q_model, seconds = quantize_torch(float_model, gen, bias_correction=bc, weights_bits=weights_bits, tpc=platform)
             metrics = score(torch_logits(q_model, eval_x), f_logits, labels)

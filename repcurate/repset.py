@@ -29,6 +29,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def equal_batches(tensors: np.ndarray, batch_size: int = 32) -> list[np.ndarray]:
+    """``tensors`` split into ``ceil(n / batch_size)`` batches whose sizes differ by at most one.
+
+    Equal sizes matter: MCT averages statistics such as bias-correction means per batch,
+    giving every batch the same weight whatever its size.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if len(tensors) == 0:
+        return []
+    count = -(-len(tensors) // batch_size)
+    return [np.ascontiguousarray(b) for b in np.array_split(tensors, count)]
+
+
+def mct_data_gen(tensors: np.ndarray, batch_size: int = 32) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """MCT's ``representative_data_gen``: a zero-argument callable returning a fresh iterator of
+    ``[batch]`` lists (one array per model input, batch first), identical on every call."""
+    batches = equal_batches(tensors, batch_size)
+
+    def representative_data_gen() -> Iterator[list[np.ndarray]]:
+        for batch in batches:
+            yield [batch]
+
+    return representative_data_gen
+
+
 @dataclass
 class RepresentativeSet:
     """The selected samples' preprocessed tensors (row i ↔ ``manifest["samples"][i]``) and the manifest."""
@@ -49,28 +75,12 @@ class RepresentativeSet:
         return [s["label"] for s in self.manifest["samples"]]
 
     def batches(self, batch_size: int = 32) -> list[np.ndarray]:
-        """The tensors split into ``ceil(n / batch_size)`` batches whose sizes differ by at most one.
-
-        Equal sizes matter: MCT averages statistics such as bias-correction means per batch,
-        giving every batch the same weight whatever its size.
-        """
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if len(self) == 0:
-            return []
-        count = -(-len(self) // batch_size)
-        return [np.ascontiguousarray(b) for b in np.array_split(self.tensors, count)]
+        """The tensors in equal-size batches (see :func:`equal_batches`)."""
+        return equal_batches(self.tensors, batch_size)
 
     def mct_data_gen(self, batch_size: int = 32) -> Callable[[], Iterator[list[np.ndarray]]]:
-        """MCT's ``representative_data_gen``: a zero-argument callable returning a fresh iterator of
-        ``[batch]`` lists (one array per model input, batch first), identical on every call."""
-        batches = self.batches(batch_size)
-
-        def representative_data_gen() -> Iterator[list[np.ndarray]]:
-            for batch in batches:
-                yield [batch]
-
-        return representative_data_gen
+        """MCT's ``representative_data_gen`` for this set (see :func:`mct_data_gen`)."""
+        return mct_data_gen(self.tensors, batch_size)
 
     def save(self, out: Path, *, overwrite: bool = False) -> None:
         """Write ``calibration.npz`` and ``manifest.json`` (recording the tensors' sha256) atomically."""

@@ -171,7 +171,8 @@ def select_representatives(
     outlier_mask = np.zeros(n, dtype=bool)
     outlier_mask[outliers] = True
 
-    available = {lab: int(eligible[members[lab]].sum()) for lab in label_order}
+    supply = {lab: int(eligible[members[lab]].sum()) for lab in label_order}
+    available = dict(supply)
     chosen: dict[str | None, list[int]] = {}
     # Water-fill quotas; a class that falls short (near duplicates) lowers its availability and
     # its shortfall is spread over the others on the next round.
@@ -197,8 +198,7 @@ def select_representatives(
             break
     final_quotas = compute_quotas(available, config.size, config.balance)
     # Report requests against the original supply so shortfalls stay visible.
-    original_requested = {q.label: q.requested for q in compute_quotas(
-        {lab: int(eligible[members[lab]].sum()) for lab in label_order}, config.size, config.balance)}
+    original_requested = {q.label: q.requested for q in compute_quotas(supply, config.size, config.balance)}
     final_quotas = [ClassQuota(q.label, q.available, original_requested.get(q.label, q.requested), q.quota)
                     for q in final_quotas]
     indices = [i for lab in label_order for i in chosen.get(lab, [])]
