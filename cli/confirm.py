@@ -13,6 +13,7 @@ from .common import EXIT_CODES_HELP, add_common_options, emit_report
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --weights-bits 4 --random-sets 5
+  repcurate confirm --repset repset --model model.keras --eval-dir data/val --export quantized/
 
 """
 
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "bias-correction setting, and measure every quantized model on held-out images.",
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR")
-    parser.add_argument("--model", required=True, metavar="SPEC", help="the PyTorch model to quantize (file.py:factory, module:factory)")
+    parser.add_argument("--model", required=True, metavar="SPEC", help="the model to quantize: efficientnet-lite0, file.py:factory, module:factory (PyTorch or Keras), or a .keras/.h5 file")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the training directory")
     parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
@@ -44,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help=f"eval images used at most (default: {DEFAULT_MAX_EVAL})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
+    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
+                        help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --export directory")
     add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
 
@@ -52,6 +56,14 @@ def _fmt(value: float | None, metric: str) -> str:
     if value is None:
         return "-"
     return f"{value * 100:.2f}" if metric in ("top1", "agreement") else f"{value:.4g}"
+
+
+def _export_line(result: ConfirmResult) -> list[str]:
+    if result.export is None:
+        return []
+    e = result.export
+    return ["", f"exported: {e['dir']}/{e['file']} ({e['set']}, bias correction {'on' if e['bias_correction'] else 'off'}, "
+                f"{e['selected_by']})"]
 
 
 def render(result: ConfirmResult, fmt: str) -> str:
@@ -69,11 +81,12 @@ def render(result: ConfirmResult, fmt: str) -> str:
     if fmt == "markdown":
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines + [""] + [f"- {v}" for v in verdicts]) + "\n"
+        return "\n".join(lines + [""] + [f"- {v}" for v in verdicts] + _export_line(result)) + "\n"
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines + [""] + verdicts + ["", "runs:"] + runs) + "\n"
+    exported = _export_line(result)
+    return "\n".join(lines + [""] + verdicts + ["", "runs:"] + runs + exported) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--random-sets must be >= 0")
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
-                     preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed)
+                     preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
+                     export=args.export, overwrite=args.overwrite)
     report = render(result, args.format)
     emit_report(report, args.output)
     return 0

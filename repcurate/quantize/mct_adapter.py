@@ -1,15 +1,18 @@
-"""The one place that talks to MCT's PTQ API (PyTorch path)."""
+"""What every MCT PTQ run shares: target platform, CoreConfig, and the per-framework backend."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from repcurate.errors import UsageError
 
 WEIGHT_BITS = (8, 4, 2)
+
+#: A zero-argument callable returning a fresh iterator of ``[batch]`` lists (MCT's representative dataset).
+DataGen = Callable[[], Iterator[list[np.ndarray]]]
 
 
 def target_platform(spec: str = "imx500:1.0") -> Any:
@@ -23,43 +26,53 @@ def target_platform(spec: str = "imx500:1.0") -> Any:
         raise UsageError(f"--tpc {spec!r}: {exc}; fix: e.g. imx500:1.0, tflite:1.0, qnnpack:1.0") from None
 
 
-def core_config(*, bias_correction: bool, weights_bits: int) -> Any:
-    """MCT CoreConfig: bias correction on/off and the kernel bit-width of every Conv2d / Linear."""
+def core_config(*, bias_correction: bool, weights_bits: int, kernels: Sequence[tuple[type, str]]) -> Any:
+    """MCT CoreConfig: bias correction on/off, and ``weights_bits`` for every layer type in ``kernels``
+    (pairs of layer class and the name of its kernel attribute)."""
     import model_compression_toolkit as mct
-    import torch.nn as nn
     from model_compression_toolkit.core.common.network_editors import NodeTypeFilter
 
     if weights_bits not in WEIGHT_BITS:
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
     bit_widths = mct.core.BitWidthConfig()
-    if weights_bits != 8:
-        bit_widths.set_manual_weights_bit_width([NodeTypeFilter(nn.Conv2d), NodeTypeFilter(nn.Linear)],
-                                                weights_bits, "weight")
+    if weights_bits != 8 and kernels:
+        bit_widths.set_manual_weights_bit_width([NodeTypeFilter(layer) for layer, _ in kernels],
+                                                [weights_bits] * len(kernels), [attr for _, attr in kernels])
     return mct.core.CoreConfig(quantization_config=mct.core.QuantizationConfig(weights_bias_correction=bias_correction),
                                bit_width_config=bit_widths)
 
 
-def quantize_torch(model: Any, data_gen: Callable[[], Iterator[list[np.ndarray]]], *, bias_correction: bool,
-                   weights_bits: int, tpc: Any) -> tuple[Any, float]:
-    """Run ``pytorch_post_training_quantization``; returns the quantized model and its wall time."""
-    import model_compression_toolkit as mct
+class PTQBackend(Protocol):
+    """One framework's way to prepare, quantize, run and export a model with MCT."""
 
-    started = time.perf_counter()
-    q_model, _info = mct.ptq.pytorch_post_training_quantization(
-        model, data_gen, core_config=core_config(bias_correction=bias_correction, weights_bits=weights_bits),
-        target_platform_capabilities=tpc)
-    return q_model, time.perf_counter() - started
+    framework: str
+    export_suffix: str
+
+    def prepare(self, model: Any) -> tuple[Any, list[str]]:
+        """The float model MCT will quantize, and the output-preserving rewrites applied to it."""
+
+    def quantize(self, model: Any, data_gen: DataGen, *, bias_correction: bool, weights_bits: int,
+                 tpc: Any) -> tuple[Any, float]:
+        """MCT post-training quantization; the quantized model and its wall time in seconds."""
+
+    def outputs(self, model: Any, x: np.ndarray) -> np.ndarray:
+        """Model outputs (logits) on ``x``, float64."""
+
+    def require_exporter(self) -> None:
+        """Raise MissingDependencyError when exporting would fail for a missing package."""
+
+    def export(self, q_model: Any, path: Path, data_gen: DataGen) -> None:
+        """Write ``q_model`` with MCT's exporter to ``path``."""
 
 
-def torch_logits(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Model outputs on ``x`` (CPU or the model's device), float64."""
-    import torch
+def backend_for(framework: str) -> PTQBackend:
+    """The PTQ backend of ``framework`` (``torch`` or ``keras``)."""
+    if framework == "torch":
+        from repcurate.quantize.torch_ptq import TorchPTQ
 
-    parameters = list(model.parameters())
-    device = parameters[0].device if parameters else torch.device("cpu")
-    outputs = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size], dtype=np.float32)).to(device)
-            outputs.append(model(batch).detach().float().cpu().numpy())
-    return np.concatenate(outputs).astype(np.float64)
+        return TorchPTQ()
+    if framework == "keras":
+        from repcurate.quantize.keras_ptq import KerasPTQ
+
+        return KerasPTQ()
+    raise UsageError(f"no MCT backend for framework {framework!r}")

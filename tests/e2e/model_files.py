@@ -9,3 +9,5 @@ _spec.loader.exec_module(_module)
 
 TORCH_MODEL_SOURCE = _module.MODEL_SOURCE
 train_digits_cnn = _module.train_digits_cnn
+train_digits_keras = _module.train_digits_keras
+write_model = _module.write_model

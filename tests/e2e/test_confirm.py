@@ -60,3 +60,64 @@ def test_confirm_cli_json(project, cli):
     assert [a["set"] for a in report["arms"]] == ["curated", "random-0"]
     text = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "train"))
     assert text.returncode == 3 and "also calibration images" in text.stderr and "Traceback" not in text.stderr
+
+
+def _eval_tensors(work, preprocess_spec):
+    from repcurate.data.preprocess import make_preprocessor
+    from repcurate.data.scan import scan
+    from repcurate.embed.pipeline import load_tensors
+
+    source = scan(work / "eval")
+    labels = [int(r.label) for r in source.records]
+    return load_tensors(source.records, source.root, make_preprocessor(preprocess_spec)), labels
+
+
+def test_export_writes_the_best_runs_onnx_model(project, tmp_path):
+    """The exported ONNX file, run by onnxruntime with MCT's custom ops, scores exactly what confirm
+    reported for the run it came from, and that run is the best one."""
+    import numpy as np
+    import onnxruntime as ort
+    from mct_quantizers import get_ort_session_options
+
+    work, model = project
+    out = tmp_path / "exported"
+    result = repcurate.confirm(work / "repset", model, work / "eval", random_sets=1, first_n=False,
+                               bias_correction=(True, False), weights_bits=2, export=out)
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx"]
+    description = json.loads((out / "export.json").read_text())
+    assert description == {k: v for k, v in result.export.items() if k != "dir"}
+    best = max(result.arms, key=lambda a: a["metric"]["top1"])
+    assert description["metric"]["top1"] == best["metric"]["top1"]
+    assert description["weights_bits"] == 2 and description["framework"] == "torch"
+    x, labels = _eval_tensors(work, model.replace(":make_model", ":preprocess"))
+    session = ort.InferenceSession(str(out / "model.onnx"), get_ort_session_options())
+    logits = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+    assert round(float(np.mean(logits.argmax(1) == np.array(labels))), 6) == description["metric"]["top1"]
+    assert result.to_dict()["export"]["file"] == "model.onnx"
+
+
+def test_export_into_a_non_empty_directory_is_refused_before_any_work(project, tmp_path, cli):
+    work, model = project
+    out = tmp_path / "occupied"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "eval"),
+                 "--export", str(out))
+    assert result.returncode == 2
+    assert "not empty" in result.stderr and "--overwrite" in result.stderr
+    assert "PTQ" not in result.stderr
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_eval_folders_that_are_not_the_models_classes_fall_back_to_fidelity(project, tmp_path):
+    """Eval folders named after other classes must not be scored as if folder k were output k."""
+    from repcurate.example_data import write_digits_folder
+
+    work, model = project
+    other = tmp_path / "eval"
+    write_digits_folder(other, per_class={d: 10 for d in range(3)}, offset=100)
+    for folder in sorted(other.iterdir()):
+        folder.rename(other / f"kind-{folder.name}")
+    result = repcurate.confirm(work / "repset", model, other, random_sets=0, first_n=False, bias_correction=(True,))
+    assert result.metric == "agreement"
+    assert set(result.float) == {"agreement", "kl"}
