@@ -11,13 +11,14 @@ from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.select.strategies import STRATEGIES
 
-from .common import EXIT_CODES_HELP, add_common_options, emit_json
+from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_json, write_html_report
 
 EXAMPLES = """examples:
   repcurate build --train-dir data/train --out repset
   repcurate build --train-dir data/train --out repset --model my_model.py:make_model \\
       --preprocess my_model.py:preprocess --size 500
   repcurate build --train-dir list.csv --out repset --match-dir device_frames/
+  repcurate build --train-dir data/train --out repset --report repset.html
 
 """
 
@@ -57,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     parser.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32)")
     parser.add_argument("--workers", type=int, default=2, help="image decoding threads (default: 2)")
+    add_report_option(parser)
     add_common_options(parser)
     parser.set_defaults(action=run)
 
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, workers=args.workers, overwrite=args.overwrite,
         progress=False if args.quiet else None,
     )
+    write_html_report(args, args.out)
     summary = result.summary()
     if args.format == "json":
         emit_json(summary)

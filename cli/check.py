@@ -8,12 +8,13 @@ from repcurate.checking import check
 from repcurate.errors import EXIT_CHECKS_FAILED, EXIT_OK
 from repcurate.report.suite_formats import FORMATS, RENDERERS
 
-from .common import EXIT_CODES_HELP, add_common_options, emit_report
+from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_report, write_html_report
 
 EXAMPLES = """examples:
   repcurate check --repset repset --eval-dir data/val
   repcurate check --repset repset --eval-dir data/val --eval-preprocess eval.py:transform --format junit --output check.xml
   repcurate check --repset repset --eval-dir data/val --model model.py:make_model --fail-on warn
+  repcurate check --repset repset --eval-dir data/val --format junit --output check.xml --report check.html
 
 """
 
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR", help="embedding cache")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    add_report_option(parser)
     add_common_options(parser, formats=FORMATS)
     parser.set_defaults(action=run)
 
@@ -46,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
                    use_cache=not args.no_cache, seed=args.seed)
     report = RENDERERS[args.format](result, fail_on=args.fail_on)
     emit_report(report, args.output)
+    write_html_report(args, args.repset, check=result)
     return EXIT_OK if result.passed(fail_on=args.fail_on) else EXIT_CHECKS_FAILED

@@ -50,6 +50,25 @@ def emit_report(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
 
 
+def add_report_option(parser: argparse.ArgumentParser) -> None:
+    """``--report FILE.html``: also write the self-contained HTML report of this run."""
+    parser.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                        help="also write a self-contained HTML report of the set and this run (see `repcurate report`)")
+
+
+def write_html_report(args: argparse.Namespace, repset: Path, **section: Any) -> None:
+    """With ``--report``: write the HTML report of ``repset`` and this run's result (``check=`` or
+    ``confirm=``, a result object or dict), showing this command line for that section."""
+    if getattr(args, "report", None) is None:
+        return
+    from repcurate.report.html import report_html
+
+    name = next(iter(section), "build")
+    commands = {name: args.command_line} if getattr(args, "command_line", None) else {}
+    report_html(repset, args.report, commands=commands, eval_preprocess=getattr(args, "eval_preprocess", None), **section)
+    logging.getLogger("repcurate").info("wrote the HTML report %s", args.report)
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
 from repcurate.errors import UsageError
 
-from .common import EXIT_CODES_HELP, add_common_options, emit_report
+from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_report, write_html_report
 
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--export", type=Path, default=None, metavar="DIR",
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --export directory")
+    add_report_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
 
@@ -104,4 +105,5 @@ def run(args: argparse.Namespace) -> int:
                      export=args.export, overwrite=args.overwrite)
     report = render(result, args.format)
     emit_report(report, args.output)
+    write_html_report(args, args.repset, confirm=result)
     return 0

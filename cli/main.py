@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from repcurate import __version__
@@ -11,6 +12,7 @@ from repcurate.runtime import tune_allocator
 from . import build as build_command
 from . import check as check_command
 from . import confirm as confirm_command
+from . import report as report_command
 from .common import EXIT_CODES_HELP, configure_logging, run_guarded
 
 
@@ -31,6 +33,7 @@ def make_parser() -> argparse.ArgumentParser:
     build_command.register(subparsers)
     check_command.register(subparsers)
     confirm_command.register(subparsers)
+    report_command.register(subparsers)
     return parser
 
 
@@ -40,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "action", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    args.command_line = "repcurate " + shlex.join(sys.argv[1:] if argv is None else argv)  # shown in --report pages
     configure_logging(args)
     tune_allocator()  # this process is ours: keep tensor memory instead of page-faulting it back each batch
     return run_guarded(args, args.action)

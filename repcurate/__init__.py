@@ -1,7 +1,8 @@
 """repcurate: curate, check and confirm representative datasets for post-training quantization with MCT.
 
-Public API: :func:`build`, :func:`load`, :class:`RepresentativeSet`. Heavy dependencies (torch,
-faiss, TensorFlow) are imported only when a function needs them.
+Public API: :func:`build`, :func:`check`, :func:`confirm`, :func:`report_html`, :func:`load`,
+:class:`RepresentativeSet`. Heavy dependencies (torch, faiss, TensorFlow, matplotlib, Jinja2) are
+imported only when a function needs them.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ __version__ = "0.1.0"
 from repcurate.checking import check  # noqa: E402
 from repcurate.confirming import confirm  # noqa: E402
 from repcurate.curate import BuildResult, build  # noqa: E402
+from repcurate.report.html import report_html  # noqa: E402
 from repcurate.repset import RepresentativeSet, load  # noqa: E402
 
-__all__ = ["build", "check", "confirm", "load", "RepresentativeSet", "BuildResult", "__version__"]
+__all__ = ["build", "check", "confirm", "report_html", "load", "RepresentativeSet", "BuildResult", "__version__"]

@@ -14,6 +14,14 @@ from repcurate.embed.loading import ModelArg, PreprocessArg
 from repcurate.repset import RepresentativeSet, load
 
 
+def _spec_text(value: Any) -> str | None:
+    """How a model / preprocessing argument was given: its spec string, or the object's name."""
+    if value is None or isinstance(value, str):
+        return value
+    spec = getattr(value, "spec", None)
+    return spec if isinstance(spec, str) else getattr(value, "__qualname__", type(value).__name__)
+
+
 def check(
     repset: str | Path | RepresentativeSet,
     eval_dir: str | Path,
@@ -53,5 +61,6 @@ def check(
     result.seconds["total"] = time.perf_counter() - started
     result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                      "eval_dir": eval_source.root.as_posix(), "eval_images": len(eval_source.records),
-                     "eval_skipped": len(eval_source.skipped), "config": source if settings else None}
+                     "eval_skipped": len(eval_source.skipped), "config": source if settings else None,
+                     "eval_preprocess": _spec_text(eval_preprocess), "model": _spec_text(model), "seed": seed}
     return result

@@ -221,7 +221,8 @@ def confirm(
     labels = _class_indices([r.label for r in records], manifest, class_map, f_logits.shape[1])
     metric = "top1" if labels is not None else "agreement"
     settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(records), "set_size": size,
-                "random_sets": random_sets, "seed": seed, "framework": backend.framework, "rewrites": rewrites}
+                "random_sets": random_sets, "seed": seed, "framework": backend.framework, "rewrites": rewrites,
+                "model": loaded.spec, "eval_dir": str(eval_source.root)}
     result = ConfirmResult(metric=metric, float=float_metrics(f_logits, labels), arms=[], settings=settings)
     platform = target_platform(tpc)
     best: dict[str, Any] | None = None

@@ -17,6 +17,7 @@ from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors
 from repcurate.errors import InputError, UsageError
 from repcurate.io.atomic import ensure_writable_target
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
+from repcurate.select.projection import build_projection
 from repcurate.select.selection import (
     DEFAULT_NEAR_DUPLICATE,
     DEFAULT_OUTLIER_Z,
@@ -159,6 +160,8 @@ def build(
     labels = [r.label for r in run.records]
     selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
                                        target_embeddings=target_vectors)
+    projection, projection_info = build_projection(run.vectors, labels, selection.indices,
+                                                   [q.label for q in selection.quotas], seed=seed)
     timings["select"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -174,7 +177,8 @@ def build(
         "root": source.root.as_posix(),
         "train_source": Path(train_dir).resolve().as_posix(),
         "layout": source.layout,
-        "parameters": {**config.to_dict(), "match_dir": None if match_dir is None else Path(match_dir).resolve().as_posix()},
+        "parameters": {**config.to_dict(), "match_dir": None if match_dir is None else Path(match_dir).resolve().as_posix(),
+                       "layer": layer},
         "seed": seed,
         "model": {"spec": embedder.model_spec, "framework": embedder.framework, "layer": embedder.layer,
                   "fingerprint": embedder.fingerprint, "embedding_dim": int(run.vectors.shape[1])},
@@ -194,8 +198,9 @@ def build(
                        for row, first in sorted(selection.exact_duplicates.items())],
         "coverage": selection.coverage,
         "domain_match": None if target_info is None else {**target_info, **(selection.domain_match or {})},
+        "projection": projection_info,
     }
-    representative_set = RepresentativeSet(tensors=tensors, manifest=manifest)
+    representative_set = RepresentativeSet(tensors=tensors, manifest=manifest, projection=projection)
     if out_path is not None:
         started = time.perf_counter()
         representative_set.save(out_path, overwrite=overwrite)

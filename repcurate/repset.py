@@ -1,4 +1,5 @@
-"""A representative set on disk (``manifest.json`` + ``calibration.npz``) and its MCT data generator."""
+"""A representative set on disk (``manifest.json`` + ``calibration.npz`` [+ ``projection.npz``]) and its
+MCT data generator."""
 from __future__ import annotations
 
 import hashlib
@@ -17,6 +18,8 @@ from repcurate.io.atomic import json_bytes, write_directory, write_npz
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 CALIBRATION_NAME = "calibration.npz"
+#: Optional 2-D picture of the training pool (see :mod:`repcurate.select.projection`), for reports.
+PROJECTION_NAME = "projection.npz"
 #: Key of the stacked sample tensor inside ``calibration.npz``.
 TENSOR_KEY = "x"
 
@@ -57,10 +60,12 @@ def mct_data_gen(tensors: np.ndarray, batch_size: int = 32) -> Callable[[], Iter
 
 @dataclass
 class RepresentativeSet:
-    """The selected samples' preprocessed tensors (row i ↔ ``manifest["samples"][i]``) and the manifest."""
+    """The selected samples' preprocessed tensors (row i ↔ ``manifest["samples"][i]``) and the manifest;
+    ``projection``: optional arrays for ``projection.npz`` (written by :meth:`save`, not loaded by :func:`load`)."""
 
     tensors: np.ndarray
     manifest: dict[str, Any]
+    projection: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.tensors.shape[0])
@@ -83,26 +88,55 @@ class RepresentativeSet:
         return mct_data_gen(self.tensors, batch_size)
 
     def save(self, out: Path, *, overwrite: bool = False) -> None:
-        """Write ``calibration.npz`` and ``manifest.json`` (recording the tensors' sha256) atomically."""
+        """Write ``calibration.npz``, ``projection.npz`` when there is one, and ``manifest.json``
+        (recording their sha256) atomically."""
+        projection = self.projection
 
         def write_manifest(path: Path) -> None:
             self.manifest["calibration"] = {
                 "file": CALIBRATION_NAME, "key": TENSOR_KEY, "shape": list(self.tensors.shape),
                 "dtype": str(self.tensors.dtype), "sha256": sha256_file(path.parent / CALIBRATION_NAME),
             }
+            if projection is None:
+                self.manifest.pop("projection", None)
+            else:
+                self.manifest["projection"] = {**self.manifest.get("projection", {}), "file": PROJECTION_NAME,
+                                               "sha256": sha256_file(path.parent / PROJECTION_NAME)}
             path.write_bytes(json_bytes(self.manifest))
 
-        write_directory(Path(out), {
-            CALIBRATION_NAME: lambda p: write_npz(p, {TENSOR_KEY: self.tensors}),
-            MANIFEST_NAME: write_manifest,
-        }, overwrite=overwrite)
+        files: dict[str, bytes | Callable[[Path], None]] = {CALIBRATION_NAME: lambda p: write_npz(p, {TENSOR_KEY: self.tensors})}
+        if projection is not None:
+            files[PROJECTION_NAME] = lambda p: write_npz(p, projection)
+        files[MANIFEST_NAME] = write_manifest
+        write_directory(Path(out), files, overwrite=overwrite)
 
 
-def load(directory: str | Path) -> RepresentativeSet:
-    """Load a ``repcurate build`` output directory."""
-    directory = Path(directory)
-    manifest_path = directory / MANIFEST_NAME
-    calibration_path = directory / CALIBRATION_NAME
+def open_npz_array(path: Path, key: str) -> np.ndarray:
+    """Array ``key`` of an ``.npz`` archive, memory-mapped when it is stored uncompressed (as
+    :func:`write_npz` writes it: reading one row does not read the rest), else loaded."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{key}.npy")
+    if info.compress_type == zipfile.ZIP_STORED:
+        with path.open("rb") as handle:
+            handle.seek(info.header_offset)
+            local = handle.read(30)
+            if local[:4] == b"PK\x03\x04":
+                name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+                handle.seek(info.header_offset + 30 + name_length + extra_length)
+                readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                reader = readers.get(np.lib.format.read_magic(handle))
+                if reader is not None:
+                    shape, fortran, dtype = reader(handle)
+                    if not dtype.hasobject and int(np.prod(shape)) > 0:
+                        return np.memmap(path, dtype=dtype, mode="r", offset=handle.tell(), shape=shape,
+                                         order="F" if fortran else "C")
+    with np.load(path, allow_pickle=False) as archive:
+        return archive[key]
+
+
+def load_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest of a ``repcurate build`` output directory, validated (tensors not read)."""
+    manifest_path = Path(directory) / MANIFEST_NAME
     if not manifest_path.is_file():
         raise InputError(f"{manifest_path}: not found; fix: pass a directory written by `repcurate build`")
     try:
@@ -114,6 +148,33 @@ def load(directory: str | Path) -> RepresentativeSet:
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise InputError(f"{manifest_path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION}); fix: rebuild with this repcurate")
+    return manifest
+
+
+def load_projection(directory: str | Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of ``projection.npz`` (see :mod:`repcurate.select.projection`), checked against the manifest."""
+    info = manifest.get("projection")
+    path = Path(directory) / PROJECTION_NAME
+    if not isinstance(info, dict):
+        raise InputError(f"{Path(directory) / MANIFEST_NAME}: records no projection (built before repcurate wrote one); "
+                         "fix: rebuild the set")
+    if not path.is_file():
+        raise InputError(f"{path}: not found; fix: rebuild the set")
+    if info.get("sha256") and sha256_file(path) != info["sha256"]:
+        raise InputError(f"{path}: content does not match the manifest's sha256; fix: rebuild the set")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in ("xy", "xy_class", "label", "sample")}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: unreadable projection archive ({exc}); fix: rebuild the set") from None
+    return arrays
+
+
+def load(directory: str | Path) -> RepresentativeSet:
+    """Load a ``repcurate build`` output directory."""
+    directory = Path(directory)
+    calibration_path = directory / CALIBRATION_NAME
+    manifest = load_manifest(directory)
     if not calibration_path.is_file():
         raise InputError(f"{calibration_path}: not found; fix: rebuild the set")
     calibration = manifest.get("calibration")

@@ -23,3 +23,11 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture(scope="session")
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def report_project(tmp_path_factory):
+    """The report tests' digits project (trained CNN, built set, real check JSON), built once per session."""
+    from tests.unit.report.report_testdata import ReportProject
+
+    return ReportProject(tmp_path_factory.mktemp("report_project"))

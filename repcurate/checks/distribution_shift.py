@@ -7,7 +7,7 @@ import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Status
 from repcurate.checks.context import CheckContext, Unavailable
-from repcurate.select.geometry import l2_normalize, nearest_distances, rbf_bandwidth
+from repcurate.select.geometry import l2_normalize, nearest_distances, pca_2d, rbf_bandwidth
 
 
 def mmd_permutation_test(x: np.ndarray, y: np.ndarray, *, permutations: int, seed: int) -> tuple[float, float, float]:
@@ -70,6 +70,7 @@ class DistributionShiftCheck(Check):
                                    "coverage": round(coverage, 4), "coverage_k": params["k"],
                                    "expected_coverage_same_distribution": round(1 - 0.5 ** params["k"], 4),
                                    "repset_images": int(repset.shape[0]), "eval_images": int(evals.shape[0])}
+        details["projection"] = self._projection(a, b)
         try:
             details["channels"] = self._channel_stats(ctx.repset.tensors, ctx.eval_tensors)
         except Unavailable as exc:
@@ -77,6 +78,14 @@ class DistributionShiftCheck(Check):
         message = (f"MMD² {mmd:.4g} (p = {p_value:.3g}); {coverage:.0%} of eval points covered by the set "
                    f"(≈ {1 - 0.5 ** params['k']:.0%} expected without shift)")
         return Measurement(round(coverage, 4), message, details)
+
+    @staticmethod
+    def _projection(set_points: np.ndarray, eval_points: np.ndarray) -> dict[str, Any]:
+        """The two tested samples on the first two principal components of their union (for reports)."""
+        xy, ratios = pca_2d(np.vstack([set_points, eval_points]))
+        xy = np.round(xy.astype(np.float64), 3)
+        return {"method": "pca", "explained_variance_ratio": ratios, "set": xy[: len(set_points)].tolist(),
+                "eval": xy[len(set_points):].tolist()}
 
     @staticmethod
     def _channel_stats(set_tensors: np.ndarray, eval_tensors: np.ndarray) -> dict[str, Any]:

@@ -41,7 +41,8 @@ def value_kind(a: np.ndarray) -> str:
     return "other"
 
 
-def _channel_axis(shape: tuple[int, ...]) -> int | None:
+def channel_axis(shape: tuple[int, ...]) -> int | None:
+    """The channel axis of a 3-D image sample (CHW → 0, HWC → 2), None for other ranks."""
     if len(shape) != 3:
         return None
     if shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4):
@@ -88,13 +89,13 @@ def diagnose(reference: np.ndarray, candidate: np.ndarray) -> Diagnosis:
     ref, cand = np.asarray(reference), np.asarray(candidate)
     if ref.shape != cand.shape:
         if ref.ndim == 3 and cand.ndim == 3 and sorted(ref.shape) == sorted(cand.shape):
-            ref_axis, cand_axis = _channel_axis(ref.shape), _channel_axis(cand.shape)
+            ref_axis, cand_axis = channel_axis(ref.shape), channel_axis(cand.shape)
             names = {0: "CHW (channels first)", 2: "HWC (channels last)"}
             if ref_axis != cand_axis and ref_axis is not None and cand_axis is not None:
                 return Diagnosis("layout", f"layout differs: the set is {names[ref_axis]} {ref.shape}, the evaluation "
                                            f"pipeline gives {names[cand_axis]} {cand.shape}; fix: transpose one pipeline "
                                            "(e.g. ToTensor / .transpose(2, 0, 1)) so both give the model's layout")
-        ref_axis, cand_axis = _channel_axis(ref.shape), _channel_axis(cand.shape)
+        ref_axis, cand_axis = channel_axis(ref.shape), channel_axis(cand.shape)
         if ref.ndim == cand.ndim == 3 and ref_axis is not None and ref_axis == cand_axis:
             rc, cc = ref.shape[ref_axis], cand.shape[cand_axis]
             if rc != cc:
@@ -105,7 +106,7 @@ def diagnose(reference: np.ndarray, candidate: np.ndarray) -> Diagnosis:
                                              f"pipeline gives {spatial[1][0]}×{spatial[1][1]}; fix: resize/crop to the same size")
         if abs(ref.ndim - cand.ndim) == 1 and 2 <= min(ref.ndim, cand.ndim) and max(ref.ndim, cand.ndim) == 3:
             three, two = (ref, cand) if ref.ndim == 3 else (cand, ref)
-            axis = _channel_axis(three.shape)
+            axis = channel_axis(three.shape)
             if axis is not None and tuple(d for i, d in enumerate(three.shape) if i != axis) == two.shape:
                 which = "the set" if two is ref else "the evaluation pipeline"
                 if three.shape[axis] == 1:
@@ -121,7 +122,7 @@ def diagnose(reference: np.ndarray, candidate: np.ndarray) -> Diagnosis:
                                   "fix: cast to the model's input dtype in both")
     if _close(ref, cand):
         return Diagnosis(None, "identical")
-    axis = _channel_axis(ref.shape)
+    axis = channel_axis(ref.shape)
     fits = _channel_fits(ref, cand, axis)
     rs = [r for _s, _t, r in fits]
     if axis is not None and ref.shape[axis] == 3 and min(rs) <= EXACT_AFFINE_CORRELATION:

@@ -72,12 +72,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: tuple[int, int] | None = None) -> DecodedImage:
     """Decode ``path`` to an RGB uint8 PIL image with EXIF orientation applied.
 
-    GIF and other animated formats give their first frame. Raises :class:`DecodeError` with a
-    reason code: ``unreadable``, ``empty_file``, ``not_an_image``, ``decompression_bomb``,
-    ``truncated`` or ``corrupt``.
+    GIF and other animated formats give their first frame. ``draft`` (width, height) lets JPEG
+    decode at a reduced scale no smaller than that (for thumbnails; never for model input). Raises
+    :class:`DecodeError` with a reason code: ``unreadable``, ``empty_file``, ``not_an_image``,
+    ``decompression_bomb``, ``truncated`` or ``corrupt``.
     """
     try:
         size = path.stat().st_size
@@ -99,6 +100,8 @@ def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded
                     f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}",
                 )
             source_mode, source_format = img.mode, img.format
+            if draft is not None and img.format == "JPEG":
+                img.draft("RGB", draft)
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             img.load()

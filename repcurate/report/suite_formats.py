@@ -9,6 +9,8 @@ from repcurate.checks.base import Status
 from repcurate.checks.suite import SuiteResult
 
 FORMATS = ("text", "json", "junit", "markdown")
+#: Details that only feed the HTML report's figures (coordinates), left out of the JUnit body.
+PLOT_ONLY_DETAILS = frozenset({"projection"})
 _MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
 
@@ -48,7 +50,8 @@ def render_junit(result: SuiteResult, *, fail_on: str = "fail") -> str:
     for c in result.checks:
         case = ET.SubElement(suite, "testcase", {"classname": "repcurate.check", "name": c.id,
                                                  "time": f"{result.seconds.get(c.id, 0.0):.3f}"})
-        body = json.dumps(c.details, indent=1, sort_keys=True, default=str)[:20000]
+        shown = {k: v for k, v in c.details.items() if k not in PLOT_ONLY_DETAILS}
+        body = json.dumps(shown, indent=1, sort_keys=True, default=str)[:20000]
         if is_failure(c.status):
             element = ET.SubElement(case, "failure", {"message": c.message, "type": c.status.value})
             element.text = body

@@ -96,3 +96,51 @@ def mmd_rbf(x: np.ndarray, y: np.ndarray, *, bandwidth: float) -> float:
     term_x = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
     term_y = (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
     return float(term_x + term_y - 2.0 * kxy.mean())
+
+
+#: Above this many dimensions (and rows), :func:`pca_2d` uses seeded randomized subspace iteration.
+PCA_EXACT_MAX_DIM = 64
+#: Subspace size and power iterations of the randomized PCA (top-2 components to ~1e-6 on embeddings).
+PCA_OVERSAMPLED, PCA_POWER_ITERATIONS = 12, 6
+
+
+def _top_components(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two leading principal directions (rows) and their variances."""
+    n, d = centred.shape
+    if min(n, d) <= PCA_EXACT_MAX_DIM:
+        values, vectors = np.linalg.eigh(centred.T @ centred / (n - 1))
+        order = np.argsort(values)[::-1][:2]
+        return vectors[:, order].T, values[order]
+    # Randomized subspace iteration (Halko et al., 2011) from a fixed seed: O(n·d) per step instead of
+    # an O(d³) eigendecomposition, and the same rows always give the same components.
+    omega = np.random.default_rng(0).standard_normal((d, min(PCA_OVERSAMPLED, d)))
+    q = np.linalg.qr(centred @ omega)[0]
+    for _ in range(PCA_POWER_ITERATIONS):
+        q = np.linalg.qr(centred @ np.linalg.qr(centred.T @ q)[0])[0]
+    _u, singular, vt = np.linalg.svd(q.T @ centred, full_matrices=False)
+    return vt[:2], singular[:2] ** 2 / (n - 1)
+
+
+def pca_2d(x: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Rows projected on their first two principal components, and the variance ratio each explains.
+
+    Float64; exact (covariance eigendecomposition) for small inputs, seeded randomized subspace
+    iteration for embedding-sized ones. Each component's sign is fixed so its largest loading is
+    positive, so the same rows always give the same picture. Fewer than two rows or components
+    give zero columns.
+    """
+    coords = np.zeros((len(x), 2), dtype=np.float64)
+    if np.ndim(x) != 2 or len(x) < 2:
+        return coords.astype(np.float32), [0.0, 0.0]
+    centred = np.array(x, dtype=np.float64)  # one float64 copy, centred in place
+    centred -= centred.mean(axis=0)
+    total = float(np.einsum("ij,ij->", centred, centred)) / (centred.shape[0] - 1)
+    components, variances = _top_components(centred)
+    ratios = [0.0, 0.0]
+    for column, (vector, variance) in enumerate(zip(components, variances)):
+        if variance <= 1e-12 * max(total, 1e-300):
+            continue
+        vector = vector * (1.0 if vector[np.argmax(np.abs(vector))] >= 0 else -1.0)
+        coords[:, column] = centred @ vector
+        ratios[column] = round(float(variance) / total, 6) if total > 0 else 0.0
+    return coords.astype(np.float32), ratios

@@ -137,7 +137,7 @@ def test_rerun_uses_cache_and_is_byte_identical(first_build, digits_tree, cli):
     summary = json.loads(again.stdout)
     assert summary["embedded"] == 0
     assert summary["cache_hits"] == sum(CLASS_SIZES.values()) + 1
-    for name in ("manifest.json", "calibration.npz"):
+    for name in ("manifest.json", "calibration.npz", "projection.npz"):
         assert (work / "out1" / name).read_bytes() == (work / "out2" / name).read_bytes()
 
 

@@ -50,14 +50,19 @@ def test_eval_overlapping_calibration_is_refused(project):
         repcurate.confirm(work / "repset", model, work / "train", random_sets=1, bias_correction=(True,))
 
 
-def test_confirm_cli_json(project, cli):
+def test_confirm_cli_json_and_html_report(project, cli, tmp_path):
     work, model = project
+    html = tmp_path / "confirm.html"
     result = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "eval"),
-                 "--random-sets", "1", "--bias-correction", "on", "--no-first-n", "--format", "json")
+                 "--random-sets", "1", "--bias-correction", "on", "--no-first-n", "--format", "json", "--report", str(html))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["metric"] == "top1" and "top1" in report["float"]
     assert [a["set"] for a in report["arms"]] == ["curated", "random-0"]
+    assert report["settings"]["model"] == model and report["settings"]["eval_dir"] == str(work / "eval")
+    page = html.read_text(encoding="utf-8")
+    assert '<section id="confirm">' in page and "random-0" in page
+    assert "--report" in page  # the confirm section shows the command line as run
     text = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "train"))
     assert text.returncode == 3 and "also calibration images" in text.stderr and "Traceback" not in text.stderr
 

@@ -1,0 +1,524 @@
+"""``repcurate report``: one self-contained HTML page showing the set, the checks and the proof.
+
+The page inlines every image (``data:`` URIs), has no script, and forbids any network fetch by its
+own Content-Security-Policy, so it opens from a ``file://`` URL or a CI artifact exactly as written.
+Same inputs give byte-identical HTML (no timestamps; deterministic thumbnails and figures).
+
+Inputs: a ``repcurate build`` directory (required), and optionally the JSON reports of ``repcurate
+check --format json`` and ``repcurate confirm --format json`` (or the result objects), and a
+``doctor`` JSON, rendered generically::
+
+    {"findings": [{"title": "...", "gain": 0.021, "message": "...", ...}],   # ranked by gain, largest first
+     "recommended_config": {...},                                             # shown as JSON
+     "gain_unit": "top-1 points", "command": "repcurate doctor ..."}          # optional
+
+A finding may use ``id`` or ``name`` instead of ``title`` and ``description`` instead of
+``message``; its other keys are listed beside it.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repcurate import __version__
+from repcurate.curate import DEFAULT_SIZE
+from repcurate.embed.default_model import DEFAULT_MODEL_NAME
+from repcurate.embed.loading import PreprocessArg
+from repcurate.errors import InputError, MissingDependencyError, RepcurateError, UsageError
+from repcurate.io.atomic import write_text_atomic
+from repcurate.repset import (
+    CALIBRATION_NAME,
+    TENSOR_KEY,
+    RepresentativeSet,
+    load_manifest,
+    load_projection,
+    open_npz_array,
+)
+from repcurate.report import figures
+from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
+from repcurate.report.thumbnails import encode_image, sample_thumbnails, tensor_to_image
+from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
+
+#: A section's input: a JSON file, its parsed content, or a result object with ``to_dict()``.
+SectionInput = str | Path | dict[str, Any] | Any | None
+
+TEMPLATE = "report.html.j2"
+#: Skipped files listed at most (the counts by reason cover all of them).
+MAX_SKIPPED_ROWS = 500
+#: Characters of a check's details shown as JSON at most.
+MAX_DETAILS_CHARS = 6000
+#: Side of the raw image and the rendered tensors in the preprocessing-parity panel.
+PARITY_SIDE = 160
+_REQUIRED = {"check": ("verdict", "checks"), "confirm": ("metric", "arms"), "doctor": ("findings",)}
+_PRODUCER = {"check": "repcurate check --format json", "confirm": "repcurate confirm --format json",
+             "doctor": "repcurate doctor --format json"}
+
+
+# ---------------------------------------------------------------------------- inputs
+def _section_data(value: SectionInput, kind: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The parsed report of one section and the file it came from."""
+    if value is None:
+        return None, None
+    source: str | None = None
+    if isinstance(value, (str, Path)):
+        source = str(value)
+        try:
+            data = json.loads(Path(value).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{value}: not found; fix: pass the file written by `{_PRODUCER[kind]}`") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{value}: unreadable JSON ({exc}); fix: pass the file written by `{_PRODUCER[kind]}`") from None
+    elif isinstance(value, dict):
+        data = value
+    elif callable(getattr(value, "to_dict", None)):
+        data = value.to_dict()
+    else:
+        raise UsageError(f"{kind}={type(value).__name__}: not a report; fix: pass a JSON file path, a dict or the result object")
+    missing = [k for k in _REQUIRED[kind] if not isinstance(data, dict) or k not in data]
+    listed = _REQUIRED[kind][-1]
+    if missing or not isinstance(data[listed], list):
+        what = ", ".join(missing) if missing else f"{listed} (not a list)"
+        raise InputError(f"{source or kind}: not a {kind} report (missing {what}); "
+                         f"fix: pass the JSON written by `{_PRODUCER[kind]}`")
+    return data, source
+
+
+class _SetSource:
+    """The set's manifest, and its tensors and projection read only when needed."""
+
+    def __init__(self, repset: str | Path | RepresentativeSet) -> None:
+        if isinstance(repset, RepresentativeSet):
+            self.directory: Path | None = None
+            self.manifest = repset.manifest
+            self._tensors: np.ndarray | None = repset.tensors
+            self._projection = repset.projection
+        else:
+            self.directory = Path(repset)
+            self.manifest = load_manifest(self.directory)
+            self._tensors = None
+            self._projection = None
+
+    @property
+    def label(self) -> str:
+        return str(self.directory) if self.directory is not None else "(in memory)"
+
+    def tensors(self) -> np.ndarray:
+        """The calibration tensors, memory-mapped (the report reads a few rows of a possibly large file)."""
+        if self._tensors is None:
+            path = self.directory / CALIBRATION_NAME  # type: ignore[operator]
+            try:
+                self._tensors = open_npz_array(path, TENSOR_KEY)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                raise InputError(f"{path}: unreadable calibration archive ({exc}); fix: rebuild the set") from None
+            count = len(self.manifest.get("samples", []))
+            if self._tensors.ndim == 0 or self._tensors.shape[0] != count:
+                raise InputError(f"{path}: {self._tensors.shape[0] if self._tensors.ndim else 0} tensors for "
+                                 f"{count} samples; fix: rebuild the set")
+        return self._tensors
+
+    def projection(self) -> tuple[dict[str, np.ndarray] | None, str]:
+        if self._projection is not None:
+            return self._projection, ""
+        if self.directory is None:
+            return None, "the in-memory set has no projection"
+        try:
+            self._projection = load_projection(self.directory, self.manifest)
+        except InputError as exc:
+            return None, str(exc)
+        return self._projection, ""
+
+
+# ---------------------------------------------------------------------------- formatting
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _metric_text(value: float | None, metric: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 100:.2f}" if metric in ("top1", "agreement") else f"{value:.4g}"
+
+
+def _class_name(label: str | None) -> str:
+    return "(unlabelled)" if label is None else str(label)
+
+
+def _details_json(details: dict[str, Any]) -> str:
+    shown = {k: v for k, v in details.items() if k not in PLOT_ONLY_DETAILS}
+    text = json.dumps(shown, indent=1, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_DETAILS_CHARS else text[:MAX_DETAILS_CHARS] + "\n… (truncated; see the JSON report)"
+
+
+def _spec_arg(flag: str, spec: Any) -> list[str]:
+    if spec is None:
+        return []
+    return [flag, str(spec) if ":" in str(spec) or str(spec).endswith((".keras", ".h5", ".hdf5")) else f"<{spec}>"]
+
+
+# ---------------------------------------------------------------------------- commands
+def build_command(manifest: dict[str, Any], set_dir: str) -> str:
+    """The ``repcurate build`` command line equivalent to the manifest's recorded parameters."""
+    p = manifest.get("parameters", {})
+    args = ["repcurate", "build", "--train-dir", manifest.get("train_source", manifest.get("root", "?")), "--out", set_dir]
+    defaults = {"size": DEFAULT_SIZE, "balance": "uniform", "strategy": "kmeans", "seed": 0, "outlier_z": DEFAULT_OUTLIER_Z,
+                "near_duplicate_distance": DEFAULT_NEAR_DUPLICATE}
+    flags = {"size": "--size", "balance": "--balance", "strategy": "--strategy", "seed": "--seed",
+             "outlier_z": "--outlier-z", "near_duplicate_distance": "--near-duplicate"}
+    for key, flag in flags.items():
+        if key in p and p[key] != defaults[key]:
+            args += [flag, str(p[key])]
+    if p.get("include_outliers"):
+        args.append("--include-outliers")
+    if p.get("match_dir"):
+        args += ["--match-dir", p["match_dir"]]
+    if manifest.get("layout") == "flat":
+        args += ["--layout", "flat"]
+    model = manifest.get("model", {})
+    if model.get("spec") not in (None, DEFAULT_MODEL_NAME):
+        args += _spec_arg("--model", model["spec"])
+    if p.get("layer"):
+        args += ["--layer", p["layer"]]
+    pre = manifest.get("preprocessing", {}).get("spec")
+    if pre not in (None, f"{DEFAULT_MODEL_NAME}:preprocess"):
+        args += _spec_arg("--preprocess", pre)
+    return shlex.join(args)
+
+
+def check_command(report: dict[str, Any], set_dir: str) -> str:
+    """The ``repcurate check`` command line equivalent to what the report records."""
+    inputs = report.get("inputs", {})
+    args = ["repcurate", "check", "--repset", inputs.get("repset") or set_dir, "--eval-dir", inputs.get("eval_dir", "?")]
+    args += _spec_arg("--eval-preprocess", inputs.get("eval_preprocess"))
+    args += _spec_arg("--model", inputs.get("model"))
+    if inputs.get("config"):
+        args += ["--config", inputs["config"]]
+    if inputs.get("seed"):
+        args += ["--seed", str(inputs["seed"])]
+    return shlex.join(args + ["--format", "json"])
+
+
+def confirm_command(report: dict[str, Any], set_dir: str) -> str:
+    """The ``repcurate confirm`` command line from the report's settings (JSON written before the
+    settings recorded the model and the eval folder shows MODEL and EVAL_DIR for them)."""
+    s = report.get("settings", {})
+    args = ["repcurate", "confirm", "--repset", set_dir, "--model", str(s.get("model", "MODEL")),
+            "--eval-dir", str(s.get("eval_dir", "EVAL_DIR"))]
+    for key, flag in (("random_sets", "--random-sets"), ("weights_bits", "--weights-bits"), ("tpc", "--tpc"), ("seed", "--seed")):
+        if key in s:
+            args += [flag, str(s[key])]
+    return shlex.join(args + ["--format", "json"])
+
+
+def _command(section: str, given: dict[str, str], data: dict[str, Any] | None, fallback: Callable[[], str],
+             how: str = "equivalent, reconstructed from the recorded settings") -> dict[str, str]:
+    """The command line behind a section: as run (``commands=``), as its JSON records it, or rebuilt."""
+    if section in given:
+        return {"text": given[section], "how": "as run"}
+    if data is not None and isinstance(data.get("command"), str):
+        return {"text": data["command"], "how": "recorded in the JSON"}
+    return {"text": fallback(), "how": how}
+
+
+# ---------------------------------------------------------------------------- sections
+def _set_section(source: _SetSource) -> dict[str, Any]:
+    manifest = source.manifest
+    thumbs = sample_thumbnails(manifest, source.tensors)
+    by_label: dict[str | None, list[Any]] = {}
+    for sample, thumb in zip(manifest.get("samples", []), thumbs):
+        by_label.setdefault(sample.get("label"), []).append(thumb)
+    classes = []
+    colours = figures.class_colours(max(1, len(manifest.get("classes", []))))
+    for i, c in enumerate(manifest.get("classes", [])):
+        classes.append({"name": _class_name(c["label"]), "available": c["available"], "requested": c["requested"],
+                        "quota": c["quota"], "selected": c.get("selected", len(by_label.get(c["label"], []))),
+                        "unmet": c["available"] < c["requested"], "colour": colours[i],
+                        "thumbs": by_label.get(c["label"], [])})
+    skipped = manifest.get("skipped", [])
+    return {
+        "counts": manifest.get("counts", {}), "classes": classes, "parameters": manifest.get("parameters", {}),
+        "empty_classes": manifest.get("empty_classes", []), "duplicates": manifest.get("duplicates", []),
+        "skipped": skipped[:MAX_SKIPPED_ROWS], "skipped_total": len(skipped),
+        "skipped_by_reason": sorted(Counter(s["reason"] for s in skipped).items()),
+        "from_tensors": [t for t in thumbs if t.source == "tensor"],
+        "root": manifest.get("root"),
+    }
+
+
+def _coverage_section(source: _SetSource) -> dict[str, Any]:
+    manifest = source.manifest
+    coverage = manifest.get("coverage") or {}
+    names = [_class_name(c["label"]) for c in manifest.get("classes", [])]
+    section: dict[str, Any] = {"coverage": coverage, "domain_match": manifest.get("domain_match"),
+                               "bars": figures.coverage_bars(coverage) if coverage.get("curated") else None,
+                               "per_class_rows": sorted((coverage.get("curated") or {}).get("per_class", {}).items())}
+    arrays, note = source.projection()
+    section["projection_note"] = note
+    if arrays is not None:
+        info = manifest.get("projection") or {}
+        ratios = info.get("explained_variance_ratio", [0.0, 0.0])
+        section["overview"] = figures.projection_overview(arrays["xy"], arrays["label"], arrays["sample"], names, ratios)
+        section["per_class"], drawn = figures.projection_per_class(arrays["xy_class"], arrays["label"], arrays["sample"], names)
+        section["panels_drawn"], section["classes_total"] = drawn, len(names)
+        section["points"], section["points_of"] = info.get("points", len(arrays["xy"])), info.get("of", len(arrays["xy"]))
+    return section
+
+
+def _load_pipeline(spec: Any, manifest: dict[str, Any]) -> Any:
+    """A preprocessing from an argument or a recorded spec (the set's own when they match)."""
+    from repcurate.data.preprocess import Preprocessor, make_preprocessor
+    from repcurate.embed.loading import load_recorded_preprocessor
+
+    if isinstance(spec, Preprocessor):
+        return spec
+    if spec is None or spec == manifest.get("preprocessing", {}).get("spec"):
+        pre = load_recorded_preprocessor(manifest)
+        if pre is None:
+            raise InputError(f"the set's preprocessing {manifest.get('preprocessing', {}).get('spec')!r} cannot be loaded again")
+        return pre
+    if callable(spec):
+        return make_preprocessor(spec)
+    if ":" not in str(spec):
+        raise InputError(f"the evaluation pipeline {spec!r} was a Python object; pass it again (eval_preprocess=)")
+    return make_preprocessor(str(spec))
+
+
+def _describe_tensor(t: np.ndarray) -> str:
+    t = np.asarray(t)
+    return (f"shape {tuple(t.shape)} {t.dtype}, range [{float(t.min()):.3g}, {float(t.max()):.3g}], "
+            f"mean {float(t.mean()):.3g}, std {float(t.std()):.3g}")
+
+
+def _parity_view(entry: dict[str, Any], source: _SetSource, inputs: dict[str, Any], eval_preprocess: PreprocessArg) -> dict[str, Any] | None:
+    """The same raw file through the set's and the evaluation pipeline, rendered side by side."""
+    from repcurate.data.images import DecodeError, decode_image
+    from repcurate.data.preprocess import PreprocessError
+
+    details = entry.get("details") or {}
+    comparisons = details.get("comparisons") or []
+    if not comparisons:
+        return None
+    cause = details.get("cause")
+    chosen = next((c for c in comparisons if c.get("cause") == cause), comparisons[0])
+    view: dict[str, Any] = {"file": chosen["file"], "source": chosen.get("source", "repset"), "cause": chosen.get("cause"),
+                            "message": chosen.get("message", ""), "notes": [],
+                            "set_pipeline": details.get("set_pipeline"), "eval_pipeline": details.get("eval_pipeline"),
+                            "comparisons": comparisons}
+    manifest = source.manifest
+    root = Path(manifest.get("root", ".")) if view["source"] == "repset" else Path(inputs.get("eval_dir") or ".")
+    try:
+        image = decode_image(root / chosen["file"]).image
+    except DecodeError as exc:
+        view["notes"].append(f"{root / chosen['file']}: cannot be read now ({exc.reason}); only the stored tensor is shown")
+        image = None
+    if image is not None:
+        view["raw"] = encode_image(image, max_side=PARITY_SIDE)
+    set_tensor = eval_tensor = None
+    if view["source"] == "repset":
+        rows = [i for i, s in enumerate(manifest.get("samples", [])) if s["path"] == chosen["file"]]
+        if rows:
+            set_tensor = source.tensors()[rows[0]]
+    if image is not None:
+        for side in ("set", "eval"):
+            if side == "set" and set_tensor is not None:
+                continue
+            spec = None if side == "set" else (eval_preprocess if eval_preprocess is not None else details.get("eval_pipeline"))
+            try:
+                output = _load_pipeline(spec, manifest)(image)
+            except (RepcurateError, PreprocessError) as exc:
+                view["notes"].append(f"the {side} pipeline cannot be run again here: {exc}")
+                continue
+            if side == "set":
+                set_tensor = output
+            else:
+                eval_tensor = output
+    for side, tensor in (("set", set_tensor), ("eval", eval_tensor)):
+        if tensor is not None:
+            view[f"{side}_image"] = encode_image(tensor_to_image(tensor), max_side=2 * PARITY_SIDE)
+            view[f"{side}_text"] = _describe_tensor(tensor)
+    if set_tensor is not None and eval_tensor is not None:
+        view["histogram"] = figures.value_histograms(set_tensor, eval_tensor)
+    return view
+
+
+def _shift_view(entry: dict[str, Any]) -> dict[str, Any] | None:
+    details = entry.get("details") or {}
+    if "mmd2" not in details:
+        return None
+    rows = [("MMD² (embedding space)", details.get("mmd2")), ("permutation p-value", details.get("p_value")),
+            ("k-NN coverage of the eval set", details.get("coverage")),
+            ("expected coverage without shift", details.get("expected_coverage_same_distribution")),
+            ("k", details.get("coverage_k")), ("kernel bandwidth", details.get("bandwidth")),
+            ("set images / eval images", f"{details.get('repset_images')} / {details.get('eval_images')}")]
+    view: dict[str, Any] = {"rows": [(k, _fmt(v)) for k, v in rows]}
+    projection = details.get("projection")
+    if isinstance(projection, dict) and projection.get("set") and projection.get("eval"):
+        view["projection"] = figures.shift_projection(np.asarray(projection["set"], dtype=np.float64),
+                                                      np.asarray(projection["eval"], dtype=np.float64),
+                                                      projection.get("explained_variance_ratio", [0.0, 0.0]))
+    channels = details.get("channels") or {}
+    if "set_mean" in channels:
+        view["channels"] = figures.channel_stats(channels)
+        view["max_shift"] = channels.get("max_shift")
+    elif channels.get("skipped"):
+        view["channels_note"] = channels["skipped"]
+    return view
+
+
+def _activation_view(entry: dict[str, Any]) -> dict[str, Any] | None:
+    details = entry.get("details") or {}
+    layers = details.get("layers") or details.get("worst") or []
+    if not layers:
+        return None
+    return {"bars": figures.activation_bars(layers), "worst": layers[: figures.MAX_LAYER_BARS],
+            "eval_images": details.get("eval_images"), "layers_total": len(layers)}
+
+
+def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess: PreprocessArg) -> dict[str, Any]:
+    inputs = report.get("inputs") or {}
+    cards = []
+    for entry in report["checks"]:
+        card = {"id": entry.get("id"), "status": entry.get("status", "error"), "value": _fmt(entry.get("value")),
+                "message": entry.get("message", ""), "details": _details_json(entry.get("details") or {}),
+                "parity": None, "shift": None, "activation": None}
+        if card["status"] != "skipped":
+            if card["id"] == "preprocessing_parity":
+                card["parity"] = _parity_view(entry, source, inputs, eval_preprocess)
+            elif card["id"] == "distribution_shift":
+                card["shift"] = _shift_view(entry)
+            elif card["id"] == "activation_ranges":
+                card["activation"] = _activation_view(entry)
+        cards.append(card)
+    note = None
+    ran_on = inputs.get("repset")
+    if ran_on and source.directory is not None and Path(ran_on).resolve() != source.directory.resolve():
+        note = f"this check ran on {ran_on}, not on {source.directory}"
+    return {"verdict": report["verdict"], "cards": cards, "inputs": inputs, "note": note,
+            "counts": sorted(Counter(c["status"] for c in cards).items())}
+
+
+def _confirm_section(report: dict[str, Any]) -> dict[str, Any]:
+    metric = report["metric"]
+    arms = report["arms"]
+    names = list(dict.fromkeys(a["set"] for a in arms))
+    settings = sorted({bool(a["bias_correction"]) for a in arms}, reverse=True)
+    cells = {(a["set"], bool(a["bias_correction"])): a for a in arms}
+    table = [{"set": name, "cells": [_metric_text(cells[(name, bc)]["metric"].get(metric), metric) if (name, bc) in cells else "–"
+                                     for bc in settings],
+              "seconds": [_fmt(cells[(name, bc)].get("ptq_seconds")) if (name, bc) in cells else "–" for bc in settings]}
+             for name in names]
+    summary = [{"bias_correction": "on" if r["bias_correction"] else "off", "curated": _metric_text(r.get("curated"), metric),
+                "random": f"{_metric_text(r.get('random_mean'), metric)} ± {_metric_text(r.get('random_std'), metric)}",
+                "worst": _metric_text(r.get("random_worst"), metric), "first_n": _metric_text(r.get("first_n"), metric),
+                "verdict": r.get("verdict", "")} for r in report.get("summary", [])]
+    unit = " (%)" if metric in ("top1", "agreement") else ""
+    return {"metric": metric, "unit": unit, "float": _metric_text((report.get("float") or {}).get(metric), metric),
+            "settings": sorted((k, _fmt(v) if not isinstance(v, (list, dict)) else json.dumps(v))
+                               for k, v in (report.get("settings") or {}).items()),
+            "bias_columns": ["on" if bc else "off" for bc in settings], "table": table, "summary": summary,
+            "plot": figures.confirm_plot(report), "export": report.get("export")}
+
+
+def _doctor_section(report: dict[str, Any]) -> dict[str, Any]:
+    findings = []
+    for i, f in enumerate(report["findings"]):
+        if not isinstance(f, dict):
+            f = {"message": str(f)}
+        gain = f.get("gain")
+        gain = float(gain) if isinstance(gain, (int, float)) and not isinstance(gain, bool) else None
+        title = f.get("title") or f.get("id") or f.get("name") or f"finding {i + 1}"
+        message = f.get("message") or f.get("description") or ""
+        extra = [(k, _fmt(v) if not isinstance(v, (list, dict)) else json.dumps(v, sort_keys=True))
+                 for k, v in sorted(f.items()) if k not in ("title", "id", "name", "gain", "message", "description")]
+        findings.append({"title": str(title), "gain": gain, "gain_text": _fmt(gain), "message": str(message), "extra": extra, "order": i})
+    findings.sort(key=lambda f: (f["gain"] is None, -(f["gain"] or 0.0), f["order"]))
+    recommended = report.get("recommended_config")
+    return {"findings": findings, "gain_unit": report.get("gain_unit", ""),
+            "recommended": None if recommended is None else json.dumps(recommended, indent=2, sort_keys=True, ensure_ascii=False)}
+
+
+# ---------------------------------------------------------------------------- page
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    try:
+        import jinja2
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise MissingDependencyError("jinja2", purpose="the HTML report") from None
+    return jinja2.Environment(loader=jinja2.PackageLoader("repcurate.report", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True)
+
+
+def report_html(
+    repset: str | Path | RepresentativeSet,
+    out: str | Path | None = None,
+    *,
+    check: SectionInput = None,
+    confirm: SectionInput = None,
+    doctor: SectionInput = None,
+    eval_preprocess: PreprocessArg = None,
+    commands: dict[str, str] | None = None,
+) -> str:
+    """Render the HTML report of a set (and of its check / confirm / doctor reports when given).
+
+    ``check`` / ``confirm`` / ``doctor``: a JSON file, its parsed dict, or the result object.
+    ``eval_preprocess`` re-runs the evaluation pipeline for the preprocessing-parity panel (default:
+    the spec the check recorded). ``commands``: the command line that produced a section
+    (``build`` / ``check`` / ``confirm`` / ``doctor``), shown instead of the reconstructed one.
+    With ``out`` the page is written there atomically. Returns the HTML.
+    """
+    source = _SetSource(repset)
+    manifest = source.manifest
+    given = dict(commands or {})
+    set_dir = source.label
+    sections: dict[str, Any] = {}
+    check_data, check_file = _section_data(check, "check")
+    confirm_data, confirm_file = _section_data(confirm, "confirm")
+    doctor_data, doctor_file = _section_data(doctor, "doctor")
+    provenance = [{"section": "set and coverage", "file": str(Path(set_dir) / "manifest.json") if source.directory else set_dir,
+                   "command": _command("build", given, None, lambda: build_command(manifest, set_dir))}]
+    sections["set"] = _set_section(source)
+    sections["coverage"] = _coverage_section(source)
+    if check_data is not None:
+        sections["checks"] = _checks_section(check_data, source, eval_preprocess)
+        provenance.append({"section": "checks", "file": check_file or "(in memory)",
+                           "command": _command("check", given, check_data, lambda: check_command(check_data, set_dir))})
+    if confirm_data is not None:
+        sections["confirm"] = _confirm_section(confirm_data)
+        provenance.append({"section": "confirm", "file": confirm_file or "(in memory)",
+                           "command": _command("confirm", given, confirm_data, lambda: confirm_command(confirm_data, set_dir),
+                                               "reconstructed from the recorded settings; the JSON does not record the "
+                                               "model and the eval folder")})
+    if doctor_data is not None:
+        sections["doctor"] = _doctor_section(doctor_data)
+        provenance.append({"section": "doctor", "file": doctor_file or "(in memory)",
+                           "command": _command("doctor", given, doctor_data, lambda: "repcurate doctor", "not recorded in the JSON")})
+    calibration = manifest.get("calibration") or {}
+    fingerprints = [("model", f"{manifest.get('model', {}).get('spec')} · {manifest.get('model', {}).get('fingerprint')}"),
+                    ("embedding preprocessing", f"{manifest.get('embedding_preprocessing', {}).get('spec')} · "
+                                                f"{manifest.get('embedding_preprocessing', {}).get('fingerprint')}"),
+                    ("set preprocessing", f"{manifest.get('preprocessing', {}).get('spec')} · "
+                                          f"{manifest.get('preprocessing', {}).get('fingerprint')}"),
+                    ("calibration.npz sha256", calibration.get("sha256", "–")),
+                    ("tensors", f"{calibration.get('shape')} {calibration.get('dtype')}")]
+    page = _environment().get_template(TEMPLATE).render(
+        title=f"repcurate report — {Path(set_dir).name or set_dir}", version=__version__,
+        built_with=(manifest.get("tool") or {}).get("version", "?"), seed=manifest.get("seed"), set_dir=set_dir,
+        fingerprints=fingerprints, provenance=provenance, s=sections,
+        provenance_by_section={p["section"]: p["command"] for p in provenance})
+    if out is not None:
+        write_text_atomic(Path(out), page)
+    return page

@@ -1,0 +1,112 @@
+"""Small inline images for the HTML report: file thumbnails and model-input tensors as pictures."""
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from repcurate.checks.parity import channel_axis
+from repcurate.data.images import DecodeError, decode_image
+from repcurate.data.scan import fingerprint_file
+
+#: Longest side of a set thumbnail in pixels: about 1–3 KB each, so a 1,000-image set stays small.
+THUMBNAIL_SIDE = 64
+#: JPEG quality of thumbnails (PNG is used instead when it is smaller, e.g. tiny greyscale images).
+JPEG_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """One selected image as a data URI; ``source`` is ``file`` or ``tensor`` (with ``note`` saying why)."""
+
+    uri: str
+    path: str
+    source: str
+    note: str = ""
+
+
+def data_uri(payload: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+def _greyscale(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        pixels = np.asarray(image)
+        if np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2]):
+            return Image.fromarray(np.ascontiguousarray(pixels[..., 0]), "L")
+    return image
+
+
+def encode_image(image: Image.Image, *, max_side: int | None = None) -> str:
+    """``image`` (shrunk to ``max_side``) as a data URI: the smaller of PNG and JPEG, no metadata.
+
+    Pillow writes neither timestamps nor EXIF here, so the same pixels always give the same bytes.
+    """
+    image = _greyscale(image if image.mode in ("RGB", "L") else image.convert("RGB"))
+    if max_side is not None and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.BICUBIC)
+    png, jpeg = io.BytesIO(), io.BytesIO()
+    image.save(png, format="PNG", optimize=True)
+    image.save(jpeg, format="JPEG", quality=JPEG_QUALITY)
+    if len(jpeg.getvalue()) < len(png.getvalue()) and min(image.size) >= 16:
+        return data_uri(jpeg.getvalue(), "image/jpeg")
+    return data_uri(png.getvalue(), "image/png")
+
+
+def tensor_to_image(tensor: np.ndarray) -> Image.Image:
+    """A model-input sample as a picture: CHW or HWC, 1/3/4 channels (others: the first channel;
+    extra leading axes: the first slice; 1-D: a strip), values stretched linearly from the tensor's min to its max (one stretch for all channels, so
+    channel order and inversion stay visible)."""
+    x = np.asarray(tensor, dtype=np.float64)
+    while x.ndim > 3:  # a leading batch or time axis: its first slice
+        x = x[0]
+    if x.ndim == 3:
+        axis = channel_axis(x.shape)
+        x = np.moveaxis(x, axis if axis is not None else 0, -1)
+        x = x[..., :3] if x.shape[-1] >= 3 else x[..., 0]
+    elif x.ndim != 2:
+        x = x.reshape(1, -1)
+    x = np.nan_to_num(x)
+    lo, hi = float(x.min()), float(x.max())
+    scaled = np.full(x.shape, 128.0) if hi <= lo else (x - lo) * (255.0 / (hi - lo))
+    pixels = np.ascontiguousarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+    return Image.fromarray(pixels, "RGB" if pixels.ndim == 3 else "L")
+
+
+def _one(root: Path, sample: dict[str, Any], max_side: int) -> tuple[Image.Image | None, str]:
+    path = root / sample["path"]
+    try:
+        if fingerprint_file(path) != sample.get("content_fingerprint"):
+            return None, "the file changed since the build: showing the set's tensor"
+        return decode_image(path, draft=(2 * max_side, 2 * max_side)).image, ""
+    except OSError:
+        return None, "the file is not readable any more: showing the set's tensor"
+    except DecodeError as exc:
+        return None, f"the file no longer decodes ({exc.reason}): showing the set's tensor"
+
+
+def sample_thumbnails(manifest: dict[str, Any], tensors: Callable[[], np.ndarray], *,
+                      max_side: int = THUMBNAIL_SIDE, workers: int = 2) -> list[Thumbnail]:
+    """A thumbnail per selected sample, in manifest order: the recorded file when it is still there
+    and unchanged (content fingerprint), else the calibration tensor rendered (``tensors()`` is
+    called only then)."""
+    root = Path(manifest.get("root", "."))
+    samples = manifest.get("samples", [])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        decoded = list(pool.map(lambda s: _one(root, s, max_side), samples))
+    thumbs = []
+    for row, (sample, (image, note)) in enumerate(zip(samples, decoded)):
+        if image is not None:
+            thumbs.append(Thumbnail(encode_image(image, max_side=max_side), sample["path"], "file"))
+        else:
+            picture = tensor_to_image(tensors()[row])
+            thumbs.append(Thumbnail(encode_image(picture, max_side=max_side), sample["path"], "tensor", note))
+    return thumbs
