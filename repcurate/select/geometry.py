@@ -9,13 +9,24 @@ OUTLIER_NEIGHBOURS = 5
 OUTLIER_REFERENCE_POINTS = 2048
 #: MAD → standard deviation for normal data.
 MAD_TO_SIGMA = 1.4826
+#: Rows normalised per block by :func:`l2_normalize` (bounds its temporaries).
+NORMALIZE_BLOCK_ROWS = 16_384
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32 C-contiguous."""
+    """Rows scaled to unit length (zero rows stay zero), float32 C-contiguous.
+
+    Works through ``NORMALIZE_BLOCK_ROWS`` rows at a time, so its temporaries stay small (for a
+    float32 C-contiguous input the only full-size allocation is the result); every row gets the
+    same bits as normalising the whole matrix at once.
+    """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+    out = np.empty_like(x)
+    for start in range(0, x.shape[0], NORMALIZE_BLOCK_ROWS):
+        block = x[start:start + NORMALIZE_BLOCK_ROWS]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        np.divide(block, np.maximum(norms, 1e-12), out=out[start:start + NORMALIZE_BLOCK_ROWS])
+    return out
 
 
 def nearest_distances(queries: np.ndarray, base: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:

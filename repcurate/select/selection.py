@@ -96,12 +96,25 @@ def exact_duplicate_map(fingerprints: list[str]) -> dict[int, int]:
     return repeats
 
 
-def _coverage_stats(x: np.ndarray, labels: list[str | None], chosen: list[int]) -> dict[str, object]:
+def class_members(labels: list[str | None]) -> dict[str | None, np.ndarray]:
+    """Label → its row indices (ascending int64), labels in sorted order (``None`` first).
+
+    One pass over the labels and a stable sort: O(n log n) whatever the number of classes (a mask
+    per class was O(n · classes) Python comparisons, minutes at a million rows).
+    """
+    label_order = sorted(set(labels), key=lambda lab: "" if lab is None else lab)
+    code_of = {lab: code for code, lab in enumerate(label_order)}
+    codes = np.fromiter((code_of[lab] for lab in labels), dtype=np.int64, count=len(labels))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(label_order)))])
+    return {lab: order[bounds[code]:bounds[code + 1]] for code, lab in enumerate(label_order)}
+
+
+def _coverage_stats(x: np.ndarray, members: dict[str | None, np.ndarray], chosen: list[int]) -> dict[str, object]:
     distances = nearest_distances(x, x[chosen], k=1)[0][:, 0].astype(np.float64)
     per_class: dict[str, dict[str, float]] = {}
-    # Masks built in Python: numpy turns a "\0" sentinel into "" when comparing, matching nothing.
-    for label in sorted(set(labels), key=lambda lab: "" if lab is None else lab):
-        d = distances[np.array([lab == label for lab in labels], dtype=bool)]
+    for label, rows in members.items():
+        d = distances[rows]
         per_class["null" if label is None else label] = {"mean": round(float(d.mean()), 6), "max": round(float(d.max()), 6)}
     return {"mean": round(float(distances.mean()), 6), "max": round(float(distances.max()), 6), "per_class": per_class}
 
@@ -115,13 +128,14 @@ def _mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": round(float(np.mean(values)), 6), "std": round(float(np.std(values)), 6)}
 
 
-def _near_duplicate_threshold(x: np.ndarray, config: SelectionConfig) -> float:
+def _near_duplicate_threshold(x: np.ndarray, rows: np.ndarray, config: SelectionConfig) -> float:
     """``config.near_duplicate``, shrunk in crowded feature spaces to a fraction of the typical
-    distance to the 5th nearest neighbour (median over a seeded sample of at most 2,048 rows)."""
-    if x.shape[0] <= OUTLIER_NEIGHBOURS + 1:
+    distance to the 5th nearest neighbour (median over a seeded sample of at most 2,048 of ``rows``)."""
+    if rows.size <= OUTLIER_NEIGHBOURS + 1:
         return config.near_duplicate
-    if x.shape[0] > NEAR_DUPLICATE_SAMPLE:
-        x = x[np.sort(np.random.default_rng(config.seed).choice(x.shape[0], NEAR_DUPLICATE_SAMPLE, replace=False))]
+    if rows.size > NEAR_DUPLICATE_SAMPLE:  # sample the row numbers: no copy of every eligible row
+        rows = rows[np.sort(np.random.default_rng(config.seed).choice(rows.size, NEAR_DUPLICATE_SAMPLE, replace=False))]
+    x = x[rows]
     typical = float(np.median(neighbour_distances(x, seed=config.seed)[:, OUTLIER_NEIGHBOURS - 1]))
     return min(config.near_duplicate, NEAR_DUPLICATE_NN_FRACTION * typical)
 
@@ -144,8 +158,8 @@ def select_representatives(
     x = l2_normalize(embeddings)
     n = x.shape[0]
     duplicates = exact_duplicate_map(fingerprints)
-    label_order = sorted(set(labels), key=lambda lab: "" if lab is None else lab)
-    members = {lab: np.array([i for i in range(n) if labels[i] == lab], dtype=np.int64) for lab in label_order}
+    members = class_members(labels)
+    label_order = list(members)
 
     weights = None
     target_by_class: dict[str | None, np.ndarray] = {}
@@ -159,7 +173,7 @@ def select_representatives(
 
     eligible = np.ones(n, dtype=bool)
     eligible[list(duplicates)] = False
-    near_duplicate = _near_duplicate_threshold(x[eligible], config)
+    near_duplicate = _near_duplicate_threshold(x, np.flatnonzero(eligible), config)
     outliers: list[int] = []
     if not config.include_outliers:
         for lab in label_order:
@@ -207,8 +221,8 @@ def select_representatives(
                           selected_per_class={lab: len(chosen.get(lab, [])) for lab in label_order},
                           exact_duplicates=duplicates, outliers=sorted(outliers))
     baselines = [_random_baseline(n, len(indices), config.seed, draw) for draw in range(BASELINE_DRAWS)]
-    curated_cov = _coverage_stats(x, labels, indices)
-    random_cov = [_coverage_stats(x, labels, b) for b in baselines]
+    curated_cov = _coverage_stats(x, members, indices)
+    random_cov = [_coverage_stats(x, members, b) for b in baselines]
     selection.coverage = {
         "metric": "euclidean distance between unit-normalised embeddings to the nearest selected image",
         "curated": curated_cov,

@@ -5,6 +5,9 @@ never picking an ineligible row and never two rows closer than ``near_duplicate`
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 from repcurate.select.geometry import nearest_distances
@@ -16,6 +19,27 @@ KMEANS_ITERATIONS = 25
 CANDIDATES_PER_CENTROID = 32
 #: Rows per centroid sampled for the k-means++ seeding (bounds its cost at O(this · k² · d)).
 KMEANS_SEEDING_POINTS_PER_CENTROID = 32
+#: A class whose rows × picks × dimensions is below this runs faiss on one thread. Such problems
+#: are a few milliseconds of work split into many tiny OpenMP regions; when another process holds
+#: a core, the spinning OpenMP threads made the per-class k-means 50–70× slower (speed benchmark,
+#: BENCHMARKS.md), while one thread loses nothing measurable. Results are the same bits.
+FAISS_SINGLE_THREAD_WORK = 1 << 30
+
+
+@contextlib.contextmanager
+def _faiss_threads_for(work: int) -> Iterator[None]:
+    """faiss on one OpenMP thread inside the block when ``work`` is small, as configured otherwise."""
+    import faiss
+
+    if work >= FAISS_SINGLE_THREAD_WORK:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _too_close(candidate: np.ndarray, picked: list[np.ndarray], threshold: float) -> bool:
@@ -194,12 +218,15 @@ def random_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_
 
 def pick(strategy: str, x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
          weights: np.ndarray | None = None, target: np.ndarray | None = None) -> list[int]:
-    """Dispatch to a strategy by name."""
-    if strategy == "kmeans":
-        return kmeans_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights,
-                           target=target)
-    if strategy == "kcenter":
-        return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
-    if strategy == "random":
+    """Dispatch to a strategy by name (faiss single-threaded for small classes, see
+    ``FAISS_SINGLE_THREAD_WORK``)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
+    rows = x.shape[0] + (0 if target is None else target.shape[0])
+    with _faiss_threads_for(rows * max(k, 1) * (x.shape[1] if x.ndim == 2 else 1)):
+        if strategy == "kmeans":
+            return kmeans_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights,
+                               target=target)
+        if strategy == "kcenter":
+            return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
         return random_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights)
-    raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
