@@ -8,7 +8,7 @@ import pytest
 import repcurate
 from repcurate.errors import InputError
 from repcurate.example_data import write_digits_folder
-from tests.e2e.model_files import TORCH_MODEL_SOURCE, train_digits_cnn
+from tests.e2e.model_files import write_model
 
 
 @pytest.fixture(scope="module")
@@ -16,13 +16,10 @@ def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("confirm")
     write_digits_folder(work / "train", per_class={d: 60 for d in range(10)})
     write_digits_folder(work / "eval", per_class={d: 40 for d in range(10)}, offset=60)
-    weights = work / "digits.pt"
-    train_digits_cnn(weights)
-    model_file = work / "digits_model.py"
-    model_file.write_text(TORCH_MODEL_SOURCE.format(weights=str(weights)))
-    repcurate.build(work / "train", work / "repset", size=32, model=f"{model_file}:make_model",
-                    preprocess=f"{model_file}:preprocess", use_cache=False, progress=False)
-    return work, f"{model_file}:make_model"
+    model, preprocess = write_model(work, "torch")
+    repcurate.build(work / "train", work / "repset", size=32, model=model, preprocess=preprocess,
+                    use_cache=False, progress=False)
+    return work, model
 
 
 def test_confirm_table_shape_and_reproducibility(project):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import repcurate
 from repcurate.example_data import write_digits_folder
-from tests.e2e.model_files import TORCH_MODEL_SOURCE, train_digits_cnn
+from tests.e2e.model_files import write_model
 
 FIXTURE = Path(__file__).with_name("data") / "confirm_digits.json"
 
@@ -22,13 +22,10 @@ FIXTURE = Path(__file__).with_name("data") / "confirm_digits.json"
 def main(work: Path) -> None:
     write_digits_folder(work / "train", per_class={d: 60 for d in range(10)})
     write_digits_folder(work / "eval", per_class={d: 40 for d in range(10)}, offset=60)
-    weights = work / "digits.pt"
-    train_digits_cnn(weights)
-    model_file = work / "digits_model.py"
-    model_file.write_text(TORCH_MODEL_SOURCE.format(weights=str(weights)))
-    repcurate.build(work / "train", work / "repset", size=32, model=f"{model_file}:make_model",
-                    preprocess=f"{model_file}:preprocess", use_cache=False, progress=False, overwrite=True)
-    result = repcurate.confirm(work / "repset", f"{model_file}:make_model", work / "eval",
+    model, preprocess = write_model(work, "torch")
+    repcurate.build(work / "train", work / "repset", size=32, model=model, preprocess=preprocess,
+                    use_cache=False, progress=False, overwrite=True)
+    result = repcurate.confirm(work / "repset", model, work / "eval",
                                random_sets=2, weights_bits=2, seed=5)
     FIXTURE.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
 
