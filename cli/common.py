@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from repcurate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RepcurateError
+from repcurate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RepcurateError, UsageError
 from repcurate.io.atomic import write_text_atomic
 
 FORMATS = ("text", "json")
 
 EXIT_CODES_HELP = """exit codes:
   0    success
-  1    checks failed
+  1    checks failed (doctor: tolerance missed)
   2    usage error (bad arguments or configuration)
   3    bad input data (no usable images, unreadable list, bad model or preprocessing output)
   4    missing optional dependency
@@ -67,6 +70,31 @@ def write_html_report(args: argparse.Namespace, repset: Path, **section: Any) ->
     commands = {name: args.command_line} if getattr(args, "command_line", None) else {}
     report_html(repset, args.report, commands=commands, eval_preprocess=getattr(args, "eval_preprocess", None), **section)
     logging.getLogger("repcurate").info("wrote the HTML report %s", args.report)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 (Python prints and C libraries such as MCT's mixed-precision
+    solver alike) to stderr for the duration, so stdout carries only the report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def read_class_map(path: Path | None) -> dict[str, int] | None:
+    """``--class-map FILE``: a JSON object of eval class name → model class index."""
+    if path is None:
+        return None
+    try:
+        return {str(k): int(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: not a JSON object of class name → index ({exc})") from None
 
 
 def emit_json(data: Any) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
 from repcurate.errors import UsageError
 
-from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_report, write_html_report
+from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, emit_report, write_html_report
 
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
@@ -91,12 +91,7 @@ def render(result: ConfirmResult, fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    class_map = None
-    if args.class_map is not None:
-        try:
-            class_map = {str(k): int(v) for k, v in json.loads(args.class_map.read_text(encoding="utf-8")).items()}
-        except (OSError, ValueError, AttributeError) as exc:
-            raise UsageError(f"{args.class_map}: not a JSON object of class name → index ({exc})") from None
+    class_map = read_class_map(args.class_map)
     if args.random_sets < 0:
         raise UsageError("--random-sets must be >= 0")
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,

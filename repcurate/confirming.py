@@ -10,10 +10,10 @@ import numpy as np
 
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
-from repcurate.embed.pipeline import iter_loaded, load_tensors
-from repcurate.errors import InputError, UsageError
+from repcurate.embed.pipeline import iter_loaded
+from repcurate.errors import UsageError
 from repcurate.io.atomic import ensure_writable_target, json_bytes, write_directory
-from repcurate.quantize.metrics import float_metrics, score
+from repcurate.quantize.evaluation import load_eval
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
 if TYPE_CHECKING:
@@ -84,31 +84,6 @@ def verdict_words(curated: float | None, random: list[float], metric: str) -> st
         return f"no measurable difference: curated {curated * scale:.2f} vs {spread}"
     word = "better" if margin > 0 else "worse"
     return f"curated {word} by {abs(margin) * scale:.2f}{unit}: {curated * scale:.2f} vs {spread}"
-
-
-def _class_indices(labels: list[str | None], manifest: dict[str, Any], class_map: dict[str, int] | None,
-                   outputs: int) -> np.ndarray | None:
-    """The model's class index of every eval image, or None when the eval folders do not name the
-    model's classes (then fidelity to the float model is measured instead)."""
-    if any(lab is None for lab in labels):
-        return None
-    if class_map is not None:
-        missing = sorted({lab for lab in labels if lab not in class_map})
-        if missing:
-            raise UsageError(f"--class-map has no index for eval classes {missing[:5]}")
-        indices = np.array([class_map[lab] for lab in labels])
-        if indices.max() >= outputs or indices.min() < 0:
-            raise UsageError(f"--class-map has indices outside the model's {outputs} outputs")
-        return indices
-    if all(lab.isdigit() for lab in labels):  # type: ignore[union-attr]
-        indices = np.array([int(lab) for lab in labels])  # type: ignore[arg-type]
-        return indices if indices.max() < outputs else None
-    names = sorted(c["label"] for c in manifest.get("classes", []) if c["label"] is not None)
-    if set(labels) <= set(names) and len(names) == outputs:  # ImageFolder: index = position in sorted names
-        return np.array([names.index(lab) for lab in labels])  # type: ignore[arg-type]
-    log.info("eval folders do not name the model's %d classes (pass --class-map); measuring fidelity to "
-             "the float model instead", outputs)
-    return None
 
 
 def _draw(records: list[ImageRecord], root: Path, preprocessor: Any, count: int, order: np.ndarray) -> tuple[np.ndarray, set[str]]:
@@ -196,34 +171,15 @@ def confirm(
         tensors, fps = _draw(source.records, source.root, pre, size, np.arange(n))
         arms.append(Arm("first-n", tensors, fps))
 
-    eval_source = scan(Path(eval_dir))
     calibration_files = set().union(*(a.fingerprints for a in arms))
-    overlap = [r.path for r in eval_source.records if r.fingerprint in calibration_files]
-    if overlap:
-        raise InputError(f"{eval_source.root}: {len(overlap)} eval files are also calibration images "
-                         f"(e.g. {overlap[0]}); fix: evaluate on data disjoint from the training directory")
-    records = eval_source.records
-    if len(records) > max_eval:
-        keep = np.sort(np.random.default_rng(seed).choice(len(records), max_eval, replace=False))
-        records = [records[i] for i in keep]
-    if not records:
-        raise InputError(f"{eval_source.root}: no eval images; fix: pass a folder of held-out images")
-    eval_x = load_tensors(records, eval_source.root, pre)
-    try:
-        f_logits = backend.outputs(float_model, eval_x)
-    except Exception as exc:
-        raise InputError(f"{loaded.spec} failed on eval tensors of shape {eval_x.shape[1:]} "
-                         f"({type(exc).__name__}: {str(exc)[:200]}); fix: pass the model's own --preprocess "
-                         "(Keras models take channels-last input)") from exc
-    if f_logits.ndim != 2:
-        raise InputError(f"{loaded.spec} returns outputs of shape {f_logits.shape[1:]}; confirm needs one score "
-                         "vector per image (a classifier)")
-    labels = _class_indices([r.label for r in records], manifest, class_map, f_logits.shape[1])
-    metric = "top1" if labels is not None else "agreement"
-    settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(records), "set_size": size,
+    evaluation = load_eval(eval_dir, backend=backend, float_model=float_model, preprocessor=pre, manifest=manifest,
+                           model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
+                           calibration_files=calibration_files)
+    metric = evaluation.metric
+    settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(evaluation.x), "set_size": size,
                 "random_sets": random_sets, "seed": seed, "framework": backend.framework, "rewrites": rewrites,
-                "model": loaded.spec, "eval_dir": str(eval_source.root)}
-    result = ConfirmResult(metric=metric, float=float_metrics(f_logits, labels), arms=[], settings=settings)
+                "model": loaded.spec, "eval_dir": str(evaluation.root)}
+    result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)
     platform = target_platform(tpc)
     best: dict[str, Any] | None = None
     for arm in arms:
@@ -231,7 +187,7 @@ def confirm(
         for bc in bias_correction:
             q_model, seconds = backend.quantize(float_model, gen, bias_correction=bc, weights_bits=weights_bits,
                                                 tpc=platform)
-            metrics = score(backend.outputs(q_model, eval_x), f_logits, labels)
+            metrics = evaluation.score(backend, q_model)
             log.info("PTQ %-12s bias correction %-3s %.1f s  %s %.4f", arm.name, "on" if bc else "off", seconds,
                      metric, metrics[metric])
             run = {"set": arm.name, "bias_correction": bc, "metric": metrics, "ptq_seconds": round(seconds, 2)}

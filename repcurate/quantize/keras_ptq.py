@@ -1,13 +1,12 @@
 """MCT PTQ of Keras models: ``keras_post_training_quantization`` and the ``.keras`` exporter."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from repcurate.quantize.mct_adapter import DataGen, core_config
+from repcurate.quantize.mct_adapter import DataGen, core_config, run_mct
 
 
 class KerasPTQ:
@@ -21,19 +20,30 @@ class KerasPTQ:
 
     def quantize(self, model: Any, data_gen: DataGen, *, bias_correction: bool, weights_bits: int,
                  tpc: Any) -> tuple[Any, float]:
-        import model_compression_toolkit as mct
+        config = core_config(bias_correction=bias_correction, weights_bits=weights_bits, kernels=self.kernels(model))
+        return self.run(model, data_gen, config, tpc)
+
+    def kernels(self, model: Any) -> list[tuple[type, str]]:
         from tensorflow.keras import layers
 
         present = {type(layer) for layer in model.layers}  # MCT refuses a filter that matches no layer
-        kernels = [(layer, attr) for layer, attr in ((layers.Conv2D, "kernel"), (layers.Dense, "kernel"),
-                                                     (layers.Conv2DTranspose, "kernel"),
-                                                     (layers.DepthwiseConv2D, "depthwise_kernel"))
-                   if layer in present]
-        config = core_config(bias_correction=bias_correction, weights_bits=weights_bits, kernels=kernels)
-        started = time.perf_counter()
-        q_model, _info = mct.ptq.keras_post_training_quantization(
-            model, data_gen, core_config=config, target_platform_capabilities=tpc)
-        return q_model, time.perf_counter() - started
+        return [(layer, attr) for layer, attr in ((layers.Conv2D, "kernel"), (layers.Dense, "kernel"),
+                                                  (layers.Conv2DTranspose, "kernel"),
+                                                  (layers.DepthwiseConv2D, "depthwise_kernel"))
+                if layer in present]
+
+    def kernel_weights(self, model: Any) -> int:
+        kernels = self.kernels(model)
+        return int(sum(int(np.prod(getattr(layer, attr).shape)) for layer in model.layers
+                       for kind, attr in kernels if type(layer) is kind))
+
+    def run(self, model: Any, data_gen: DataGen, core: Any, tpc: Any, *, weights_memory: float | None = None,
+            gptq_epochs: int | None = None) -> tuple[Any, float]:
+        import model_compression_toolkit as mct
+
+        return run_mct(mct.ptq.keras_post_training_quantization, mct.gptq.keras_gradient_post_training_quantization,
+                       mct.gptq.get_keras_gptq_config, model, data_gen, core, tpc, weights_memory=weights_memory,
+                       gptq_epochs=gptq_epochs)
 
     def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         outputs = [np.asarray(model(np.ascontiguousarray(x[start:start + batch_size], dtype=np.float32), training=False))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.errors import MissingDependencyError
-from repcurate.quantize.mct_adapter import DataGen, core_config
+from repcurate.quantize.mct_adapter import DataGen, core_config, run_mct
 from repcurate.quantize.rewrite import make_mct_compatible
 
 
@@ -46,16 +45,26 @@ class TorchPTQ:
 
     def quantize(self, model: Any, data_gen: DataGen, *, bias_correction: bool, weights_bits: int,
                  tpc: Any) -> tuple[Any, float]:
-        import model_compression_toolkit as mct
+        config = core_config(bias_correction=bias_correction, weights_bits=weights_bits, kernels=self.kernels(model))
+        return self.run(model, data_gen, config, tpc)
+
+    def kernels(self, model: Any) -> list[tuple[type, str]]:
         import torch.nn as nn
 
         present = {type(module) for module in model.modules()}  # MCT refuses a filter that matches no layer
-        kernels = [(layer, "weight") for layer in (nn.Conv2d, nn.Linear, nn.ConvTranspose2d) if layer in present]
-        config = core_config(bias_correction=bias_correction, weights_bits=weights_bits, kernels=kernels)
-        started = time.perf_counter()
-        q_model, _info = mct.ptq.pytorch_post_training_quantization(
-            model, data_gen, core_config=config, target_platform_capabilities=tpc)
-        return q_model, time.perf_counter() - started
+        return [(layer, "weight") for layer in (nn.Conv2d, nn.Linear, nn.ConvTranspose2d) if layer in present]
+
+    def kernel_weights(self, model: Any) -> int:
+        kinds = tuple(layer for layer, _ in self.kernels(model))
+        return int(sum(m.weight.numel() for m in model.modules() if kinds and isinstance(m, kinds)))
+
+    def run(self, model: Any, data_gen: DataGen, core: Any, tpc: Any, *, weights_memory: float | None = None,
+            gptq_epochs: int | None = None) -> tuple[Any, float]:
+        import model_compression_toolkit as mct
+
+        return run_mct(mct.ptq.pytorch_post_training_quantization, mct.gptq.pytorch_gradient_post_training_quantization,
+                       mct.gptq.get_pytorch_gptq_config, model, data_gen, core, tpc, weights_memory=weights_memory,
+                       gptq_epochs=gptq_epochs)
 
     def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         import torch
