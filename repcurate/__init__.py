@@ -1,6 +1,6 @@
 """repcurate: curate, check and confirm representative datasets for post-training quantization with MCT.
 
-Public API: :func:`build`, :func:`check`, :func:`confirm`, :func:`report_html`, :func:`load`,
+Public API: :func:`build`, :func:`check`, :func:`confirm`, :func:`doctor`, :func:`report_html`, :func:`load`,
 :class:`RepresentativeSet`. Heavy dependencies (torch, faiss, TensorFlow, matplotlib, Jinja2) are
 imported only when a function needs them.
 """
@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 from repcurate.checking import check  # noqa: E402
 from repcurate.confirming import confirm  # noqa: E402
 from repcurate.curate import BuildResult, build  # noqa: E402
+from repcurate.doctor import doctor  # noqa: E402
 from repcurate.report.html import report_html  # noqa: E402
 from repcurate.repset import RepresentativeSet, load  # noqa: E402
 
-__all__ = ["build", "check", "confirm", "report_html", "load", "RepresentativeSet", "BuildResult", "__version__"]
+__all__ = ["build", "check", "confirm", "doctor", "report_html", "load", "RepresentativeSet", "BuildResult", "__version__"]

@@ -9,6 +9,7 @@ check --format json`` and ``repcurate confirm --format json`` (or the result obj
 ``doctor`` JSON, rendered generically::
 
     {"findings": [{"title": "...", "gain": 0.021, "message": "...", ...}],   # ranked by gain, largest first
+     # (``repcurate doctor --format json`` writes step / status / summary / experiments / advice)
      "recommended_config": {...},                                             # shown as JSON
      "gain_unit": "top-1 points", "command": "repcurate doctor ..."}          # optional
 
@@ -439,14 +440,25 @@ def _doctor_section(report: dict[str, Any]) -> dict[str, Any]:
             f = {"message": str(f)}
         gain = f.get("gain")
         gain = float(gain) if isinstance(gain, (int, float)) and not isinstance(gain, bool) else None
-        title = f.get("title") or f.get("id") or f.get("name") or f"finding {i + 1}"
-        message = f.get("message") or f.get("description") or ""
+        title = f.get("title") or f.get("step") or f.get("id") or f.get("name") or f"finding {i + 1}"
+        message = f.get("message") or f.get("summary") or f.get("description") or ""
+        if f.get("status"):
+            title = f"{title} ({f['status']})"
+        experiments = [(str(e.get("config", "")), "skipped: " + str(e["skipped"]) if e.get("skipped") else _fmt(e.get("metric")))
+                       for e in f.get("experiments", []) if isinstance(e, dict)]
+        advice = [str(a) for a in f.get("advice", [])]
+        shown = ("title", "step", "id", "name", "gain", "message", "summary", "description", "status", "experiments",
+                 "advice", "details")
         extra = [(k, _fmt(v) if not isinstance(v, (list, dict)) else json.dumps(v, sort_keys=True))
-                 for k, v in sorted(f.items()) if k not in ("title", "id", "name", "gain", "message", "description")]
-        findings.append({"title": str(title), "gain": gain, "gain_text": _fmt(gain), "message": str(message), "extra": extra, "order": i})
+                 for k, v in sorted(f.items()) if k not in shown]
+        findings.append({"title": str(title), "gain": gain, "gain_text": _fmt(gain), "message": str(message), "extra": extra,
+                         "order": i, "experiments": experiments, "advice": advice})
     findings.sort(key=lambda f: (f["gain"] is None, -(f["gain"] or 0.0), f["order"]))
     recommended = report.get("recommended_config")
-    return {"findings": findings, "gain_unit": report.get("gain_unit", ""),
+    python = recommended.get("python") if isinstance(recommended, dict) else None
+    if isinstance(recommended, dict) and "json" in recommended:
+        recommended = recommended["json"]
+    return {"findings": findings, "gain_unit": report.get("gain_unit", ""), "python": python,
             "recommended": None if recommended is None else json.dumps(recommended, indent=2, sort_keys=True, ensure_ascii=False)}
 
 

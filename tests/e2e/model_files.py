@@ -1,4 +1,5 @@
-"""The digits CNN user-model source and its trainer, shared with examples/confirm_digits.py."""
+"""The example models the tests use: the digits CNN of examples/confirm_digits.py and the planted-problem
+CNNs of examples/doctor_models.py."""
 import importlib.util
 from pathlib import Path
 
@@ -11,3 +12,9 @@ TORCH_MODEL_SOURCE = _module.MODEL_SOURCE
 train_digits_cnn = _module.train_digits_cnn
 train_digits_keras = _module.train_digits_keras
 write_model = _module.write_model
+
+_doctor_spec = importlib.util.spec_from_file_location(
+    "repcurate_example_doctor_models", Path(__file__).resolve().parents[2] / "examples" / "doctor_models.py")
+doctor_models = importlib.util.module_from_spec(_doctor_spec)
+_doctor_spec.loader.exec_module(doctor_models)
+write_doctor_variant = doctor_models.write_variant

@@ -8,21 +8,8 @@ import pytest
 
 import repcurate
 from repcurate.errors import InputError
-from repcurate.example_data import write_digits_folder
-from tests.e2e.model_files import write_model
 
 tf = pytest.importorskip("tensorflow")
-
-
-@pytest.fixture(scope="module")
-def keras_project(tmp_path_factory):
-    work = tmp_path_factory.mktemp("confirm-keras")
-    write_digits_folder(work / "train", per_class={d: 60 for d in range(10)})
-    write_digits_folder(work / "eval", per_class={d: 30 for d in range(10)}, offset=60)
-    model, preprocess = write_model(work, "keras")
-    repcurate.build(work / "train", work / "repset", size=32, model=model, preprocess=preprocess,
-                    use_cache=False, progress=False)
-    return work, model, preprocess
 
 
 def test_keras_confirm_table_bias_correction_and_reproducibility(keras_project):

@@ -1,0 +1,69 @@
+"""``repcurate doctor``: run MCT's troubleshooting steps on a model and measure every candidate fix."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from repcurate.errors import EXIT_CHECKS_FAILED, UsageError
+
+from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, emit_report, stdout_to_stderr, write_html_report
+
+EXAMPLES = """examples:
+  repcurate doctor --model model.py:make_model --repset repset --eval-dir data/val
+  repcurate doctor --model model.py:make_model --repset repset --eval-dir data/val --weights-bits 4 --tolerance 2 --format markdown
+  repcurate doctor --model model.py:make_model --repset repset --eval-dir data/val --budget-minutes 10 --format json --output doctor.json
+
+exit status: 0 when the recommended configuration is within --tolerance of the float model, 1 when it is not
+(or MCT cannot read the model); the report is written either way.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="run MCT's troubleshooting steps and measure each fix on held-out data",
+        description="Check the representative set, preflight torch.fx, then measure bias correction, shift-negative "
+                    "correction, z_threshold outlier removal and concat threshold updates where the float model shows "
+                    "the problem; localise culprit layers with MCT's network editor; escalate to mixed precision and "
+                    "GPTQ. Findings are ranked by measured gain; the recommended CoreConfig is printed as Python.",
+        epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, metavar="SPEC", help="the model to quantize (file.py:factory, module:factory, efficientnet-lite0, .keras/.h5)")
+    parser.add_argument("--repset", required=True, type=Path, metavar="DIR", help="a repcurate build directory")
+    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the set")
+    parser.add_argument("--tolerance", type=float, default=1.0, metavar="POINTS", help="accepted loss vs float, in metric points (default: 1)")
+    parser.add_argument("--budget-minutes", type=float, default=30.0, metavar="M", help="time budget for PTQ experiments (default: 30)")
+    parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
+    parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
+    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own)")
+    parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
+    parser.add_argument("--max-eval", type=int, default=2000, help="eval images used at most (default: 2000)")
+    parser.add_argument("--min-gain", type=float, default=0.5, metavar="POINTS", help="smallest gain that changes the recommendation (default: 0.5; it must also be significant)")
+    parser.add_argument("--gptq-epochs", type=int, default=5, help="GPTQ epochs when escalating (default: 5)")
+    parser.add_argument("--no-checks", action="store_true", help="skip the representative-set check suite")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
+    add_report_option(parser)
+    add_common_options(parser, formats=("text", "json", "markdown"))
+    parser.set_defaults(action=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from repcurate.doctor import doctor
+
+    class_map = read_class_map(args.class_map)
+    if args.gptq_epochs < 1 or args.max_eval < 1:
+        raise UsageError("--gptq-epochs and --max-eval must be ≥ 1")
+    with stdout_to_stderr():  # MCT and its solver print; stdout carries only the report
+        result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
+                        weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
+                        max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
+                        run_checks=not args.no_checks, seed=args.seed)
+    if args.format == "json":
+        text = json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    elif args.format == "markdown":
+        text = result.markdown()
+    else:
+        text = result.text() + "\n"
+    emit_report(text, args.output)
+    write_html_report(args, args.repset, doctor=result.to_dict())
+    return 0 if result.within_tolerance() else EXIT_CHECKS_FAILED

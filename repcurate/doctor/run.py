@@ -1,0 +1,182 @@
+"""``repcurate doctor``: MCT's troubleshooting guide, run automatically, every recommendation measured."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+from repcurate.doctor import steps
+from repcurate.doctor.result import DoctorResult, Experiment, Finding
+from repcurate.doctor.settings import PTQSettings
+from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
+from repcurate.errors import UsageError
+from repcurate.quantize.evaluation import EvalData, load_eval
+from repcurate.repset import RepresentativeSet, load, mct_data_gen
+
+log = logging.getLogger("repcurate")
+
+#: Relative cost of one GPTQ run vs one PTQ run, for budgeting (measured on the digits CNN: 5 epochs ≈ 9×).
+GPTQ_COST = 10.0
+
+
+@dataclass
+class Lab:
+    """Runs PTQ experiments on one model within a time budget and scores them on the eval images."""
+
+    backend: Any
+    model: Any
+    data_gen: Any
+    evaluation: EvalData
+    tpc: Any
+    budget_seconds: float
+    started: float
+    runs: int = 0
+    run_seconds: float = 0.0
+    last_model: Any = None
+    baseline_model: Any = None
+
+    def elapsed(self) -> float:
+        """Seconds since the doctor started."""
+        return time.perf_counter() - self.started
+
+    def estimate(self, settings: PTQSettings) -> float:
+        """Expected seconds of one run of ``settings`` (mean of past runs; GPTQ costs more)."""
+        mean = self.run_seconds / self.runs if self.runs else 0.0
+        return mean * (GPTQ_COST if settings.gptq_epochs is not None else 1.0)
+
+    def measure(self, settings: PTQSettings, step: str) -> Experiment:
+        """One PTQ run of ``settings`` scored on the eval images, unless the budget would be exceeded."""
+        if self.runs and self.elapsed() + self.estimate(settings) > self.budget_seconds:
+            log.info("doctor %-22s skipped (budget): %s", step, settings.label())
+            return Experiment(settings, skipped="time budget")
+        started = time.perf_counter()
+        core = settings.core_config(self.backend.kernels(self.model))
+        q_model, _seconds = self.backend.run(self.model, self.data_gen, core, self.tpc,
+                                             weights_memory=settings.weights_memory, gptq_epochs=settings.gptq_epochs)
+        hits = self.evaluation.hits(self.backend.outputs(q_model, self.evaluation.x))
+        value = round(float(hits.mean()), 6)
+        self.last_model = q_model
+        seconds = time.perf_counter() - started
+        self.runs += 1
+        self.run_seconds += seconds
+        log.info("doctor %-22s run %d (%.1f s, %.0f s of %.0f s budget): %s → %.2f", step, self.runs, seconds,
+                 self.elapsed(), self.budget_seconds, settings.label(), value * 100)
+        return Experiment(settings, metric=value, seconds=seconds, hits=hits)
+
+
+def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg) -> Finding:
+    """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here)."""
+    from repcurate.checking import check
+
+    try:
+        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model)
+    except Exception as exc:  # the doctor goes on without the checks, and says why
+        return Finding("representative set", "failed", f"the check suite could not run: {type(exc).__name__}: {exc}")
+    bad = [c for c in suite.checks if c.status.value in ("fail", "warn", "error")]
+    details = {"verdict": suite.verdict, "checks": [c.to_dict() for c in suite.checks]}
+    if not bad:
+        return Finding("representative set", "nothing to fix", f"all {len(suite.checks)} checks pass", details)
+    summary = "; ".join(f"{c.id} {c.status.value}: {c.message}" for c in bad)
+    failed = any(c.status.value in ("fail", "error") for c in bad)
+    return Finding("representative set", "problem" if failed else "warning", summary, details,
+                   advice=["fix the representative set first (repcurate build / repcurate check): thresholds and bias "
+                           "correction are computed from it"])
+
+
+def doctor(
+    model: ModelArg,
+    repset: str | Path | RepresentativeSet,
+    eval_dir: str | Path,
+    *,
+    tolerance: float = 1.0,
+    budget_minutes: float = 30.0,
+    weights_bits: int = 8,
+    tpc: str = "imx500:1.0",
+    preprocess: PreprocessArg = None,
+    class_map: dict[str, int] | None = None,
+    max_eval: int = 2000,
+    min_gain: float = 0.5,
+    gptq_epochs: int = 5,
+    run_checks: bool = True,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> DoctorResult:
+    """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
+    candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
+    (top-1 or agreement ×100); a fix is adopted only when it gains ``min_gain`` points and the gain is
+    significant by McNemar's test on the same eval images (p < 0.05); ``budget_minutes`` bounds the PTQ experiments (cheapest, likeliest first)."""
+    from repcurate.quantize.mct_adapter import WEIGHT_BITS, backend_for, target_platform
+
+    if weights_bits not in WEIGHT_BITS:
+        raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
+    if tolerance < 0 or budget_minutes <= 0:
+        raise UsageError("--tolerance must be ≥ 0 and --budget-minutes > 0")
+    started = time.perf_counter()
+    loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
+    loaded = load_model(model)
+    backend = backend_for(loaded.framework)
+    pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(loaded_set.manifest)
+    if pre is None:
+        raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
+    findings: list[Finding] = []
+    if run_checks:
+        log.info("doctor: running the check suite on the representative set")
+        findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model if loaded.framework == "torch" else model,
+                                       preprocess if preprocess is not None else pre))
+    tensors = loaded_set.tensors
+    base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
+    settings = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
+                "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
+                "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed}
+
+    graph_module = None
+    if loaded.framework == "torch":
+        preflight_finding, graph_module, float_model = steps.preflight_step(loaded.model, backend, tensors)
+        findings.append(preflight_finding)
+        if graph_module is None:
+            return DoctorResult(metric="top1", float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
+                                recommended=base, framework=loaded.framework, findings=findings,
+                                seconds=time.perf_counter() - started, settings=settings)
+    else:
+        float_model, _notes = backend.prepare(loaded.model)
+
+    evaluation = load_eval(eval_dir, backend=backend, float_model=float_model, preprocessor=pre,
+                           manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,
+                           max_eval=max_eval, seed=seed,
+                           calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]})
+    float_value = evaluation.float_metrics()[evaluation.metric]
+    settings.update({"eval_images": int(len(evaluation.x)), "metric": evaluation.metric})
+    lab = Lab(backend=backend, model=float_model, data_gen=mct_data_gen(tensors, batch_size), evaluation=evaluation,
+              tpc=target_platform(tpc), budget_seconds=budget_minutes * 60, started=started)
+    log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,
+             float_value * 100, len(evaluation.x))
+    baseline = lab.measure(base, "baseline")
+    lab.baseline_model = lab.last_model
+    current = steps.Incumbent(base, baseline.metric, baseline.hits)  # type: ignore[arg-type]
+    findings.append(Finding("baseline", "measured", f"MCT defaults, {weights_bits}-bit weights: "
+                            f"{baseline.metric * 100:.2f} vs float {float_value * 100:.2f}",  # type: ignore[operator]
+                            experiments=[baseline]))
+
+    stats, concats, kinds, activation_nodes = steps.graph_view(loaded.framework, float_model, graph_module, tensors,
+                                                               batch_size)
+    set_problem = any(f.step == "representative set" and f.status == "problem" for f in findings)
+    context = steps.StepContext(lab=lab, stats=stats, concats=concats, kinds=kinds, activation_nodes=activation_nodes,
+                                min_gain=min_gain / 100,
+                                float_value=float_value, tolerance=tolerance / 100, set_problem=set_problem,
+                                gptq_epochs=gptq_epochs, framework=loaded.framework)
+    xquant = steps.xquant_step(context, current, tensors, batch_size)
+    if xquant is not None:
+        findings.append(xquant)
+    # Bias correction last among the A/Bs: its correction term depends on the quantized weights and thresholds
+    # the earlier steps settle (on a model the outliers have destroyed it cannot show anything).
+    for step in (steps.outlier_step, steps.shift_negative_step, steps.concat_step, steps.bias_correction_step,
+                 steps.culprit_step, steps.escalation_step):
+        finding, current = step(context, current)
+        if finding is not None:
+            findings.append(finding)
+    return DoctorResult(metric=evaluation.metric, float_metric=float_value, baseline=baseline.metric,
+                        final=current.metric, tolerance=tolerance, recommended=current.settings, framework=loaded.framework, findings=findings,
+                        ptq_runs=lab.runs, seconds=time.perf_counter() - started, settings=settings)

@@ -1,0 +1,344 @@
+"""The doctor's troubleshooting steps: each detects its problem, measures candidate fixes with PTQ, and
+hands the best configuration so far (the incumbent) to the next step."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from repcurate.doctor.culprits import find_culprits
+from repcurate.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats, activation_stats, concatenations, node_kind
+from repcurate.doctor.result import EDITOR_CAVEAT, Experiment, Finding
+from repcurate.doctor.settings import PTQSettings
+
+if TYPE_CHECKING:
+    from repcurate.doctor.run import Lab
+
+log = logging.getLogger("repcurate")
+
+#: z_threshold values swept (MCT's guide: typically 5–40).
+Z_THRESHOLDS = (5.0, 10.0, 20.0, 40.0)
+#: A node is heavy-tailed when its largest value is this many times its 99.9th percentile and …
+TAIL_RATIO = 8.0
+#: … lies at least this many standard deviations from the mean.
+TAIL_MIN_Z = 5.0
+#: Concatenated inputs whose ranges differ by this factor are unbalanced (MCT XQuant's default too).
+CONCAT_RATIO = 16.0
+#: One-sided 5 % level of McNemar's test (normal approximation) for adopting a fix.
+MCNEMAR_Z = 1.645
+#: Mixed precision gets this much more weights memory than uniform ``weights_bits``.
+MIXED_PRECISION_HEADROOM = 1.25
+
+CONCAT_ADVICE = ("model-side fixes (MCT's guide): rescale the large branch (fold the factor into the layer before the "
+                 "concatenation and out of the layer after it), add a normalization layer to each branch before the "
+                 "concatenation, or retrain so the branches share a range")
+
+
+@dataclass
+class Incumbent:
+    """The best configuration measured so far."""
+
+    settings: PTQSettings
+    metric: float
+    hits: Any = field(default=None, repr=False)
+
+
+@dataclass
+class StepContext:
+    """What every step may use."""
+
+    lab: Lab
+    stats: dict[str, NodeStats] | None
+    concats: list[tuple[str, list[str]]] | None
+    kinds: dict[str, str]
+    activation_nodes: Callable[[Any], list[str]] | None
+    min_gain: float
+    float_value: float
+    tolerance: float
+    set_problem: bool
+    gptq_epochs: int
+    framework: str
+    xquant_negative: list[str] = field(default_factory=list)
+
+    def short(self, metric: float) -> bool:
+        """Whether ``metric`` is more than the tolerance below float."""
+        return self.float_value - metric > self.tolerance + 1e-12
+
+
+def _points(value: float) -> float:
+    return round(value * 100, 2)
+
+
+def _compare(context: StepContext, incumbent: Incumbent, experiments: list[Experiment]) -> tuple[Experiment | None, float | None]:
+    """The best measured experiment and its gain in points over the incumbent (None when nothing ran)."""
+    measured = [e for e in experiments if e.metric is not None]
+    if not measured:
+        return None, None
+    best = max(measured, key=lambda e: e.metric)  # type: ignore[arg-type, return-value]
+    return best, _points(best.metric - incumbent.metric)  # type: ignore[operator]
+
+
+def significant(trial_hits: Any, incumbent_hits: Any, z: float = MCNEMAR_Z) -> bool:
+    """McNemar's test on paired per-image correctness: does the trial win on significantly more images
+    than it loses (normal approximation, one-sided at ``z``)?"""
+    if trial_hits is None or incumbent_hits is None:
+        return False
+    wins = int(np.sum(trial_hits & ~incumbent_hits))
+    losses = int(np.sum(~trial_hits & incumbent_hits))
+    return wins > losses and (wins - losses) / math.sqrt(wins + losses) >= z
+
+
+def _adopt(context: StepContext, incumbent: Incumbent, best: Experiment | None) -> Incumbent:
+    """``best`` replaces the incumbent when it gains at least ``min_gain`` and the gain is significant."""
+    if (best is not None and best.metric is not None and best.metric - incumbent.metric >= context.min_gain - 1e-12
+            and significant(best.hits, incumbent.hits)):
+        return Incumbent(best.settings, best.metric, best.hits)
+    return incumbent
+
+
+def _skipped(step: str, reason: str) -> Finding:
+    return Finding(step, "skipped", reason)
+
+
+# ---------------------------------------------------------------- preflight and statistics (no PTQ)
+
+def preflight_step(model: Any, backend: Any, tensors: np.ndarray) -> tuple[Finding, Any, Any]:
+    """Step 6: rewrite what MCT cannot read (outputs proven unchanged), then trace with MCT's fx tracer."""
+    from repcurate.doctor.preflight import max_output_difference, trace
+
+    prepared, notes = backend.prepare(model)
+    details: dict[str, Any] = {"rewrites": notes}
+    if notes:
+        details["rewrite_max_output_difference"] = max_output_difference(model, prepared, tensors[:64])
+    result = trace(prepared, tensors[: min(len(tensors), 8)])
+    details.update(result.to_dict())
+    if not result.ok:
+        where = f" at {result.location}" if result.location else ""
+        return (Finding("torch.fx preflight", "problem", f"MCT cannot trace the model{where}: {result.error}",
+                        details, advice=result.remedies), None, prepared)
+    summary = "the model traces with MCT's torch.fx tracer"
+    if notes:
+        summary += (f"; applied {'; '.join(notes)} — largest output difference on the set "
+                    f"{details['rewrite_max_output_difference']:.2e}")
+    return Finding("torch.fx preflight", "nothing to fix" if not notes else "fix found", summary, details), \
+        result.graph_module, prepared
+
+
+def graph_view(framework: str, model: Any, graph_module: Any, tensors: np.ndarray,
+               batch_size: int) -> tuple[dict[str, NodeStats], list[tuple[str, list[str]]], dict[str, str], Callable[[Any], list[str]]]:
+    """Float activation statistics on the representative set, the concatenations, node kinds, and how to read
+    the quantized nodes' names — from the traced fx graph (PyTorch) or the layer graph (Keras)."""
+    if framework == "keras":
+        from repcurate.doctor.keras_graph import (keras_activation_nodes, keras_activation_stats, keras_concatenations,
+                                                  keras_kinds)
+
+        return (keras_activation_stats(model, tensors, batch_size), keras_concatenations(model), keras_kinds(model),
+                keras_activation_nodes)
+    kinds = {n.name: node_kind(graph_module, n) for n in graph_module.graph.nodes}
+    return activation_stats(graph_module, tensors, batch_size), concatenations(graph_module), kinds, activation_nodes
+
+
+def xquant_step(context: StepContext, incumbent: Incumbent, tensors: np.ndarray, batch_size: int) -> Finding | None:
+    """MCT's own XQuant troubleshooting on the baseline model: per-layer similarity and its judgements."""
+    lab = context.lab
+    if context.framework != "torch" or lab.baseline_model is None:
+        return None
+    try:
+        from model_compression_toolkit.xquant import XQuantConfig, xquant_report_troubleshoot_pytorch_experimental
+    except ImportError as exc:
+        return Finding("MCT XQuant", "skipped", f"XQuant is not available: {exc}")
+    eval_x = lab.evaluation.x[:256]
+
+    def validation() -> Any:
+        for start in range(0, len(eval_x), batch_size):
+            yield [eval_x[start:start + batch_size]]
+
+    mct_logger = logging.getLogger("Model Compression Toolkit")
+    handlers = list(mct_logger.handlers)
+    try:
+        with tempfile.TemporaryDirectory(prefix="repcurate-xquant-") as report_dir, \
+                contextlib.redirect_stdout(sys.stderr):  # XQuant prints its log path on stdout
+            similarity, troubleshoot = xquant_report_troubleshoot_pytorch_experimental(
+                lab.model, lab.baseline_model, lab.data_gen, validation, XQuantConfig(report_dir=report_dir))
+    except Exception as exc:  # experimental in MCT 2.6: report, do not fail the doctor
+        return Finding("MCT XQuant", "failed", f"XQuant failed: {type(exc).__name__}: {str(exc)[:200]}")
+    finally:
+        for handler in [h for h in mct_logger.handlers if h not in handlers]:  # its log file is gone with the temp dir
+            mct_logger.removeHandler(handler)
+            handler.close()
+    layers = similarity.get("intermediate_similarity_metrics_val", {})
+    worst = sorted(layers.items(), key=lambda item: item[1].get("cs", 1.0))[:5]
+    context.xquant_negative = [str(name) for name in troubleshoot.get("shift_negative_activation", [])]
+    judged = {k: [str(x[0]) if isinstance(x, (list, tuple)) else str(x) for x in v] for k, v in troubleshoot.items()}
+    worst_text = ", ".join(f"{name} (cos {m.get('cs', float('nan')):.3f})" for name, m in worst)
+    summary = f"layers least similar to float on eval data: {worst_text or 'none'}"
+    if judged:
+        summary += "; XQuant flags " + "; ".join(f"{k}: {', '.join(v)}" for k, v in judged.items())
+    details = {"output_similarity_val": similarity.get("output_similarity_metrics_val"),
+               "worst_layers": [{"layer": str(n), **{k: float(v) for k, v in m.items()}} for n, m in worst],
+               "troubleshoot": judged}
+    return Finding("MCT XQuant", "measured", summary, details)
+
+
+# ---------------------------------------------------------------- A/B steps
+
+def bias_correction_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
+    """Step 4: bias correction on vs off, with the set's quality in view."""
+    current = incumbent.settings.quantization_dict().get("weights_bias_correction", True)
+    trial = context.lab.measure(incumbent.settings.with_quantization(weights_bias_correction=not current),
+                                "bias correction")
+    best, gain = _compare(context, incumbent, [trial])
+    finding = Finding("bias correction", "no gain", "", experiments=[trial], gain=gain)
+    state = "on" if current else "off"
+    if gain is None:
+        finding.status, finding.summary = "skipped", "not measured (time budget)"
+        return finding, incumbent
+    finding.summary = (f"turning it {'off' if current else 'on'} changes {context.lab.evaluation.metric} by {gain:+.2f} "
+                       f"points (currently {state})")
+    if _adopt(context, incumbent, best) is not incumbent:
+        if current and context.set_problem:
+            finding.status = "problem"
+            finding.advice.append("bias correction hurts with this representative set, and the check suite flags the "
+                                  "set: rebuild it (repcurate build) before turning bias correction off")
+            return finding, incumbent
+        finding.status = "fix found"
+        return finding, _adopt(context, incumbent, best)
+    return finding, incumbent
+
+
+def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
+    """Step 3: activations with negative outputs; A/B of shift-negative correction and its sub-settings."""
+    if context.stats is None:
+        return _skipped("shift-negative correction", "no float activation statistics (the model did not trace)"), incumbent
+    negative = {name: s for name, s in context.stats.items()
+                if (s.kind in NEGATIVE_ACTIVATIONS or name in context.xquant_negative) and s.negative_fraction > 0}
+    if not negative:
+        return Finding("shift-negative correction", "nothing to fix", "no activation produces negative values"), incumbent
+    details = {"layers": [{"layer": n, "kind": s.kind, "negative_fraction": round(s.negative_fraction, 4),
+                           "min": round(s.minimum, 4), "negative_share_of_range": round(-s.minimum / s.range, 4)
+                           if s.range > 0 else 0.0} for n, s in negative.items()]}
+    names = ", ".join(f"{n} ({s.kind}, {s.negative_fraction:.0%} negative)" for n, s in list(negative.items())[:6])
+    enabled = incumbent.settings.quantization_dict().get("shift_negative_activation_correction", True)
+    flipped = context.lab.measure(incumbent.settings.with_quantization(shift_negative_activation_correction=not enabled),
+                                  "shift-negative")
+    experiments = [flipped]
+    snc_on_metric = incumbent.metric if enabled else flipped.metric
+    snc_off_metric = flipped.metric if enabled else incumbent.metric
+    on_settings, on_hits, off_hits = ((incumbent.settings, incumbent.hits, flipped.hits) if enabled
+                                      else (flipped.settings, flipped.hits, incumbent.hits))
+    if (snc_on_metric is not None and snc_off_metric is not None and snc_on_metric - snc_off_metric >= context.min_gain
+            and significant(on_hits, off_hits)):
+        for extra in ({"shift_negative_params_search": True}, {"shift_negative_threshold_recalculation": True},
+                      {"shift_negative_ratio": 0.1}):
+            experiments.append(context.lab.measure(on_settings.with_quantization(**extra), "shift-negative"))
+    best, gain = _compare(context, incumbent, experiments)
+    change = _points(snc_on_metric - snc_off_metric) if snc_on_metric is not None and snc_off_metric is not None else None
+    summary = (f"{len(negative)} activations go negative: {names}; shift-negative correction on vs off: "
+               + (f"{change:+.2f} points" if change is not None else "not measured (time budget)"))
+    new = _adopt(context, incumbent, best)
+    status = "fix found" if new is not incumbent else "no gain"
+    return Finding("shift-negative correction", status, summary, details, experiments, gain), new
+
+
+def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
+    """Step 2: heavy-tailed activations; a z_threshold sweep."""
+    if context.stats is None:
+        return _skipped("outlier removal (z_threshold)", "no float activation statistics (the model did not trace)"), incumbent
+    heavy = {n: s for n, s in context.stats.items() if s.tail_ratio >= TAIL_RATIO and s.max_z >= TAIL_MIN_Z}
+    if not heavy:
+        worst = max(context.stats.values(), key=lambda s: s.tail_ratio, default=None)
+        detail = f" (largest max/p99.9 ratio {worst.tail_ratio:.1f} at {worst.name})" if worst else ""
+        return Finding("outlier removal (z_threshold)", "nothing to fix", f"no heavy-tailed activations{detail}"), incumbent
+    details = {"layers": [s.to_dict() for s in heavy.values()]}
+    top_z = max(s.max_z for s in heavy.values())
+    values = [z for z in Z_THRESHOLDS if z < top_z]
+    experiments = [context.lab.measure(incumbent.settings.with_quantization(z_threshold=z), "z_threshold") for z in values]
+    details["not_swept"] = [z for z in Z_THRESHOLDS if z >= top_z]
+    best, gain = _compare(context, incumbent, experiments)
+    names = ", ".join(f"{n} (max {s.maximum:.3g} = {s.tail_ratio:.0f}× p99.9, z {s.max_z:.0f})" for n, s in list(heavy.items())[:5])
+    summary = f"rare huge activations at {names}; swept z_threshold {', '.join(f'{z:g}' for z in values)}"
+    if details["not_swept"]:
+        summary += f" (≥ {min(details['not_swept']):g} removes nothing: the largest z-score is {top_z:.0f})"
+    new = _adopt(context, incumbent, best)
+    return Finding("outlier removal (z_threshold)", "fix found" if new is not incumbent else "no gain", summary,
+                   details, experiments, gain), new
+
+
+def concat_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
+    """Step 5: concatenations of inputs whose ranges differ by ≥ 16×; A/B of concat_threshold_update."""
+    if context.stats is None or context.concats is None:
+        return _skipped("unbalanced concatenation", "no model graph (the model did not trace)"), incumbent
+    unbalanced = []
+    for name, inputs in context.concats:
+        ranges = {i: max(abs(context.stats[i].maximum), abs(context.stats[i].minimum)) for i in inputs if i in context.stats}
+        positive = {k: v for k, v in ranges.items() if v > 0}
+        if len(positive) >= 2:
+            ratio = max(positive.values()) / min(positive.values())
+            if ratio >= CONCAT_RATIO:
+                unbalanced.append({"concat": name, "inputs": {k: round(v, 4) for k, v in ranges.items()},
+                                   "ratio": round(ratio, 1)})
+    if not unbalanced:
+        return Finding("unbalanced concatenation", "nothing to fix",
+                       f"no concatenation mixes ranges ≥ {CONCAT_RATIO:g}× apart"), incumbent
+    trial = context.lab.measure(incumbent.settings.with_quantization(concat_threshold_update=True), "concat")
+    best, gain = _compare(context, incumbent, [trial])
+    names = "; ".join(f"{u['concat']} joins {', '.join(f'{k} (|x| ≤ {v:.3g})' for k, v in u['inputs'].items())}: "
+                      f"{u['ratio']:.0f}× apart" for u in unbalanced)
+    new = _adopt(context, incumbent, best)
+    return Finding("unbalanced concatenation", "fix found" if new is not incumbent else "problem", names,
+                   {"concatenations": unbalanced}, [trial], gain, advice=[CONCAT_ADVICE]), new
+
+
+# ---------------------------------------------------------------- when still short of the tolerance
+
+def activation_nodes(q_model: Any) -> list[str]:
+    """Names of the graph nodes whose activations MCT quantized (PyTorch: activation holder modules)."""
+    suffix = "_activation_holder_quantizer"
+    return [name[: -len(suffix)] for name, _module in q_model.named_modules() if name.endswith(suffix)]
+
+
+def culprit_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
+    """Step 7: which layers' activation quantization costs the accuracy (MCT network editor, group testing)."""
+    step = "culprit layers"
+    if not context.short(incumbent.metric):
+        return Finding(step, "nothing to fix", f"within {_points(context.tolerance)} points of float"), incumbent
+    if context.activation_nodes is None or context.lab.baseline_model is None:
+        return _skipped(step, "the quantized model's node names are unknown"), incumbent
+    candidates = context.activation_nodes(context.lab.baseline_model)
+    search = find_culprits(candidates, context.kinds, incumbent, context)
+    finding = Finding(step, search.status, search.summary, search.details, search.experiments, search.gain,
+                      advice=search.advice + [EDITOR_CAVEAT])
+    return finding, incumbent  # a debugging setting never becomes the recommended configuration
+
+
+def escalation_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
+    """Step 8: mixed precision (more weights memory where it matters) and GPTQ, when PTQ misses the tolerance."""
+    step = "escalation (mixed precision, GPTQ)"
+    if not context.short(incumbent.metric):
+        return Finding(step, "nothing to fix", f"within {_points(context.tolerance)} points of float"), incumbent
+    lab = context.lab
+    experiments = []
+    notes = []
+    bits = incumbent.settings.weights_bits
+    if bits < 8:
+        uniform = lab.backend.kernel_weights(lab.model) * bits / 8
+        memory = math.floor(uniform * MIXED_PRECISION_HEADROOM)
+        experiments.append(lab.measure(replace(incumbent.settings, weights_memory=float(memory)), "mixed precision"))
+        notes.append(f"mixed precision: weights memory ≤ {memory} B ({MIXED_PRECISION_HEADROOM:.2f}× uniform {bits}-bit)")
+    else:
+        notes.append("mixed precision not tried: weights are already 8-bit, the TPC's widest; it can only trade memory down")
+    experiments.append(lab.measure(replace(incumbent.settings, gptq_epochs=context.gptq_epochs), "GPTQ"))
+    best, gain = _compare(context, incumbent, experiments)
+    new = _adopt(context, incumbent, best)
+    timing = "; ".join(f"{e.settings.label()}: {_points(e.metric) if e.metric is not None else e.skipped} in {e.seconds:.0f} s"
+                       for e in experiments)
+    summary = "; ".join(notes) + f" — {timing}"
+    return Finding(step, "fix found" if new is not incumbent else "no gain", summary, {"notes": notes},
+                   experiments, gain), new

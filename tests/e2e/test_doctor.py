@@ -1,0 +1,171 @@
+"""`repcurate doctor` on digits CNNs with planted problems (real MCT, real data): each problem is found by
+the step made for it, and a healthy model gets "nothing to fix"."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import repcurate
+from repcurate.example_data import write_digits_folder
+from tests.cli_asserts import assert_one_line_error
+from tests.e2e.model_files import write_doctor_variant
+
+DETECTION_STEPS = ("shift-negative correction", "outlier removal (z_threshold)", "unbalanced concatenation")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    work = tmp_path_factory.mktemp("doctor")
+    write_digits_folder(work / "train", per_class={d: 100 for d in range(10)})
+    write_digits_folder(work / "eval", per_class={d: 70 for d in range(10)}, offset=100)
+    model, preprocess = write_doctor_variant(work, "healthy")
+    repcurate.build(work / "train", work / "repset", size=64, model=model, preprocess=preprocess,
+                    use_cache=False, progress=False)
+    return work
+
+
+def run_doctor(project, variant, **kwargs):
+    model, _ = write_doctor_variant(project, variant)
+    kwargs.setdefault("budget_minutes", 10)
+    return repcurate.doctor(model, project / "repset", project / "eval", run_checks=False, **kwargs)
+
+
+def by_step(result):
+    return {f.step: f for f in result.findings}
+
+
+def test_healthy_model_gets_nothing_to_fix(project):
+    result = run_doctor(project, "healthy")
+    steps = by_step(result)
+    assert result.metric == "top1" and result.float_metric > 0.9
+    assert result.within_tolerance() and result.final == result.baseline
+    assert result.recommended.quantization == () and result.recommended.activation_16bit == ()
+    for step in DETECTION_STEPS + ("culprit layers", "escalation (mixed precision, GPTQ)"):
+        assert steps[step].status == "nothing to fix", (step, steps[step].summary)
+    assert steps["bias correction"].status == "no gain"  # measured, not significant on 700 images
+    assert steps["torch.fx preflight"].status == "nothing to fix"
+    assert result.ptq_runs == 2  # baseline + the bias-correction A/B: nothing else was worth a run
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_rare_huge_activations_are_fixed_by_a_z_threshold_sweep(project):
+    result = run_doctor(project, "spikes")
+    steps = by_step(result)
+    outliers = steps["outlier removal (z_threshold)"]
+    assert outliers.status == "fix found"
+    assert [layer["name"] for layer in outliers.details["layers"]] == ["act1"]
+    swept = [dict(e.settings.quantization)["z_threshold"] for e in outliers.experiments]
+    assert swept == [5.0, 10.0, 20.0, 40.0][: len(swept)] and len(swept) >= 3
+    assert result.float_metric - result.baseline > 0.03  # the spikes cost accuracy with MCT's defaults
+    assert dict(result.recommended.quantization)["z_threshold"] in swept
+    assert result.within_tolerance() and outliers.gain == pytest.approx((result.final - result.baseline) * 100, abs=0.01)
+    assert result.ranked()[0].step == "outlier removal (z_threshold)"
+    assert steps["unbalanced concatenation"].status == steps["culprit layers"].status == "nothing to fix"
+
+
+def test_unbalanced_concatenation_is_named_with_its_inputs(project):
+    result = run_doctor(project, "concat")
+    concat = by_step(result)["unbalanced concatenation"]
+    assert concat.status in ("problem", "fix found")
+    [found] = concat.details["concatenations"]
+    assert found["concat"] == "cat" and set(found["inputs"]) == {"act2a", "mul"} and found["ratio"] >= 16
+    assert [dict(e.settings.quantization).get("concat_threshold_update") for e in concat.experiments] == [True]
+    assert concat.experiments[0].metric is not None
+    assert any("rescale the large branch" in a for a in concat.advice)
+    assert by_step(result)["outlier removal (z_threshold)"].status == "nothing to fix"
+
+
+def test_negative_activations_get_a_shift_negative_ab(project):
+    result = run_doctor(project, "negative")
+    snc = by_step(result)["shift-negative correction"]
+    assert {layer["layer"]: layer["kind"] for layer in snc.details["layers"]} == {
+        "act1": "SiLU", "act2a": "LeakyReLU", "act2b": "LeakyReLU", "act3": "SiLU"}
+    assert all(0 < layer["negative_fraction"] < 1 for layer in snc.details["layers"])
+    flags = [dict(e.settings.quantization).get("shift_negative_activation_correction") for e in snc.experiments]
+    assert flags[0] is False and snc.experiments[0].metric is not None
+    xquant = by_step(result)["MCT XQuant"]
+    assert xquant.status == "measured" and "act1" in xquant.details["troubleshoot"].get("shift_negative_activation", [])
+
+
+def test_culprit_search_finds_the_destroying_layer_in_fewer_runs_than_layers(project):
+    result = run_doctor(project, "culprit")
+    culprit = by_step(result)["culprit layers"]
+    assert result.baseline < 0.2  # 8-bit activations of the planted layer destroy the model
+    assert culprit.status == "problem"
+    assert [c["layer"] for c in culprit.details["culprits"]] == ["act1"]
+    assert culprit.details["metric_culprits_16bit"] >= result.float_metric - 0.01
+    assert len(culprit.experiments) < len(culprit.details["candidates"])
+    assert any("debugging aid" in a for a in culprit.advice)
+    assert result.recommended.activation_16bit == ()  # never recommended for deployment
+    assert not result.within_tolerance()
+    escalation = by_step(result)["escalation (mixed precision, GPTQ)"]
+    assert "already 8-bit" in escalation.summary and escalation.experiments[-1].settings.gptq_epochs == 5
+
+
+def test_low_bit_weights_escalate_to_mixed_precision_and_gptq(project):
+    result = run_doctor(project, "healthy", weights_bits=2, tolerance=0.5)
+    steps = by_step(result)
+    assert steps["culprit layers"].status == "no gain"  # 16-bit activations do not help: weights are the cause
+    escalation = steps["escalation (mixed precision, GPTQ)"]
+    kinds = [("mixed" if e.settings.weights_memory else "gptq" if e.settings.gptq_epochs else "?") for e in escalation.experiments]
+    assert kinds == ["mixed", "gptq"]
+    assert all(e.metric is not None and e.seconds > 0 for e in escalation.experiments)
+    mixed = escalation.experiments[0].settings.weights_memory
+    assert mixed == 1302  # floor(1.25 × 4,168 kernel weights × 2 bits / 8): 25 % more than uniform 2-bit
+    assert result.final >= result.baseline
+
+
+def test_untraceable_model_stops_at_the_preflight_with_the_source_line(project, cli):
+    result = run_doctor(project, "untraceable")
+    [preflight] = result.findings
+    assert preflight.status == "problem" and result.ptq_runs == 0
+    assert "doctor_models.py" in preflight.details["location"] and "if x.mean() > 10" in preflight.details["location"]
+    assert any("torch.where" in a for a in preflight.advice)
+    model, _ = write_doctor_variant(project, "untraceable")
+    run = cli("doctor", "--model", model, "--repset", str(project / "repset"), "--eval-dir", str(project / "eval"),
+              "--no-checks", "--format", "markdown")
+    assert run.returncode == 1, run.stderr
+    assert "MCT cannot read the model" in run.stdout and "if x.mean() > 10" in run.stdout
+
+
+def test_doctor_cli_json_report_and_html(project, cli, tmp_path):
+    model, _ = write_doctor_variant(project, "spikes")
+    html, out = tmp_path / "doctor.html", tmp_path / "doctor.json"
+    run = cli("doctor", "--model", model, "--repset", str(project / "repset"), "--eval-dir", str(project / "eval"),
+              "--format", "json", "--output", str(out), "--report", str(html), "--budget-minutes", "10")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(out.read_text())
+    assert report["within_tolerance"] and report["findings"][0]["step"] == "outlier removal (z_threshold)"
+    assert "z_threshold=" in report["recommended_config"]["python"]
+    assert report["recommended_config"]["json"]["quantization_config"]["z_threshold"] in (5.0, 10.0, 20.0)
+    steps = [f["step"] for f in report["findings"]]
+    assert "representative set" in steps  # the check suite ran first
+    page = html.read_text(encoding="utf-8")
+    assert 'id="doctor"' in page and "outlier removal (z_threshold)" in page and "z_threshold=" in page
+
+
+def test_doctor_cli_usage_errors(project, cli):
+    model, _ = write_doctor_variant(project, "healthy")
+    base = ["doctor", "--model", model, "--repset", str(project / "repset"), "--eval-dir", str(project / "eval")]
+    assert_one_line_error(cli(*base, "--tolerance", "-1"), 2, "--tolerance")
+    assert_one_line_error(cli(*base, "--repset", str(project / "missing")), 3)
+
+
+def test_doctor_cli_json_on_stdout_stays_clean_through_mixed_precision(project, cli):
+    model, _ = write_doctor_variant(project, "healthy")
+    run = cli("doctor", "--model", model, "--repset", str(project / "repset"), "--eval-dir", str(project / "eval"),
+              "--no-checks", "--weights-bits", "2", "--tolerance", "0.5", "--gptq-epochs", "1", "--format", "json")
+    report = json.loads(run.stdout)  # MCT's solver and XQuant print; none of it may reach stdout
+    assert run.returncode == (0 if report["within_tolerance"] else 1), run.stderr
+    escalation = next(f for f in report["findings"] if f["step"].startswith("escalation"))
+    assert [e["settings"]["weights_memory_bytes"] is not None for e in escalation["experiments"]] == [True, False]
+    assert "Result - Optimal solution found" in run.stderr or "Welcome to the CBC" in run.stderr
+
+
+def test_budget_is_respected_after_the_baseline(project):
+    result = run_doctor(project, "spikes", budget_minutes=0.001)
+    outliers = by_step(result)["outlier removal (z_threshold)"]
+    assert result.ptq_runs == 1  # the baseline always runs; nothing after it fits
+    assert outliers.experiments and all(e.skipped == "time budget" and e.metric is None for e in outliers.experiments)
+    assert result.recommended.quantization == () and "skipped (time budget)" in result.text()

@@ -1,0 +1,41 @@
+"""PTQSettings: the recommended configuration's Python runs in real MCT and matches its JSON."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from repcurate.doctor.settings import PTQSettings
+
+
+def tiny_model():
+    import torch.nn as nn
+
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)).eval()
+
+
+@pytest.mark.parametrize("settings", [
+    PTQSettings(),
+    PTQSettings(weights_bits=4).with_quantization(z_threshold=10.0, weights_bias_correction=False),
+    PTQSettings(activation_16bit=("1",)).with_quantization(concat_threshold_update=True),
+])
+def test_generated_python_quantizes_with_mct(settings):
+    import torch
+
+    data = np.random.default_rng(0).normal(size=(8, 1, 8, 8)).astype(np.float32)
+    namespace = {"model": tiny_model(), "representative_data_gen": lambda: iter([[data]])}
+    exec(settings.python("torch"), namespace)  # noqa: S102 - the code under test
+    quantized = namespace["quantized_model"]
+    with torch.no_grad():
+        assert quantized(torch.from_numpy(data)).shape == (8, 3)
+    core = namespace["core_config"]
+    for name, value in settings.quantization:
+        assert getattr(core.quantization_config, name) == value
+    assert settings.to_dict()["quantization_config"] == dict(settings.quantization)
+
+
+def test_with_quantization_merges_and_sorts():
+    first = PTQSettings().with_quantization(z_threshold=5.0)
+    second = first.with_quantization(weights_bias_correction=False, z_threshold=10.0)
+    assert second.quantization == (("weights_bias_correction", False), ("z_threshold", 10.0))
+    assert first.quantization == (("z_threshold", 5.0),)
+    assert "z_threshold=10.0" in second.label() and "8-bit weights" in second.label()
