@@ -103,6 +103,16 @@ def _adopt(context: StepContext, incumbent: Incumbent, best: Experiment | None) 
     return incumbent
 
 
+def _status(context: StepContext, incumbent: Incumbent, best: Experiment | None, new: Incumbent) -> str:
+    """'fix found' when adopted; 'not significant' when it gained enough points but McNemar's test says the
+    images it won could be noise; else 'no gain'."""
+    if new is not incumbent:
+        return "fix found"
+    if best is not None and best.metric is not None and best.metric - incumbent.metric >= context.min_gain - 1e-12:
+        return "not significant"
+    return "no gain"
+
+
 def _skipped(step: str, reason: str) -> Finding:
     return Finding(step, "skipped", reason)
 
@@ -202,15 +212,14 @@ def bias_correction_step(context: StepContext, incumbent: Incumbent) -> tuple[Fi
         return finding, incumbent
     finding.summary = (f"turning it {'off' if current else 'on'} changes {context.lab.evaluation.metric} by {gain:+.2f} "
                        f"points (currently {state})")
-    if _adopt(context, incumbent, best) is not incumbent:
-        if current and context.set_problem:
-            finding.status = "problem"
-            finding.advice.append("bias correction hurts with this representative set, and the check suite flags the "
-                                  "set: rebuild it (repcurate build) before turning bias correction off")
-            return finding, incumbent
-        finding.status = "fix found"
-        return finding, _adopt(context, incumbent, best)
-    return finding, incumbent
+    new = _adopt(context, incumbent, best)
+    finding.status = _status(context, incumbent, best, new)
+    if new is not incumbent and current and context.set_problem:
+        finding.status = "problem"
+        finding.advice.append("bias correction hurts with this representative set, and the check suite flags the "
+                              "set: rebuild it (repcurate build) before turning bias correction off")
+        return finding, incumbent
+    return finding, new
 
 
 def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
@@ -243,8 +252,8 @@ def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Fin
     summary = (f"{len(negative)} activations go negative: {names}; shift-negative correction on vs off: "
                + (f"{change:+.2f} points" if change is not None else "not measured (time budget)"))
     new = _adopt(context, incumbent, best)
-    status = "fix found" if new is not incumbent else "no gain"
-    return Finding("shift-negative correction", status, summary, details, experiments, gain), new
+    return Finding("shift-negative correction", _status(context, incumbent, best, new), summary, details, experiments,
+                   gain), new
 
 
 def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
@@ -267,7 +276,7 @@ def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
     if details["not_swept"]:
         summary += f" (≥ {min(details['not_swept']):g} removes nothing: the largest z-score is {top_z:.0f})"
     new = _adopt(context, incumbent, best)
-    return Finding("outlier removal (z_threshold)", "fix found" if new is not incumbent else "no gain", summary,
+    return Finding("outlier removal (z_threshold)", _status(context, incumbent, best, new), summary,
                    details, experiments, gain), new
 
 
@@ -340,5 +349,4 @@ def escalation_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding
     timing = "; ".join(f"{e.settings.label()}: {_points(e.metric) if e.metric is not None else e.skipped} in {e.seconds:.0f} s"
                        for e in experiments)
     summary = "; ".join(notes) + f" — {timing}"
-    return Finding(step, "fix found" if new is not incumbent else "no gain", summary, {"notes": notes},
-                   experiments, gain), new
+    return Finding(step, _status(context, incumbent, best, new), summary, {"notes": notes}, experiments, gain), new
