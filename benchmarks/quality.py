@@ -133,9 +133,34 @@ def arm_tensors(pool: Pool, rows: list[int]) -> np.ndarray:
     return load_tensors([pool.records[i] for i in sorted(rows)], pool.root, make_preprocessor(pool.preprocess))
 
 
+class Checkpoint:
+    """Every measured row, appended as a JSON line next to ``--out`` the moment it exists, so an interrupted
+    run resumes where it stopped instead of starting the grid again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        lines = path.read_text().splitlines() if path.exists() else []
+        self.rows = {self.key(row): row for row in map(json.loads, filter(None, lines))}
+        if self.rows:
+            log.info("resuming from %s: %d runs already measured", path, len(self.rows))
+
+    @staticmethod
+    def key(row: dict[str, Any]) -> tuple:
+        return row["dataset"], row["framework"], str(row["size"]), row["arm"], row["bits"], row["bias_correction"]
+
+    def get(self, context: dict[str, Any], arm: str, bits: int, bc: bool) -> dict[str, Any] | None:
+        return self.rows.get(self.key({**context, "arm": arm, "bits": bits, "bias_correction": bc}))
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows[self.key(row)] = row
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(row, sort_keys=True) + "\n")
+
+
 def run_grid(backend: Any, model: Any, arms: dict[str, np.ndarray], bits_list: list[int], eval_x: np.ndarray,
-             eval_y: np.ndarray, tpc: Any, context: dict[str, Any]) -> list[dict[str, Any]]:
-    """One PTQ per (arm, bits, bias correction); top-1 on the eval images."""
+             eval_y: np.ndarray, tpc: Any, context: dict[str, Any], checkpoint: Checkpoint) -> list[dict[str, Any]]:
+    """One PTQ per (arm, bits, bias correction); top-1 on the eval images (rows already checkpointed are reused)."""
     from repcurate.repset import mct_data_gen
 
     rows = []
@@ -143,10 +168,16 @@ def run_grid(backend: Any, model: Any, arms: dict[str, np.ndarray], bits_list: l
         gen = mct_data_gen(tensors, min(32, len(tensors)))
         for bits in bits_list:
             for bc in (True, False):
+                done = checkpoint.get(context, name, bits, bc)
+                if done is not None:
+                    rows.append(done)
+                    continue
                 q_model, seconds = backend.quantize(model, gen, bias_correction=bc, weights_bits=bits, tpc=tpc)
                 top1 = float(np.mean(backend.outputs(q_model, eval_x).argmax(1) == eval_y))
-                rows.append({**context, "arm": name, "bits": bits, "bias_correction": bc, "top1": round(top1, 6),
-                             "ptq_seconds": round(seconds, 2)})
+                row = {**context, "arm": name, "bits": bits, "bias_correction": bc, "top1": round(top1, 6),
+                       "ptq_seconds": round(seconds, 2)}
+                checkpoint.add(row)
+                rows.append(row)
                 log.info("%s N=%s %-14s %d-bit bc %-3s top1 %.2f %%", context.get("dataset"), context.get("size"),
                          name, bits, "on" if bc else "off", top1 * 100)
     return rows
@@ -252,6 +283,30 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}"
 
 
+def outcome(entry: dict[str, Any], name: str) -> str:
+    """'helped' / 'no difference' / 'hurt': the curated arm against the random mean, beyond one random std."""
+    words = entry.get(f"{name}_verdict", "")
+    return "helped" if words.startswith("curated better") else "hurt" if words.startswith("curated worse") else "no difference"
+
+
+def outcome_lines(summary: list[dict[str, Any]], curated_names: list[str]) -> list[str]:
+    """Per (data, framework, bits, bias correction): which set sizes each curated arm helped / hurt."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for entry in summary:
+        groups.setdefault((entry["dataset"], entry["framework"], entry["bits"], entry["bias_correction"]), []).append(entry)
+    lines = ["| data | fw | bits | bc | " + " | ".join(curated_names) + " |", "|" + "---|" * (4 + len(curated_names))]
+    for (dataset, framework, bits, bc), entries in groups.items():
+        cells = []
+        for name in curated_names:
+            by_outcome: dict[str, list[str]] = {}
+            for entry in entries:
+                if f"{name}_verdict" in entry:
+                    by_outcome.setdefault(outcome(entry, name), []).append(str(entry["size"]))
+            cells.append("; ".join(f"{k} at N={','.join(v)}" for k, v in sorted(by_outcome.items())) or "-")
+        lines.append(f"| {dataset} | {framework} | {bits} | {'on' if bc else 'off'} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(result: dict[str, Any], curated_names: list[str]) -> str:
     """BENCHMARKS.md tables: one row per cell, then the mismatch rows."""
     header = ["data", "fw", "N", "bits", "bc", *curated_names, "facility-loc.", "random mean ± std", "random worst",
@@ -264,6 +319,7 @@ def markdown(result: dict[str, Any], curated_names: list[str]) -> str:
                  f"{_pct(s['random_mean'])} ± {_pct(s['random_std'])}", _pct(s["random_worst"]), _pct(s.get("first-n")),
                  _pct(s.get("single-class")), _pct(s.get("large_random_reference")), verdict]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *outcome_lines(result["summary"], curated_names)]
     lines += ["", "| planted preprocessing | repcurate check | flagged checks | top-1 after 8-bit PTQ |", "|---|---|---|---|"]
     for m in result["mismatch"]:
         flagged = ", ".join(f"{f['check']} ({f['status']})" for f in m["flagged"]) or "-"
@@ -277,7 +333,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/repcurate-quality"))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-keras", action="store_true")
+    parser.add_argument("--render", action="store_true", help="only re-render --out's .md and .png from its JSON")
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(args.out.read_text())
+        names = list(result["settings"]["strategies"])
+        plot(result["summary"], names, args.out.with_suffix(".png"))
+        args.out.with_suffix(".md").write_text(markdown(result, names))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("Model Compression Toolkit").setLevel(logging.ERROR)
     settings = QUICK if args.quick else FULL
@@ -302,6 +365,7 @@ def main() -> None:
     log.info("float top-1 %.2f %% on %d eval images", float_top1 * 100, len(eval_y))
 
     rows: list[dict[str, Any]] = []
+    checkpoint = Checkpoint(args.out.with_suffix(".rows.jsonl"))
     curated_names = list(settings["strategies"])
     for dataset in datasets:
         pool = embed_pool(work / dataset / "train", TORCH_MODEL, TORCH_PRE, cache)
@@ -313,13 +377,14 @@ def main() -> None:
             arm_rows.update(baseline_arms(pool, size, settings["random_sets"]))
             arms = {name: arm_tensors(pool, idx) for name, idx in arm_rows.items()}
             rows += run_grid(torch_backend, torch_model, arms, settings["bits"], eval_x, eval_y, tpc,
-                             {"dataset": dataset, "framework": "torch", "size": size})
+                             {"dataset": dataset, "framework": "torch", "size": size}, checkpoint)
         # Reference, not a competitor: a large uniform random set estimates what the whole training
         # folder would give as calibration data (per-layer means and ranges of the population).
         population = settings["population"]
         reference = np.random.default_rng(4242).choice(len(pool.records), min(population, len(pool.records)), replace=False)
         rows += run_grid(torch_backend, torch_model, {f"random-{population}": arm_tensors(pool, list(reference))},
-                         settings["bits"], eval_x, eval_y, tpc, {"dataset": dataset, "framework": "torch", "size": "reference"})
+                         settings["bits"], eval_x, eval_y, tpc, {"dataset": dataset, "framework": "torch", "size": "reference"},
+                         checkpoint)
 
     keras_float = None
     if not args.no_keras:
@@ -334,7 +399,7 @@ def main() -> None:
                              if k.startswith("random-")})
             arms = {name: arm_tensors(pool, idx) for name, idx in arm_rows.items()}
             rows += run_grid(keras_backend, keras_model, arms, settings["keras_bits"], k_eval_x, k_eval_y, tpc,
-                             {"dataset": "balanced", "framework": "keras", "size": size})
+                             {"dataset": "balanced", "framework": "keras", "size": size}, checkpoint)
 
     mismatch = mismatch_rows(work, settings, torch_backend, torch_model, eval_dir, eval_x, eval_y, tpc)
     summary = summarise(rows, curated_names)
