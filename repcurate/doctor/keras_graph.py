@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.doctor.probe import NodeStats, _Accumulator
+from repcurate.doctor.probe import NodeStats, StatsAccumulator
 
 
 def layer_kind(layer: Any) -> str:
@@ -25,7 +25,7 @@ def keras_activation_stats(model: Any, tensors: np.ndarray, batch_size: int = 32
 
     layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
     probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
-    accumulators = {layer.name: _Accumulator() for layer in layers}
+    accumulators = {layer.name: StatsAccumulator() for layer in layers}
     for start in range(0, len(tensors), batch_size):
         outputs = probe(np.ascontiguousarray(tensors[start:start + batch_size], dtype=np.float32), training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]

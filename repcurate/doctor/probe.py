@@ -62,7 +62,9 @@ def node_kind(graph_module: Any, node: Any) -> str:
     return node.op
 
 
-class _Accumulator:
+class StatsAccumulator:
+    """Running sums, extremes and a strided |x| sample of one node's outputs, batch after batch."""
+
     def __init__(self) -> None:
         self.count = 0
         self.total = 0.0
@@ -96,13 +98,13 @@ def activation_stats(graph_module: Any, tensors: np.ndarray, batch_size: int = 3
     import torch
     from torch.fx import Interpreter
 
-    accumulators: dict[str, _Accumulator] = {}
+    accumulators: dict[str, StatsAccumulator] = {}
 
     class Recorder(Interpreter):
         def run_node(self, n: Any) -> Any:
             result = super().run_node(n)
             if n.op != "output" and isinstance(result, torch.Tensor) and result.is_floating_point() and result.numel():
-                accumulators.setdefault(n.name, _Accumulator()).add(result.detach().cpu().numpy())
+                accumulators.setdefault(n.name, StatsAccumulator()).add(result.detach().cpu().numpy())
             return result
 
     recorder = Recorder(graph_module)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from repcurate.doctor import steps
 from repcurate.doctor.result import DoctorResult, Experiment, Finding
 from repcurate.doctor.settings import PTQSettings
@@ -35,8 +34,7 @@ class Lab:
     started: float
     runs: int = 0
     run_seconds: float = 0.0
-    last_model: Any = None
-    baseline_model: Any = None
+    baseline_model: Any = None  # kept for inspection: XQuant and the quantized node names
 
     def elapsed(self) -> float:
         """Seconds since the doctor started."""
@@ -47,8 +45,9 @@ class Lab:
         mean = self.run_seconds / self.runs if self.runs else 0.0
         return mean * (GPTQ_COST if settings.gptq_epochs is not None else 1.0)
 
-    def measure(self, settings: PTQSettings, step: str) -> Experiment:
-        """One PTQ run of ``settings`` scored on the eval images, unless the budget would be exceeded."""
+    def measure(self, settings: PTQSettings, step: str, *, keep_as_baseline: bool = False) -> Experiment:
+        """One PTQ run of ``settings`` scored on the eval images, unless the budget would be exceeded (the
+        first run always happens); ``keep_as_baseline`` keeps its quantized model as ``baseline_model``."""
         if self.runs and self.elapsed() + self.estimate(settings) > self.budget_seconds:
             log.info("doctor %-22s skipped (budget): %s", step, settings.label())
             return Experiment(settings, skipped="time budget")
@@ -58,7 +57,8 @@ class Lab:
                                              weights_memory=settings.weights_memory, gptq_epochs=settings.gptq_epochs)
         hits = self.evaluation.hits(self.backend.outputs(q_model, self.evaluation.x))
         value = round(float(hits.mean()), 6)
-        self.last_model = q_model
+        if keep_as_baseline:
+            self.baseline_model = q_model
         seconds = time.perf_counter() - started
         self.runs += 1
         self.run_seconds += seconds
@@ -107,7 +107,8 @@ def doctor(
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
     (top-1 or agreement ×100); a fix is adopted only when it gains ``min_gain`` points and the gain is
-    significant by McNemar's test on the same eval images (p < 0.05); ``budget_minutes`` bounds the PTQ experiments (cheapest, likeliest first)."""
+    significant by McNemar's test on the same eval images (p < 0.05); ``budget_minutes`` bounds the PTQ
+    experiments (cheapest, likeliest first)."""
     from repcurate.quantize.mct_adapter import WEIGHT_BITS, backend_for, target_platform
 
     if weights_bits not in WEIGHT_BITS:
@@ -153,8 +154,7 @@ def doctor(
               tpc=target_platform(tpc), budget_seconds=budget_minutes * 60, started=started)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,
              float_value * 100, len(evaluation.x))
-    baseline = lab.measure(base, "baseline")
-    lab.baseline_model = lab.last_model
+    baseline = lab.measure(base, "baseline", keep_as_baseline=True)
     current = steps.Incumbent(base, baseline.metric, baseline.hits)  # type: ignore[arg-type]
     findings.append(Finding("baseline", "measured", f"MCT defaults, {weights_bits}-bit weights: "
                             f"{baseline.metric * 100:.2f} vs float {float_value * 100:.2f}",  # type: ignore[operator]
@@ -164,10 +164,9 @@ def doctor(
                                                                batch_size)
     set_problem = any(f.step == "representative set" and f.status == "problem" for f in findings)
     context = steps.StepContext(lab=lab, stats=stats, concats=concats, kinds=kinds, activation_nodes=activation_nodes,
-                                min_gain=min_gain / 100,
-                                float_value=float_value, tolerance=tolerance / 100, set_problem=set_problem,
-                                gptq_epochs=gptq_epochs, framework=loaded.framework)
-    xquant = steps.xquant_step(context, current, tensors, batch_size)
+                                min_gain=min_gain / 100, float_value=float_value, tolerance=tolerance / 100,
+                                set_problem=set_problem, gptq_epochs=gptq_epochs, framework=loaded.framework)
+    xquant = steps.xquant_step(context, batch_size)
     if xquant is not None:
         findings.append(xquant)
     # Bias correction last among the A/Bs: its correction term depends on the quantized weights and thresholds
@@ -175,8 +174,8 @@ def doctor(
     for step in (steps.outlier_step, steps.shift_negative_step, steps.concat_step, steps.bias_correction_step,
                  steps.culprit_step, steps.escalation_step):
         finding, current = step(context, current)
-        if finding is not None:
-            findings.append(finding)
+        findings.append(finding)
     return DoctorResult(metric=evaluation.metric, float_metric=float_value, baseline=baseline.metric,
-                        final=current.metric, tolerance=tolerance, recommended=current.settings, framework=loaded.framework, findings=findings,
-                        ptq_runs=lab.runs, seconds=time.perf_counter() - started, settings=settings)
+                        final=current.metric, tolerance=tolerance, recommended=current.settings,
+                        framework=loaded.framework, findings=findings, ptq_runs=lab.runs,
+                        seconds=time.perf_counter() - started, settings=settings)

@@ -55,10 +55,10 @@ class StepContext:
     """What every step may use."""
 
     lab: Lab
-    stats: dict[str, NodeStats] | None
-    concats: list[tuple[str, list[str]]] | None
+    stats: dict[str, NodeStats]
+    concats: list[tuple[str, list[str]]]
     kinds: dict[str, str]
-    activation_nodes: Callable[[Any], list[str]] | None
+    activation_nodes: Callable[[Any], list[str]]
     min_gain: float
     float_value: float
     tolerance: float
@@ -76,7 +76,7 @@ def _points(value: float) -> float:
     return round(value * 100, 2)
 
 
-def _compare(context: StepContext, incumbent: Incumbent, experiments: list[Experiment]) -> tuple[Experiment | None, float | None]:
+def _compare(incumbent: Incumbent, experiments: list[Experiment]) -> tuple[Experiment | None, float | None]:
     """The best measured experiment and its gain in points over the incumbent (None when nothing ran)."""
     measured = [e for e in experiments if e.metric is not None]
     if not measured:
@@ -95,11 +95,15 @@ def significant(trial_hits: Any, incumbent_hits: Any, z: float = MCNEMAR_Z) -> b
     return wins > losses and (wins - losses) / math.sqrt(wins + losses) >= z
 
 
+def _gains_enough(context: StepContext, candidate: float | None, reference: float | None) -> bool:
+    """Whether ``candidate`` beats ``reference`` by at least ``min_gain`` (both measured)."""
+    return candidate is not None and reference is not None and candidate - reference >= context.min_gain - 1e-12
+
+
 def _adopt(context: StepContext, incumbent: Incumbent, best: Experiment | None) -> Incumbent:
     """``best`` replaces the incumbent when it gains at least ``min_gain`` and the gain is significant."""
-    if (best is not None and best.metric is not None and best.metric - incumbent.metric >= context.min_gain - 1e-12
-            and significant(best.hits, incumbent.hits)):
-        return Incumbent(best.settings, best.metric, best.hits)
+    if best is not None and _gains_enough(context, best.metric, incumbent.metric) and significant(best.hits, incumbent.hits):
+        return Incumbent(best.settings, best.metric, best.hits)  # type: ignore[arg-type]
     return incumbent
 
 
@@ -108,19 +112,15 @@ def _status(context: StepContext, incumbent: Incumbent, best: Experiment | None,
     images it won could be noise; else 'no gain'."""
     if new is not incumbent:
         return "fix found"
-    if best is not None and best.metric is not None and best.metric - incumbent.metric >= context.min_gain - 1e-12:
+    if best is not None and _gains_enough(context, best.metric, incumbent.metric):
         return "not significant"
     return "no gain"
-
-
-def _skipped(step: str, reason: str) -> Finding:
-    return Finding(step, "skipped", reason)
 
 
 # ---------------------------------------------------------------- preflight and statistics (no PTQ)
 
 def preflight_step(model: Any, backend: Any, tensors: np.ndarray) -> tuple[Finding, Any, Any]:
-    """Step 6: rewrite what MCT cannot read (outputs proven unchanged), then trace with MCT's fx tracer."""
+    """Step 2: rewrite what MCT cannot read (outputs proven unchanged), then trace with MCT's fx tracer."""
     from repcurate.doctor.preflight import max_output_difference, trace
 
     prepared, notes = backend.prepare(model)
@@ -155,10 +155,11 @@ def graph_view(framework: str, model: Any, graph_module: Any, tensors: np.ndarra
     return activation_stats(graph_module, tensors, batch_size), concatenations(graph_module), kinds, activation_nodes
 
 
-def xquant_step(context: StepContext, incumbent: Incumbent, tensors: np.ndarray, batch_size: int) -> Finding | None:
-    """MCT's own XQuant troubleshooting on the baseline model: per-layer similarity and its judgements."""
+def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
+    """Step 3: MCT's own XQuant troubleshooting on the baseline model: per-layer similarity and its judgements
+    (PyTorch only in MCT 2.6)."""
     lab = context.lab
-    if context.framework != "torch" or lab.baseline_model is None:
+    if context.framework != "torch":
         return None
     try:
         from model_compression_toolkit.xquant import XQuantConfig, xquant_report_troubleshoot_pytorch_experimental
@@ -200,11 +201,11 @@ def xquant_step(context: StepContext, incumbent: Incumbent, tensors: np.ndarray,
 # ---------------------------------------------------------------- A/B steps
 
 def bias_correction_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 4: bias correction on vs off, with the set's quality in view."""
+    """Step 7: bias correction on vs off, with the set's quality in view."""
     current = incumbent.settings.quantization_dict().get("weights_bias_correction", True)
     trial = context.lab.measure(incumbent.settings.with_quantization(weights_bias_correction=not current),
                                 "bias correction")
-    best, gain = _compare(context, incumbent, [trial])
+    best, gain = _compare(incumbent, [trial])
     finding = Finding("bias correction", "no gain", "", experiments=[trial], gain=gain)
     state = "on" if current else "off"
     if gain is None:
@@ -223,9 +224,7 @@ def bias_correction_step(context: StepContext, incumbent: Incumbent) -> tuple[Fi
 
 
 def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 3: activations with negative outputs; A/B of shift-negative correction and its sub-settings."""
-    if context.stats is None:
-        return _skipped("shift-negative correction", "no float activation statistics (the model did not trace)"), incumbent
+    """Step 5: activations with negative outputs; A/B of shift-negative correction and its sub-settings."""
     negative = {name: s for name, s in context.stats.items()
                 if (s.kind in NEGATIVE_ACTIVATIONS or name in context.xquant_negative) and s.negative_fraction > 0}
     if not negative:
@@ -242,12 +241,11 @@ def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Fin
     snc_off_metric = flipped.metric if enabled else incumbent.metric
     on_settings, on_hits, off_hits = ((incumbent.settings, incumbent.hits, flipped.hits) if enabled
                                       else (flipped.settings, flipped.hits, incumbent.hits))
-    if (snc_on_metric is not None and snc_off_metric is not None and snc_on_metric - snc_off_metric >= context.min_gain
-            and significant(on_hits, off_hits)):
+    if _gains_enough(context, snc_on_metric, snc_off_metric) and significant(on_hits, off_hits):
         for extra in ({"shift_negative_params_search": True}, {"shift_negative_threshold_recalculation": True},
                       {"shift_negative_ratio": 0.1}):
             experiments.append(context.lab.measure(on_settings.with_quantization(**extra), "shift-negative"))
-    best, gain = _compare(context, incumbent, experiments)
+    best, gain = _compare(incumbent, experiments)
     change = _points(snc_on_metric - snc_off_metric) if snc_on_metric is not None and snc_off_metric is not None else None
     summary = (f"{len(negative)} activations go negative: {names}; shift-negative correction on vs off: "
                + (f"{change:+.2f} points" if change is not None else "not measured (time budget)"))
@@ -257,9 +255,7 @@ def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Fin
 
 
 def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 2: heavy-tailed activations; a z_threshold sweep."""
-    if context.stats is None:
-        return _skipped("outlier removal (z_threshold)", "no float activation statistics (the model did not trace)"), incumbent
+    """Step 4: heavy-tailed activations; a z_threshold sweep."""
     heavy = {n: s for n, s in context.stats.items() if s.tail_ratio >= TAIL_RATIO and s.max_z >= TAIL_MIN_Z}
     if not heavy:
         worst = max(context.stats.values(), key=lambda s: s.tail_ratio, default=None)
@@ -270,7 +266,7 @@ def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
     values = [z for z in Z_THRESHOLDS if z < top_z]
     experiments = [context.lab.measure(incumbent.settings.with_quantization(z_threshold=z), "z_threshold") for z in values]
     details["not_swept"] = [z for z in Z_THRESHOLDS if z >= top_z]
-    best, gain = _compare(context, incumbent, experiments)
+    best, gain = _compare(incumbent, experiments)
     names = ", ".join(f"{n} (max {s.maximum:.3g} = {s.tail_ratio:.0f}× p99.9, z {s.max_z:.0f})" for n, s in list(heavy.items())[:5])
     summary = f"rare huge activations at {names}; swept z_threshold {', '.join(f'{z:g}' for z in values)}"
     if details["not_swept"]:
@@ -281,9 +277,7 @@ def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
 
 
 def concat_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 5: concatenations of inputs whose ranges differ by ≥ 16×; A/B of concat_threshold_update."""
-    if context.stats is None or context.concats is None:
-        return _skipped("unbalanced concatenation", "no model graph (the model did not trace)"), incumbent
+    """Step 6: concatenations of inputs whose ranges differ by ≥ 16×; A/B of concat_threshold_update."""
     unbalanced = []
     for name, inputs in context.concats:
         ranges = {i: max(abs(context.stats[i].maximum), abs(context.stats[i].minimum)) for i in inputs if i in context.stats}
@@ -297,7 +291,7 @@ def concat_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, In
         return Finding("unbalanced concatenation", "nothing to fix",
                        f"no concatenation mixes ranges ≥ {CONCAT_RATIO:g}× apart"), incumbent
     trial = context.lab.measure(incumbent.settings.with_quantization(concat_threshold_update=True), "concat")
-    best, gain = _compare(context, incumbent, [trial])
+    best, gain = _compare(incumbent, [trial])
     names = "; ".join(f"{u['concat']} joins {', '.join(f'{k} (|x| ≤ {v:.3g})' for k, v in u['inputs'].items())}: "
                       f"{u['ratio']:.0f}× apart" for u in unbalanced)
     new = _adopt(context, incumbent, best)
@@ -314,12 +308,10 @@ def activation_nodes(q_model: Any) -> list[str]:
 
 
 def culprit_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 7: which layers' activation quantization costs the accuracy (MCT network editor, group testing)."""
+    """Step 8: which layers' activation quantization costs the accuracy (MCT network editor, group testing)."""
     step = "culprit layers"
     if not context.short(incumbent.metric):
         return Finding(step, "nothing to fix", f"within {_points(context.tolerance)} points of float"), incumbent
-    if context.activation_nodes is None or context.lab.baseline_model is None:
-        return _skipped(step, "the quantized model's node names are unknown"), incumbent
     candidates = context.activation_nodes(context.lab.baseline_model)
     search = find_culprits(candidates, context.kinds, incumbent, context)
     finding = Finding(step, search.status, search.summary, search.details, search.experiments, search.gain,
@@ -328,7 +320,7 @@ def culprit_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
 
 
 def escalation_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 8: mixed precision (more weights memory where it matters) and GPTQ, when PTQ misses the tolerance."""
+    """Step 9: mixed precision (more weights memory where it matters) and GPTQ, when PTQ misses the tolerance."""
     step = "escalation (mixed precision, GPTQ)"
     if not context.short(incumbent.metric):
         return Finding(step, "nothing to fix", f"within {_points(context.tolerance)} points of float"), incumbent
@@ -344,7 +336,7 @@ def escalation_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding
     else:
         notes.append("mixed precision not tried: weights are already 8-bit, the TPC's widest; it can only trade memory down")
     experiments.append(lab.measure(replace(incumbent.settings, gptq_epochs=context.gptq_epochs), "GPTQ"))
-    best, gain = _compare(context, incumbent, experiments)
+    best, gain = _compare(incumbent, experiments)
     new = _adopt(context, incumbent, best)
     timing = "; ".join(f"{e.settings.label()}: {_points(e.metric) if e.metric is not None else e.skipped} in {e.seconds:.0f} s"
                        for e in experiments)
