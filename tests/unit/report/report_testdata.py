@@ -1,7 +1,8 @@
 """Real inputs for the report tests (no mocks): a digits set built with the trained digits CNN, a real
 ``repcurate check`` of it with a planted pipeline defect, the JSON of a real ``repcurate confirm`` run
-(``data/confirm_digits.json``, see ``make_confirm_fixture.py``) and a doctor JSON (doctor does not
-exist yet: a hand-written example of the documented format)."""
+(``data/confirm_digits.json``, see ``make_confirm_fixture.py``) and a hand-written doctor JSON in the
+generic format the report also accepts (``repcurate doctor``'s own JSON is rendered in
+``tests/e2e/test_doctor.py``)."""
 from __future__ import annotations
 
 import base64
