@@ -87,25 +87,43 @@ def curated_arm(pool: Pool, strategy: str, size: int) -> list[int]:
     return select_representatives(pool.embeddings, pool.labels, fingerprints, config).indices
 
 
-def facility_location_arm(pool: Pool, size: int) -> list[int] | None:
-    """apricot-select's facility location per class, with repcurate's uniform class quotas."""
+def facility_location_rankings(pool: Pool, sizes: list[int]) -> dict[str, list[int]] | None:
+    """apricot-select's facility location per class, run once for the class's largest quota over
+    ``sizes``: the lazy greedy ranking is nested (its first k picks are the k-image selection, checked
+    on the balanced pool), so every N takes a prefix instead of refitting the class."""
     try:
         from apricot import FacilityLocationSelection
     except ImportError:
         return None
     x = pool.embeddings / np.maximum(np.linalg.norm(pool.embeddings, axis=1, keepdims=True), 1e-12)
-    labels = np.array(pool.labels, dtype=object)
-    available = {lab: int((labels == lab).sum()) for lab in sorted(set(pool.labels))}
-    chosen: list[int] = []
-    for quota in compute_quotas(available, size):
-        rows = np.flatnonzero(labels == quota.label)
-        if quota.quota >= len(rows):
-            chosen.extend(int(r) for r in rows)
+    members = _class_rows(pool)
+    available = {lab: len(rows) for lab, rows in members.items()}
+    largest: dict[str, int] = {}
+    for size in sizes:
+        for quota in compute_quotas(available, size):
+            largest[quota.label] = max(largest.get(quota.label, 0), quota.quota)
+    rankings: dict[str, list[int]] = {}
+    for label, quota in largest.items():
+        rows, quota = members[label], min(quota, len(members[label]))
+        if len(rows) < 2 or quota < 1:
+            rankings[label] = [int(r) for r in rows[:quota]]
             continue
-        selector = FacilityLocationSelection(quota.quota, metric="euclidean", optimizer="lazy", random_state=0)
+        selector = FacilityLocationSelection(quota, metric="euclidean", optimizer="lazy", random_state=0)
         selector.fit(x[rows].astype(np.float64))
-        chosen.extend(int(rows[i]) for i in selector.ranking[:quota.quota])
-    return chosen
+        rankings[label] = [int(rows[i]) for i in selector.ranking[:quota]]
+    return rankings
+
+
+def facility_location_arm(pool: Pool, size: int, rankings: dict[str, list[int]]) -> list[int]:
+    """The facility-location set of ``size`` images: repcurate's uniform class quotas, each class's
+    ranking cut to its quota."""
+    available = {lab: len(rows) for lab, rows in _class_rows(pool).items()}
+    return [row for quota in compute_quotas(available, size) for row in rankings[quota.label][:quota.quota]]
+
+
+def _class_rows(pool: Pool) -> dict[str, np.ndarray]:
+    labels = np.array(pool.labels, dtype=object)
+    return {lab: np.flatnonzero(labels == lab) for lab in sorted(set(pool.labels))}
 
 
 def baseline_arms(pool: Pool, size: int, random_sets: int) -> dict[str, list[int]]:
@@ -369,11 +387,11 @@ def main() -> None:
     curated_names = list(settings["strategies"])
     for dataset in datasets:
         pool = embed_pool(work / dataset / "train", TORCH_MODEL, TORCH_PRE, cache)
+        rankings = facility_location_rankings(pool, settings["sizes"])
         for size in settings["sizes"]:
             arm_rows = {name: curated_arm(pool, name, size) for name in curated_names}
-            facility = facility_location_arm(pool, size)
-            if facility is not None:
-                arm_rows["facility-location"] = facility
+            if rankings is not None:
+                arm_rows["facility-location"] = facility_location_arm(pool, size, rankings)
             arm_rows.update(baseline_arms(pool, size, settings["random_sets"]))
             arms = {name: arm_tensors(pool, idx) for name, idx in arm_rows.items()}
             rows += run_grid(torch_backend, torch_model, arms, settings["bits"], eval_x, eval_y, tpc,
