@@ -10,7 +10,7 @@ import pytest
 
 from repcurate.checks.registry import check_ids
 from tests.cli_asserts import assert_one_line_error
-from tests.unit.checks.checks_testdata import train_digits_model, write_digits
+from tests.unit.checks.checks_testdata import DigitsProject
 
 EVAL_PIPELINES = '''
 import numpy as np
@@ -28,22 +28,11 @@ def for_camera_frames(image):
 '''
 
 
-class Project:
+class Project(DigitsProject):
     def __init__(self, work: Path) -> None:
-        import repcurate
-
-        self.work = work
-        self.cache = work / "cache"
-        model_file = train_digits_model(work)
-        self.model = f"{model_file}:make_model"
-        self.train, self.eval = work / "train", work / "eval"
-        write_digits(self.train, part="train")
-        write_digits(self.eval, part="eval")
-        self.sets = {}
-        for name, size in (("good", 300), ("small", 20), ("warn", 60)):
-            self.sets[name] = work / name
-            repcurate.build(self.train, self.sets[name], size=size, model=self.model,
-                            preprocess=f"{model_file}:preprocess", cache_dir=self.cache, progress=False)
+        super().__init__(work)
+        self.sets = {name: self.build_set(work / name, size=size)
+                     for name, size in (("good", 300), ("small", 20), ("warn", 60))}
         self.pipelines = work / "eval_pipelines.py"
         self.pipelines.write_text(EVAL_PIPELINES)
 

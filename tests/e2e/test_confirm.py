@@ -7,18 +7,14 @@ import pytest
 
 import repcurate
 from repcurate.errors import InputError
-from repcurate.example_data import write_digits_folder
-from tests.e2e.model_files import write_model
+from tests.e2e.model_files import write_digits_project, write_model
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("confirm")
-    write_digits_folder(work / "train", per_class={d: 60 for d in range(10)})
-    write_digits_folder(work / "eval", per_class={d: 40 for d in range(10)}, offset=60)
     model, preprocess = write_model(work, "torch")
-    repcurate.build(work / "train", work / "repset", size=32, model=model, preprocess=preprocess,
-                    use_cache=False, progress=False)
+    write_digits_project(work, model, preprocess, train_per_class=60, eval_per_class=40, set_size=32)
     return work, model
 
 

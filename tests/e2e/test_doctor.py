@@ -7,9 +7,8 @@ import json
 import pytest
 
 import repcurate
-from repcurate.example_data import write_digits_folder
 from tests.cli_asserts import assert_one_line_error
-from tests.e2e.model_files import write_doctor_variant
+from tests.e2e.model_files import write_digits_project, write_doctor_variant
 
 DETECTION_STEPS = ("shift-negative correction", "outlier removal (z_threshold)", "unbalanced concatenation")
 
@@ -17,11 +16,8 @@ DETECTION_STEPS = ("shift-negative correction", "outlier removal (z_threshold)",
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("doctor")
-    write_digits_folder(work / "train", per_class={d: 100 for d in range(10)})
-    write_digits_folder(work / "eval", per_class={d: 70 for d in range(10)}, offset=100)
     model, preprocess = write_doctor_variant(work, "healthy")
-    repcurate.build(work / "train", work / "repset", size=64, model=model, preprocess=preprocess,
-                    use_cache=False, progress=False)
+    write_digits_project(work, model, preprocess, train_per_class=100, eval_per_class=70, set_size=64)
     return work
 
 

@@ -103,6 +103,30 @@ def write_digits(directory: Path, *, part: str | None = None, classes: set[int] 
     return sum(written.values())
 
 
+class DigitsProject:
+    """A trained digits CNN (``model`` / ``preprocess`` specs) and the interleaved train / eval
+    digits folders under ``work``, with an embedding cache beside them."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.cache = work / "cache"
+        self.model_file = train_digits_model(work)
+        self.model = f"{self.model_file}:make_model"
+        self.preprocess = f"{self.model_file}:preprocess"
+        self.train, self.eval = work / "train", work / "eval"
+        write_digits(self.train, part="train")
+        write_digits(self.eval, part="eval")
+
+    def build_set(self, out: Path, *, size: int, **kwargs: Any) -> Path:
+        """``repcurate.build`` from the training folder with the digits CNN (or ``model=``) into ``out``."""
+        import repcurate
+
+        kwargs.setdefault("model", self.model)
+        kwargs.setdefault("preprocess", self.preprocess)
+        repcurate.build(kwargs.pop("train", self.train), out, size=size, cache_dir=self.cache, progress=False, **kwargs)
+        return out
+
+
 def fashion_arrays(split: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST images (n, 28, 28) uint8 and labels from the idx files (16- / 8-byte headers)."""
     with gzip.open(FASHION_DIR / f"{split}-images-idx3-ubyte.gz", "rb") as handle:

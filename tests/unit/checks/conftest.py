@@ -8,36 +8,22 @@ from typing import Any
 
 import pytest
 
-from tests.unit.checks.checks_testdata import train_digits_model, write_digits
+from tests.unit.checks.checks_testdata import DigitsProject, write_digits
 
 
-class Digits:
-    """Paths of the shared digits project."""
+class Digits(DigitsProject):
+    """The shared digits project, with a flat eval folder and sets built once per name."""
 
     def __init__(self, work: Path) -> None:
-        self.work = work
-        self.cache = work / "cache"
-        self.model_file = train_digits_model(work)
-        self.model = f"{self.model_file}:make_model"
-        self.preprocess = f"{self.model_file}:preprocess"
-        self.train = work / "train"
-        self.eval = work / "eval"
+        super().__init__(work)
         self.eval_flat = work / "eval_flat"
-        write_digits(self.train, part="train")
-        write_digits(self.eval, part="eval")
         write_digits(self.eval_flat, part="eval", flat=True)
         self._built: dict[str, Path] = {}
 
     def build(self, name: str, train: Path | None = None, *, size: int, **kwargs: Any) -> Path:
         """Build (once per name) a set with the digits CNN (or ``model=``); returns its directory."""
-        import repcurate
-
         if name not in self._built:
-            out = self.work / "sets" / name
-            kwargs.setdefault("model", self.model)
-            repcurate.build(train or self.train, out, size=size, preprocess=self.preprocess,
-                            cache_dir=self.cache, progress=False, **kwargs)
-            self._built[name] = out
+            self._built[name] = self.build_set(self.work / "sets" / name, size=size, train=train or self.train, **kwargs)
         return self._built[name]
 
     def folder(self, name: str, **kwargs: Any) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.unit.checks.checks_testdata import train_digits_model, write_digits
+from tests.unit.checks.checks_testdata import DigitsProject
 
 DATA = Path(__file__).with_name("data")
 CONFIRM_JSON = DATA / "confirm_digits.json"
@@ -43,26 +43,18 @@ DOCTOR = {
 }
 
 
-class ReportProject:
+class ReportProject(DigitsProject):
     """A digits project with every input a report can show, written under ``work``."""
 
     def __init__(self, work: Path) -> None:
         import repcurate
 
-        self.work = work
-        self.cache = work / "cache"
-        self.model_file = train_digits_model(work)
-        self.model = f"{self.model_file}:make_model"
-        self.preprocess = f"{self.model_file}:preprocess"
-        self.train, self.eval = work / "train", work / "eval"
-        write_digits(self.train, part="train")
-        write_digits(self.eval, part="eval")
+        super().__init__(work)
         (self.train / "3" / "broken.png").write_bytes(b"not a png")  # skipped: not_an_image
         (self.train / "4" / "empty.png").write_bytes(b"")  # skipped: empty_file
         (self.train / "z_empty").mkdir()  # an empty class folder
         self.repset = work / "repset"
-        repcurate.build(self.train, self.repset, size=SET_SIZE, model=self.model, preprocess=self.preprocess,
-                        cache_dir=self.cache, progress=False)
+        self.build_set(self.repset, size=SET_SIZE)
         self.pipelines = work / "eval_pipelines.py"
         self.pipelines.write_text(EVAL_PIPELINES)
         self.eval_preprocess = f"{self.pipelines}:forgets_normalisation"
