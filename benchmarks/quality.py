@@ -29,6 +29,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ TORCH_PRE = f"{MODEL_FILES['torch']}:preprocess"
 KERAS_MODEL = f"{MODEL_FILES['keras']}:make_model"
 KERAS_PRE = f"{MODEL_FILES['keras']}:preprocess"
 MISMATCH_FILE = Path(__file__).resolve().with_name("models") / "fashion_mismatch.py"
+DATASETS = {"balanced": None, "longtail-100": 100.0}  # name → long-tail ratio ρ
 SINGLE_CLASS = "1-trouser"  # plentiful in both datasets; first-N already is the first class folder
 
 FULL = {"sizes": [16, 32, 64, 128, 256], "bits": [8, 4, 2], "random_sets": 10, "strategies": ["kmeans", "kcenter"],
@@ -199,6 +201,147 @@ def run_grid(backend: Any, model: Any, arms: dict[str, np.ndarray], bits_list: l
                 log.info("%s N=%s %-14s %d-bit bc %-3s top1 %.2f %%", context.get("dataset"), context.get("size"),
                          name, bits, "on" if bc else "off", top1 * 100)
     return rows
+
+
+@dataclass
+class Unit:
+    """One piece of the grid for a worker: every arm of one (dataset, framework, N) at one weight
+    bit-width, both bias-correction settings; or (``kind="mismatch"``) the planted-mismatch rows."""
+
+    kind: str
+    context: dict[str, Any]
+    bits: list[int]
+    root: Path | None = None
+    preprocess: str | None = None
+    arms: dict[str, list[ImageRecord]] | None = None
+
+
+class Worker:
+    """What one process needs to run units: the models, the eval tensors, the TPC (loaded once)."""
+
+    def __init__(self, work: Path, settings: dict[str, Any], checkpoint: Path) -> None:
+        from repcurate.quantize.mct_adapter import target_platform
+
+        self.work, self.settings = work, settings
+        self.eval_dir = work / "balanced" / "eval"
+        self.checkpoint = Checkpoint(checkpoint)
+        self.tpc = target_platform("imx500:1.0")
+        self._loaded: dict[str, tuple[Any, Any, np.ndarray, np.ndarray, float]] = {}
+
+    def framework(self, name: str) -> tuple[Any, Any, np.ndarray, np.ndarray, float]:
+        """(backend, float model, eval x, eval y, float top-1) of ``name`` ("torch" / "keras")."""
+        if name not in self._loaded:
+            from repcurate.embed.loading import load_model
+            from repcurate.quantize.mct_adapter import backend_for
+
+            model_spec, preprocess = (TORCH_MODEL, TORCH_PRE) if name == "torch" else (KERAS_MODEL, KERAS_PRE)
+            backend = backend_for(name)
+            model, _ = backend.prepare(load_model(model_spec).model)
+            x, y = eval_data(self.eval_dir, preprocess)
+            top1 = float(np.mean(backend.outputs(model, x).argmax(1) == y))
+            log.info("%s float top-1 %.2f %% on %d eval images", name, top1 * 100, len(y))
+            self._loaded[name] = (backend, model, x, y, top1)
+        return self._loaded[name]
+
+    def run(self, unit: Unit) -> dict[str, Any]:
+        """Rows of ``unit`` (measured, or taken from the checkpoint) and the float top-1 it used."""
+        backend, model, x, y, top1 = self.framework(unit.context["framework"])
+        result: dict[str, Any] = {"float": {unit.context["framework"]: round(top1, 6)}, "rows": [], "mismatch": []}
+        if unit.kind == "mismatch":
+            result["mismatch"] = mismatch_rows(self.work, self.settings, backend, model, self.eval_dir, x, y, self.tpc)
+            return result
+        assert unit.arms is not None and unit.root is not None and unit.preprocess is not None
+        from repcurate.data.preprocess import make_preprocessor
+
+        preprocessor = make_preprocessor(unit.preprocess)
+        arms = {name: load_tensors(records, unit.root, preprocessor) for name, records in unit.arms.items()}
+        result["rows"] = run_grid(backend, model, arms, unit.bits, x, y, self.tpc, unit.context, self.checkpoint)
+        return result
+
+
+_WORKER: Worker | None = None
+
+
+def _start_worker(work: Path, settings: dict[str, Any], checkpoint: Path, threads: int) -> None:
+    """Pool initializer: this process's thread budget, logging, and its :class:`Worker`."""
+    global _WORKER
+    import torch
+
+    torch.set_num_threads(threads)
+    _configure_logging()
+    _WORKER = Worker(work, settings, checkpoint)
+
+
+def _run_in_worker(unit: Unit) -> dict[str, Any]:
+    assert _WORKER is not None
+    return _WORKER.run(unit)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("Model Compression Toolkit").setLevel(logging.ERROR)
+
+
+def grid_units(work: Path, settings: dict[str, Any], cache: Path, keras: bool) -> Iterator[Unit]:
+    """Every unit of the benchmark, in a fixed order; the arms are selected here (once), so the
+    workers only quantize and score."""
+    def unit(context: dict[str, Any], pool: Pool, arm_rows: dict[str, list[int]], bits: list[int]) -> Iterator[Unit]:
+        records = {name: [pool.records[i] for i in sorted(rows)] for name, rows in arm_rows.items()}
+        for b in bits:
+            yield Unit("grid", context, [b], pool.root, pool.preprocess, records)
+
+    for dataset in DATASETS:
+        pool = embed_pool(work / dataset / "train", TORCH_MODEL, TORCH_PRE, cache)
+        rankings = facility_location_rankings(pool, settings["sizes"])
+        for size in settings["sizes"]:
+            arm_rows = {name: curated_arm(pool, name, size) for name in settings["strategies"]}
+            if rankings is not None:
+                arm_rows["facility-location"] = facility_location_arm(pool, size, rankings)
+            arm_rows.update(baseline_arms(pool, size, settings["random_sets"]))
+            yield from unit({"dataset": dataset, "framework": "torch", "size": size}, pool, arm_rows, settings["bits"])
+        # Reference, not a competitor: a large uniform random set estimates what the whole training
+        # folder would give as calibration data (per-layer means and ranges of the population).
+        population = settings["population"]
+        reference = np.random.default_rng(4242).choice(len(pool.records), min(population, len(pool.records)), replace=False)
+        yield from unit({"dataset": dataset, "framework": "torch", "size": "reference"}, pool,
+                        {f"random-{population}": [int(i) for i in reference]}, settings["bits"])
+    yield Unit("mismatch", {"framework": "torch"}, [8])
+    if keras:
+        pool = embed_pool(work / "balanced" / "train", KERAS_MODEL, KERAS_PRE, cache)
+        for size in settings["keras_sizes"]:
+            arm_rows = {"kmeans": curated_arm(pool, "kmeans", size)}
+            arm_rows.update({k: v for k, v in baseline_arms(pool, size, settings["random_sets"]).items()
+                             if k.startswith("random-")})
+            yield from unit({"dataset": "balanced", "framework": "keras", "size": size}, pool, arm_rows,
+                            settings["keras_bits"])
+
+
+def run_units(units: Iterator[Unit], work: Path, settings: dict[str, Any], checkpoint: Path, jobs: int) -> list[dict[str, Any]]:
+    """Results of every unit, in ``units`` order: in this process (``jobs`` 1), or in ``jobs`` worker
+    processes with the cores shared out (each gets cores // jobs threads), units handed out as the
+    selection produces them."""
+    if jobs <= 1:
+        worker = Worker(work, settings, checkpoint)
+        return [worker.run(u) for u in units]
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    variables = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+    saved = {v: os.environ.get(v) for v in variables}
+    os.environ.update({v: str(threads) for v in variables})  # read by the workers' OpenMP and TensorFlow
+    try:
+        # spawned, not forked: no OpenMP state copied from this process; the workers start here
+        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker,
+                                                         initargs=(work, settings, checkpoint, threads))
+    finally:
+        for variable, value in saved.items():  # this process (selection, embedding) keeps its defaults
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+    with pool:
+        pending = [pool.apply_async(_run_in_worker, (u,)) for u in units]
+        return [p.get() for p in pending]
 
 
 def summarise(rows: list[dict[str, Any]], curated_names: list[str]) -> list[dict[str, Any]]:
@@ -351,6 +494,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/repcurate-quality"))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-keras", action="store_true")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes sharing the cores (default: 2 where there are 2 cores)")
     parser.add_argument("--render", action="store_true", help="only re-render --out's .md and .png from its JSON")
     args = parser.parse_args()
     if args.render:
@@ -359,67 +504,25 @@ def main() -> None:
         plot(result["summary"], names, args.out.with_suffix(".png"))
         args.out.with_suffix(".md").write_text(markdown(result, names))
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    logging.getLogger("Model Compression Toolkit").setLevel(logging.ERROR)
+    _configure_logging()
     settings = QUICK if args.quick else FULL
     work = args.work / ("quick" if args.quick else "full")
     cache = work / "cache"
     started = time.perf_counter()
 
-    from repcurate.embed.loading import load_model
-    from repcurate.quantize.mct_adapter import backend_for, target_platform
-
-    tpc = target_platform("imx500:1.0")
-    datasets = {"balanced": None, "longtail-100": 100.0}
-    for name, rho in datasets.items():
+    for name, rho in DATASETS.items():
         if not (work / name / "train").is_dir():
             write_folders(work / name, train_per_class=settings["train_per_class"], longtail_rho=rho,
                           eval_count=settings["eval_count"], overwrite=True)
-    torch_backend = backend_for("torch")
-    torch_model, _ = torch_backend.prepare(load_model(TORCH_MODEL).model)
-    eval_dir = work / "balanced" / "eval"
-    eval_x, eval_y = eval_data(eval_dir, TORCH_PRE)
-    float_top1 = float(np.mean(torch_backend.outputs(torch_model, eval_x).argmax(1) == eval_y))
-    log.info("float top-1 %.2f %% on %d eval images", float_top1 * 100, len(eval_y))
-
-    rows: list[dict[str, Any]] = []
-    checkpoint = Checkpoint(args.out.with_suffix(".rows.jsonl"))
+    checkpoint = args.out.with_suffix(".rows.jsonl")
+    results = run_units(grid_units(work, settings, cache, keras=not args.no_keras), work, settings, checkpoint,
+                        args.jobs)
+    rows = [row for r in results for row in r["rows"]]
+    mismatch = [row for r in results for row in r["mismatch"]]
+    float_top1 = {"torch": None, "keras": None}
+    for r in results:
+        float_top1.update(r["float"])
     curated_names = list(settings["strategies"])
-    for dataset in datasets:
-        pool = embed_pool(work / dataset / "train", TORCH_MODEL, TORCH_PRE, cache)
-        rankings = facility_location_rankings(pool, settings["sizes"])
-        for size in settings["sizes"]:
-            arm_rows = {name: curated_arm(pool, name, size) for name in curated_names}
-            if rankings is not None:
-                arm_rows["facility-location"] = facility_location_arm(pool, size, rankings)
-            arm_rows.update(baseline_arms(pool, size, settings["random_sets"]))
-            arms = {name: arm_tensors(pool, idx) for name, idx in arm_rows.items()}
-            rows += run_grid(torch_backend, torch_model, arms, settings["bits"], eval_x, eval_y, tpc,
-                             {"dataset": dataset, "framework": "torch", "size": size}, checkpoint)
-        # Reference, not a competitor: a large uniform random set estimates what the whole training
-        # folder would give as calibration data (per-layer means and ranges of the population).
-        population = settings["population"]
-        reference = np.random.default_rng(4242).choice(len(pool.records), min(population, len(pool.records)), replace=False)
-        rows += run_grid(torch_backend, torch_model, {f"random-{population}": arm_tensors(pool, list(reference))},
-                         settings["bits"], eval_x, eval_y, tpc, {"dataset": dataset, "framework": "torch", "size": "reference"},
-                         checkpoint)
-
-    keras_float = None
-    if not args.no_keras:
-        keras_backend = backend_for("keras")
-        keras_model, _ = keras_backend.prepare(load_model(KERAS_MODEL).model)
-        k_eval_x, k_eval_y = eval_data(eval_dir, KERAS_PRE)
-        keras_float = float(np.mean(keras_backend.outputs(keras_model, k_eval_x).argmax(1) == k_eval_y))
-        pool = embed_pool(work / "balanced" / "train", KERAS_MODEL, KERAS_PRE, cache)
-        for size in settings["keras_sizes"]:
-            arm_rows = {"kmeans": curated_arm(pool, "kmeans", size)}
-            arm_rows.update({k: v for k, v in baseline_arms(pool, size, settings["random_sets"]).items()
-                             if k.startswith("random-")})
-            arms = {name: arm_tensors(pool, idx) for name, idx in arm_rows.items()}
-            rows += run_grid(keras_backend, keras_model, arms, settings["keras_bits"], k_eval_x, k_eval_y, tpc,
-                             {"dataset": "balanced", "framework": "keras", "size": size}, checkpoint)
-
-    mismatch = mismatch_rows(work, settings, torch_backend, torch_model, eval_dir, eval_x, eval_y, tpc)
     summary = summarise(rows, curated_names)
     import model_compression_toolkit as mct
     import torch
@@ -429,8 +532,9 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
         "versions": {"mct": mct.__version__, "torch": torch.__version__},
-        "settings": settings, "float_top1": {"torch": round(float_top1, 6), "keras": keras_float},
-        "eval_images": int(len(eval_y)), "summary": summary, "mismatch": mismatch, "runs": rows,
+        "settings": settings, "float_top1": float_top1, "jobs": args.jobs,
+        "eval_images": sum(1 for _ in (work / "balanced" / "eval").rglob("*.png")),
+        "summary": summary, "mismatch": mismatch, "runs": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
