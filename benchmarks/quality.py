@@ -151,12 +151,6 @@ def eval_data(eval_dir: Path, preprocess: str) -> tuple[np.ndarray, np.ndarray]:
     return x, np.array([CLASS_FOLDERS.index(r.label) for r in source.records])
 
 
-def arm_tensors(pool: Pool, rows: list[int]) -> np.ndarray:
-    from repcurate.data.preprocess import make_preprocessor
-
-    return load_tensors([pool.records[i] for i in sorted(rows)], pool.root, make_preprocessor(pool.preprocess))
-
-
 class Checkpoint:
     """Every measured row, appended as a JSON line next to ``--out`` the moment it exists, so an interrupted
     run resumes where it stopped instead of starting the grid again."""

@@ -117,13 +117,14 @@ class DigitsProject:
         write_digits(self.train, part="train")
         write_digits(self.eval, part="eval")
 
-    def build_set(self, out: Path, *, size: int, **kwargs: Any) -> Path:
-        """``repcurate.build`` from the training folder with the digits CNN (or ``model=``) into ``out``."""
+    def build_set(self, out: Path, *, size: int, train: Path | None = None, **kwargs: Any) -> Path:
+        """``repcurate.build`` from ``train`` (default the training folder) with the digits CNN (or
+        ``model=``) into ``out``."""
         import repcurate
 
         kwargs.setdefault("model", self.model)
         kwargs.setdefault("preprocess", self.preprocess)
-        repcurate.build(kwargs.pop("train", self.train), out, size=size, cache_dir=self.cache, progress=False, **kwargs)
+        repcurate.build(train or self.train, out, size=size, cache_dir=self.cache, progress=False, **kwargs)
         return out
 
 

@@ -23,7 +23,7 @@ class Digits(DigitsProject):
     def build(self, name: str, train: Path | None = None, *, size: int, **kwargs: Any) -> Path:
         """Build (once per name) a set with the digits CNN (or ``model=``); returns its directory."""
         if name not in self._built:
-            self._built[name] = self.build_set(self.work / "sets" / name, size=size, train=train or self.train, **kwargs)
+            self._built[name] = self.build_set(self.work / "sets" / name, size=size, train=train, **kwargs)
         return self._built[name]
 
     def folder(self, name: str, **kwargs: Any) -> Path:
