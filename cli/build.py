@@ -11,7 +11,7 @@ from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.select.strategies import STRATEGIES
 
-from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_json, write_html_report
+from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_json, guard_report_files, write_html_report
 
 EXAMPLES = """examples:
   repcurate build --train-dir data/train --out repset
@@ -89,6 +89,10 @@ def _text_report(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    train_is_list = args.train_dir.is_file()
+    guard_report_files(args, input_dirs={"training folder": None if train_is_list else args.train_dir,
+                                         "--match-dir folder": args.match_dir},
+                       input_files=[args.train_dir if train_is_list else None])
     result = build(
         args.train_dir, args.out, size=args.size, balance=args.balance, strategy=args.strategy, seed=args.seed,
         model=args.model, layer=args.layer, preprocess=args.preprocess, match_dir=args.match_dir,

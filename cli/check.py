@@ -8,7 +8,15 @@ from repcurate.checking import check
 from repcurate.errors import EXIT_CHECKS_FAILED, EXIT_OK
 from repcurate.report.suite_formats import FORMATS, RENDERERS
 
-from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_report, write_html_report
+from .common import (
+    EXIT_CODES_HELP,
+    add_common_options,
+    add_report_option,
+    emit_report,
+    guard_report_files,
+    set_files,
+    write_html_report,
+)
 
 EXAMPLES = """examples:
   repcurate check --repset repset --eval-dir data/val
@@ -43,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    eval_is_list = args.eval_dir.is_file()
+    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
+                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, seed=args.seed)

@@ -11,8 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from repcurate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RepcurateError, UsageError
+from repcurate.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    RepcurateError,
+    Terminated,
+    UsageError,
+)
 from repcurate.io.atomic import write_text_atomic
+from repcurate.io.outputs import code_file, refuse_output_file
 
 FORMATS = ("text", "json")
 
@@ -23,7 +32,9 @@ EXIT_CODES_HELP = """exit codes:
   3    bad input data (no usable images, unreadable list, bad model or preprocessing output)
   4    missing optional dependency
   5    internal error
-  130  interrupted"""
+  130  interrupted (Ctrl-C / SIGINT)
+  143  terminated (SIGTERM)
+  130 and 143 leave no partial output: a directory or file appears complete or not at all"""
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, formats: tuple[str, ...] = FORMATS) -> None:
@@ -97,6 +108,28 @@ def read_class_map(path: Path | None) -> dict[str, int] | None:
         raise UsageError(f"{path}: not a JSON object of class name → index ({exc})") from None
 
 
+def set_files(repset: Path | None) -> list[Path]:
+    """The files of a set directory (inputs that no report may overwrite)."""
+    if repset is None:
+        return []
+    return [repset / name for name in ("manifest.json", "calibration.npz", "projection.npz")]
+
+
+def guard_report_files(args: argparse.Namespace, *, input_dirs: dict[str, Path | None],
+                       input_files: list[Path | None]) -> None:
+    """Refuse (exit 2, before any work) ``--output`` / ``--report`` files that would overwrite an input of the
+    command or land inside an input folder, or that name the same file twice."""
+    specs = [getattr(args, name, None) for name in ("model", "preprocess", "eval_preprocess")]
+    files = [*input_files, *(code_file(spec) for spec in specs), getattr(args, "config", None),
+             getattr(args, "class_map", None)]
+    outputs = [(option, getattr(args, attr, None)) for option, attr in (("--output", "output"), ("--report", "report"))]
+    for option, path in outputs:
+        refuse_output_file(path, input_files=files, input_dirs=input_dirs, option=option)
+    given = [path for _, path in outputs if path is not None]
+    if len(given) == 2 and Path(given[0]).resolve() == Path(given[1]).resolve():
+        raise UsageError(f"--output and --report both name {given[0]}; fix: give them different files")
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
@@ -108,6 +141,9 @@ def run_guarded(args: argparse.Namespace, action: Any) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("repcurate: interrupted\n")
         return EXIT_INTERRUPTED
+    except Terminated:
+        sys.stderr.write("repcurate: terminated\n")
+        return EXIT_TERMINATED
     except RepcurateError as exc:
         if args.debug:
             raise

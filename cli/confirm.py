@@ -8,7 +8,16 @@ from pathlib import Path
 from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
 from repcurate.errors import UsageError
 
-from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, emit_report, write_html_report
+from .common import (
+    EXIT_CODES_HELP,
+    add_common_options,
+    add_report_option,
+    emit_report,
+    guard_report_files,
+    read_class_map,
+    set_files,
+    write_html_report,
+)
 
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
@@ -91,6 +100,9 @@ def render(result: ConfirmResult, fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    eval_is_list = args.eval_dir.is_file()
+    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
+                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
     class_map = read_class_map(args.class_map)
     if args.random_sets < 0:
         raise UsageError("--random-sets must be >= 0")

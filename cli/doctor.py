@@ -7,7 +7,17 @@ from pathlib import Path
 
 from repcurate.errors import EXIT_CHECKS_FAILED, UsageError
 
-from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, emit_report, stdout_to_stderr, write_html_report
+from .common import (
+    EXIT_CODES_HELP,
+    add_common_options,
+    add_report_option,
+    emit_report,
+    guard_report_files,
+    read_class_map,
+    set_files,
+    stdout_to_stderr,
+    write_html_report,
+)
 
 EXAMPLES = """examples:
   repcurate doctor --model model.py:make_model --repset repset --eval-dir data/val
@@ -50,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from repcurate.doctor import doctor
 
+    eval_is_list = args.eval_dir.is_file()
+    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
+                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
     class_map = read_class_map(args.class_map)
     if args.gptq_epochs < 1 or args.max_eval < 1:
         raise UsageError("--gptq-epochs and --max-eval must be ≥ 1")

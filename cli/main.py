@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
+from types import FrameType
 
 from repcurate import __version__
-from repcurate.errors import EXIT_USAGE
+from repcurate.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated
 from repcurate.runtime import tune_allocator
 
 from . import build as build_command
@@ -39,16 +42,37 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "action", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    args.command_line = "repcurate " + shlex.join(sys.argv[1:] if argv is None else argv)  # shown in --report pages
-    configure_logging(args)
-    tune_allocator()  # this process is ours: keep tensor memory instead of page-faulting it back each batch
-    return run_guarded(args, args.action)
+    """Run the command line; SIGINT raises KeyboardInterrupt (exit 130) and SIGTERM :class:`Terminated` (exit 143)
+    so that partial outputs are removed on the way out. The previous handlers are restored on return."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
+    if in_main_thread:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        parser = make_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "action", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        args.command_line = "repcurate " + shlex.join(sys.argv[1:] if argv is None else argv)  # shown in --report pages
+        configure_logging(args)
+        tune_allocator()  # this process is ours: keep tensor memory instead of page-faulting it back each batch
+        return run_guarded(args, args.action)
+    except KeyboardInterrupt:  # before run_guarded (parsing, logging set-up)
+        sys.stderr.write("repcurate: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        sys.stderr.write("repcurate: terminated\n")
+        return EXIT_TERMINATED
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

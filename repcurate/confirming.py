@@ -12,7 +12,8 @@ from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
-from repcurate.io.atomic import ensure_writable_target, json_bytes, write_directory
+from repcurate.io.atomic import json_bytes, write_directory
+from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overlap
 from repcurate.quantize.evaluation import load_eval
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
@@ -142,9 +143,14 @@ def confirm(
     from repcurate.quantize.mct_adapter import backend_for, target_platform
 
     if export is not None:
-        ensure_writable_target(Path(export), overwrite=overwrite)
+        refuse_overlap(export, {"set": None if isinstance(repset, RepresentativeSet) else repset, "eval folder": eval_dir},
+                       option="--export")
+        ensure_writable_target(Path(export), overwrite=overwrite, option="--export")
     loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
     manifest = loaded_set.manifest
+    if export is not None:
+        refuse_overlap(export, {"training folder": manifest.get("root"), "training source": manifest.get("train_source"),
+                                "model file": code_file(model)}, option="--export")
     loaded = load_model(model)
     backend = backend_for(loaded.framework)
     if export is not None:

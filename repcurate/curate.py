@@ -15,7 +15,7 @@ from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.loading import ModelArg, PreprocessArg, build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors
 from repcurate.errors import InputError, UsageError
-from repcurate.io.atomic import ensure_writable_target
+from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
 from repcurate.select.projection import build_projection
 from repcurate.select.selection import (
@@ -82,6 +82,22 @@ def _no_usable_error(source: ScanResult, skipped: list[SkippedFile], what: str) 
                       "fix: point to a folder of JPEG/PNG/BMP/GIF/TIFF/WebP images")
 
 
+def guard_build_output(out: Path, train_dir: Path, *, match_dir: str | Path | None, overwrite: bool) -> None:
+    """Refuse (exit 2, before any work) an ``out`` that would overwrite or delete an input: one that is, contains
+    or lies inside the training folder or ``match_dir``, that contains a list file or its folder, or that exists and
+    is not repcurate's own output (see :mod:`repcurate.io.outputs`)."""
+    if train_dir.is_file():
+        refuse_overlap(out, {"list file": train_dir}, option="--out")
+        list_folder = absolute(train_dir).parent
+        if absolute(out) == list_folder or absolute(out) in list_folder.parents:
+            raise UsageError(f"--out {out} is or contains the folder of the list file {train_dir}; repcurate never "
+                             f"writes over its inputs; fix: choose an --out that does not hold {train_dir}")
+    else:
+        refuse_overlap(out, {"training folder": train_dir}, option="--out")
+    refuse_overlap(out, {"--match-dir folder": match_dir}, option="--out")
+    ensure_writable_target(out, overwrite=overwrite)
+
+
 def build(
     train_dir: str | Path,
     out: str | Path | None = None,
@@ -124,7 +140,7 @@ def build(
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
     if out_path is not None:
-        ensure_writable_target(out_path, overwrite=overwrite)
+        guard_build_output(out_path, Path(train_dir), match_dir=match_dir, overwrite=overwrite)
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     timings: dict[str, float] = {}
 

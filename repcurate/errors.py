@@ -2,7 +2,7 @@
 
 Exit codes never change meaning:
 0 ok · 1 checks failed · 2 usage · 3 bad input data · 4 missing optional dependency
-· 5 internal error · 130 interrupted.
+· 5 internal error · 130 interrupted (SIGINT, Ctrl-C) · 143 terminated (SIGTERM).
 """
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ EXIT_INPUT = 3
 EXIT_MISSING_DEPENDENCY = 4
 EXIT_INTERNAL = 5
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM (like KeyboardInterrupt on SIGINT), so outputs are cleaned up (exit 143)."""
 
 
 class RepcurateError(Exception):

@@ -91,6 +91,7 @@ class RepresentativeSet:
         """Write ``calibration.npz``, ``projection.npz`` when there is one, and ``manifest.json``
         (recording their sha256) atomically."""
         projection = self.projection
+        self.manifest.setdefault("tool", {"name": "repcurate"})  # marks the directory as ours (--overwrite may replace it)
 
         def write_manifest(path: Path) -> None:
             self.manifest["calibration"] = {

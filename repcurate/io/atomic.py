@@ -1,18 +1,33 @@
-"""Atomic, deterministic output: a directory appears complete or not at all."""
+"""Atomic, deterministic output: a directory appears complete or not at all.
+
+Work happens in hidden siblings named ``.<out>.tmp-<host>-<pid>-<random>`` (the new output) and
+``.<out>.old-<host>-<pid>-<random>`` (the output being replaced). A run killed with SIGKILL leaves them
+behind; the next write to the same output removes those of this host whose process is gone, and puts a
+replaced output back when it was moved aside but its replacement never arrived.
+"""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+import signal
+import socket
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from repcurate.errors import UsageError
+from repcurate.io.outputs import absolute, ensure_writable_target
+
+log = logging.getLogger("repcurate")
 
 #: Fixed zip entry timestamp, so the same arrays always give the same bytes.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -33,12 +48,79 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(handle, np.ascontiguousarray(arrays[name]), allow_pickle=False)
 
 
-def ensure_writable_target(out: Path, *, overwrite: bool) -> None:
-    """Refuse early (before any work) when ``out`` exists, is not empty and may not be replaced."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a directory; fix: choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"{out}: output directory is not empty; fix: pass --overwrite or choose another --out")
+#: This host, short: staging names carry it so a shared folder (NFS) never sees another host's live run as stale.
+HOST_TAG = hashlib.blake2b(socket.gethostname().encode("utf-8", "backslashreplace"), digest_size=4).hexdigest()
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[^-]+$")
+
+
+def staging_prefix(name: str, kind: str) -> str:
+    """Prefix of this process's hidden sibling of output ``name`` (``kind``: ``tmp`` new output, ``old`` replaced one)."""
+    return f".{name}.{kind}-{HOST_TAG}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_stale_staging(out: Path) -> list[Path]:
+    """Remove the hidden siblings of ``out`` left by runs of this host that died (SIGKILL, power loss); a
+    replaced ``out`` found moved aside while ``out`` is missing is put back. Returns what was removed."""
+    parent = out.parent
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STAGING.match(entry.name)
+        if (match is None or match["name"] != out.name or match["host"] != HOST_TAG or _alive(int(match["pid"]))):
+            continue
+        retired = entry / out.name
+        if match["kind"] == "old" and retired.exists() and not out.exists() and not out.is_symlink():
+            os.replace(retired, out)
+            log.warning("restored %s, which an interrupted run had moved aside to %s", out, entry)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        log.info("removed %s, left by an interrupted run", entry)
+        removed.append(entry)
+    return removed
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done (its steps must not be split), then act on them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[tuple[int, Any]] = []
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append((signum, frame))
+
+    for sig in saved:
+        signal.signal(sig, hold)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for signum, frame in pending[:1]:
+            handler = saved[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]], *, overwrite: bool) -> None:
@@ -47,10 +129,11 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
     Everything goes to a temporary sibling directory first, which is renamed into place; an old
     ``out`` is replaced only after the new one is complete.
     """
-    out = Path(out)
+    out = absolute(out)
     ensure_writable_target(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    clear_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "tmp"), dir=out.parent))
     try:
         for name, content in files.items():
             target = staging / name
@@ -61,13 +144,15 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
             with target.open("rb") as handle:
                 os.fsync(handle.fileno())
         os.chmod(staging, 0o755)
-        if out.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, retired / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        with deferred_signals():
+            ensure_writable_target(out, overwrite=overwrite)  # again: the folder may have changed during the work
+            if out.exists():
+                retired = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "old"), dir=out.parent))
+                os.replace(out, retired / out.name)
+                os.replace(staging, out)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -75,9 +160,10 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a text file via a temporary sibling and a rename (never half-written)."""
-    path = Path(path)
+    path = absolute(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    clear_stale_staging(path)
+    handle, staging = tempfile.mkstemp(prefix=staging_prefix(path.name, "tmp"), dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)

@@ -35,13 +35,14 @@ def test_usage_errors_exit_2(tmp_path, cli, args, needle):
     assert_one_line_error(result, 2, needle)
 
 
-def test_nonempty_out_needs_overwrite(tmp_path, cli):
+def test_nonempty_out_is_refused_even_with_overwrite(tmp_path, cli):
     write_digits_folder(tmp_path / "train", per_class={0: 2, 1: 2})
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    result = cli("build", "--train-dir", str(tmp_path / "train"), "--out", str(tmp_path / "out"), "--no-cache")
-    assert_one_line_error(result, 2, "--overwrite")
-    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+    for flags in ([], ["--overwrite"]):
+        result = cli("build", "--train-dir", str(tmp_path / "train"), "--out", str(tmp_path / "out"), "--no-cache", *flags)
+        assert_one_line_error(result, 2, "not written by repcurate", "--overwrite replaces only repcurate's own output")
+        assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
 def test_missing_model_file_exits_3(tmp_path, cli):

@@ -102,7 +102,7 @@ def test_export_into_a_non_empty_directory_is_refused_before_any_work(project, t
     result = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "eval"),
                  "--export", str(out))
     assert result.returncode == 2
-    assert "not empty" in result.stderr and "--overwrite" in result.stderr
+    assert "not empty and not written by repcurate" in result.stderr
     assert "PTQ" not in result.stderr
     assert (out / "keep.txt").read_text() == "mine"
 

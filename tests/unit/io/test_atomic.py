@@ -11,6 +11,9 @@ import pytest
 from repcurate.errors import UsageError
 from repcurate.io.atomic import ZIP_EPOCH, ensure_writable_target, json_bytes, write_directory, write_npz
 
+#: What makes a directory repcurate's own output: a manifest naming the tool.
+OWN_MANIFEST = json_bytes({"tool": {"name": "repcurate", "version": "0"}})
+
 
 class WriterFailed(RuntimeError):
     pass
@@ -55,26 +58,60 @@ def test_a_failing_writer_leaves_nothing_behind(tmp_path: Path) -> None:
 
 def test_a_failing_writer_keeps_the_old_directory_when_overwriting(tmp_path: Path) -> None:
     out = tmp_path / "set"
-    write_directory(out, {"old.txt": b"old"}, overwrite=False)
+    write_directory(out, {"manifest.json": OWN_MANIFEST, "calibration.npz": b"old"}, overwrite=False)
 
     def broken(path: Path) -> None:
         raise WriterFailed("interrupted")
 
     with pytest.raises(WriterFailed):
-        write_directory(out, {"new.txt": b"new", "later": broken}, overwrite=True)
-    assert entries(out) == ["old.txt"]
-    assert (out / "old.txt").read_bytes() == b"old"
+        write_directory(out, {"manifest.json": OWN_MANIFEST, "later": broken}, overwrite=True)
+    assert entries(out) == ["calibration.npz", "manifest.json"]
+    assert (out / "calibration.npz").read_bytes() == b"old"
     assert entries(tmp_path) == ["set"]
 
 
-def test_overwrite_replaces_the_whole_directory(tmp_path: Path) -> None:
+def test_overwrite_replaces_the_whole_directory_repcurate_wrote(tmp_path: Path) -> None:
     out = tmp_path / "set"
-    write_directory(out, {"old.txt": b"old", "stale.txt": b"stale"}, overwrite=False)
-    (out / "user-note.txt").write_text("added by hand")
-    write_directory(out, {"new.txt": b"new"}, overwrite=True)
-    assert entries(out) == ["new.txt"]
-    assert (out / "new.txt").read_bytes() == b"new"
+    write_directory(out, {"manifest.json": OWN_MANIFEST, "calibration.npz": b"old", "projection.npz": b"p"},
+                    overwrite=False)
+    write_directory(out, {"manifest.json": OWN_MANIFEST, "calibration.npz": b"new"}, overwrite=True)
+    assert entries(out) == ["calibration.npz", "manifest.json"]
+    assert (out / "calibration.npz").read_bytes() == b"new"
     assert entries(tmp_path) == ["set"]  # neither staging nor the retired old copy remain
+
+
+def test_overwrite_refuses_a_repcurate_directory_holding_a_users_file(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    write_directory(out, {"manifest.json": OWN_MANIFEST, "calibration.npz": b"old"}, overwrite=False)
+    (out / "user-note.txt").write_text("added by hand")
+    with pytest.raises(UsageError, match="user-note.txt is not a file repcurate writes"):
+        write_directory(out, {"manifest.json": OWN_MANIFEST}, overwrite=True)
+    assert entries(out) == ["calibration.npz", "manifest.json", "user-note.txt"]
+    assert entries(tmp_path) == ["set"]
+
+
+def test_overwrite_refuses_a_directory_repcurate_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"\x89PNG precious")
+    (out / "manifest.json").write_text('{"tool": {"name": "something-else"}}')
+    with pytest.raises(UsageError, match="not written by repcurate") as info:
+        write_directory(out, {"manifest.json": OWN_MANIFEST}, overwrite=True)
+    assert info.value.exit_code == 2
+    assert "pass --overwrite" not in str(info.value)
+    assert (out / "a.png").read_bytes() == b"\x89PNG precious"
+    assert entries(tmp_path) == ["photos"]
+
+
+def test_overwrite_accepts_repcurate_html_reports_beside_a_set(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    write_directory(out, {"manifest.json": OWN_MANIFEST}, overwrite=False)
+    (out / "report.html").write_text('<!doctype html><html><head><meta name="generator" content="repcurate 0.1.0">')
+    write_directory(out, {"manifest.json": OWN_MANIFEST}, overwrite=True)
+    assert entries(out) == ["manifest.json"]
+    (out / "page.html").write_text("<html><head><title>someone else's</title>")
+    with pytest.raises(UsageError, match="page.html"):
+        write_directory(out, {"manifest.json": OWN_MANIFEST}, overwrite=True)
 
 
 def test_refuses_a_non_empty_directory_without_overwrite(tmp_path: Path) -> None:
@@ -83,10 +120,17 @@ def test_refuses_a_non_empty_directory_without_overwrite(tmp_path: Path) -> None
     (out / "keep.txt").write_text("precious")
     with pytest.raises(UsageError, match="not empty") as info:
         write_directory(out, {"x": b"1"}, overwrite=False)
-    assert "--overwrite" in str(info.value)
+    assert "pass --overwrite" not in str(info.value)  # --overwrite would not replace it either
     assert info.value.exit_code == 2
     assert entries(out) == ["keep.txt"]
     assert entries(tmp_path) == ["set"]
+
+
+def test_suggests_overwrite_only_for_repcurate_output(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    write_directory(out, {"manifest.json": OWN_MANIFEST}, overwrite=False)
+    with pytest.raises(UsageError, match="pass --overwrite"):
+        write_directory(out, {"manifest.json": OWN_MANIFEST}, overwrite=False)
 
 
 def test_an_empty_directory_is_used_without_overwrite(tmp_path: Path) -> None:
@@ -109,10 +153,10 @@ def test_refuses_a_file_in_the_way_even_with_overwrite(tmp_path: Path) -> None:
     assert entries(tmp_path) == ["set"]
 
 
-def test_ensure_writable_target_accepts_missing_and_empty(tmp_path: Path) -> None:
+def test_ensure_writable_target_accepts_missing_empty_and_own(tmp_path: Path) -> None:
     ensure_writable_target(tmp_path / "missing", overwrite=False)
     ensure_writable_target(tmp_path, overwrite=False)
-    (tmp_path / "f").write_text("x")
+    (tmp_path / "manifest.json").write_bytes(OWN_MANIFEST)
     ensure_writable_target(tmp_path, overwrite=True)
 
 

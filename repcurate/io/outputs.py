@@ -1,0 +1,164 @@
+"""Where repcurate may write: outputs never overlap inputs, ``--overwrite`` replaces only repcurate's own output.
+
+Every command that writes a directory (``build --out``, ``confirm --export``) or a file (``--output``,
+``--report``, ``report --out``) goes through these guards *before* any work, so a mistaken path is refused
+with exit 2 and nothing touched.
+
+- An output directory may not equal, contain or lie inside an input folder (training folder, a list file's
+  image root, ``--match-dir``, an eval folder, the set being read), nor contain the working directory;
+  symlinks are resolved before comparing.
+- An output file may not be an input file (a model or preprocessing ``.py``, a config, a set's files) nor lie
+  inside an input folder.
+- ``--overwrite`` replaces a directory only when it is empty or repcurate wrote it: it carries a repcurate
+  ``manifest.json`` or ``export.json`` and holds nothing but files repcurate writes. Anything else is refused
+  with the name of the first foreign entry.
+- The parent of an output must be writable; this is tried (a probe directory is made and removed) up front.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from repcurate.errors import UsageError
+
+#: Files a repcurate output directory may hold (a set, a ``confirm --export``, HTML reports written beside them).
+OWN_FILE_NAMES = frozenset({"manifest.json", "calibration.npz", "projection.npz", "export.json",
+                            "model.onnx", "model.keras", "model.h5"})
+#: The ``<meta name="generator">`` every repcurate HTML report carries (see report/templates).
+HTML_GENERATOR_MARK = b'<meta name="generator" content="repcurate '
+_HTML_HEAD_BYTES = 4096
+
+
+def absolute(path: str | os.PathLike[str]) -> Path:
+    """``path`` made absolute with ``~`` expanded and every existing symlink resolved (the path need not exist)."""
+    return Path(os.path.expanduser(os.fspath(path))).resolve(strict=False)
+
+
+def _overlap(out: Path, other: Path) -> str | None:
+    if out == other:
+        return "is"
+    if other in out.parents:
+        return "lies inside"
+    if out in other.parents:
+        return "contains"
+    return None
+
+
+def refuse_overlap(out: str | os.PathLike[str], inputs: Mapping[str, str | os.PathLike[str] | None], *,
+                   option: str = "--out") -> None:
+    """Refuse (exit 2) an output directory that is, contains or lies inside any input folder in ``inputs``
+    (role → path, ``None`` entries ignored)."""
+    target = absolute(out)
+    for role, path in inputs.items():
+        if path is None:
+            continue
+        relation = _overlap(target, absolute(path))
+        if relation is not None:
+            raise UsageError(f"{option} {out} {relation} the {role} {path}; repcurate never writes over its inputs; "
+                             f"fix: choose an {option} outside {path}")
+
+
+def refuse_output_file(output: str | os.PathLike[str] | None, *, input_files: Iterable[str | os.PathLike[str] | None] = (),
+                       input_dirs: Mapping[str, str | os.PathLike[str] | None] | None = None,
+                       option: str = "--output") -> None:
+    """Refuse (exit 2) an output file that is one of ``input_files``, lies inside an input folder, or is a directory."""
+    if output is None:
+        return
+    target = absolute(output)
+    if target.is_dir():
+        raise UsageError(f"{option} {output} is a directory; fix: name a file, e.g. {option} {Path(output) / 'report.html'}")
+    for path in input_files:
+        if path is not None and absolute(path) == target:
+            raise UsageError(f"{option} {output} is an input of this command ({path}); fix: write the report elsewhere")
+    for role, folder in (input_dirs or {}).items():
+        if folder is not None and absolute(folder) in target.parents:
+            raise UsageError(f"{option} {output} lies inside the {role} {folder}; repcurate never writes into its inputs; "
+                             f"fix: write the report outside {folder}")
+    probe_writable(target, option=option)
+
+
+def code_file(spec: object) -> Path | None:
+    """The file behind a model/preprocessing spec given on the command line (``file.py:name`` or a model file)."""
+    if not isinstance(spec, str):
+        return None
+    target, sep, _ = spec.rpartition(":")
+    if sep and (target.endswith(".py") or "/" in target):
+        return Path(target)
+    if spec.lower().endswith((".keras", ".h5", ".hdf5", ".onnx", ".pt", ".pth")):
+        return Path(spec)
+    return None
+
+
+def _is_own_html(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return HTML_GENERATOR_MARK in handle.read(_HTML_HEAD_BYTES)
+    except OSError:
+        return False
+
+
+def _carries_own_marker(directory: Path) -> bool:
+    for name, key in (("manifest.json", "tool"), ("export.json", "repcurate_version")):
+        try:
+            data = json.loads((directory / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and (data.get(key, {}).get("name") == "repcurate" if key == "tool"
+                                       else isinstance(data.get(key), str)):
+            return True
+    return False
+
+
+def foreign_entry(directory: Path) -> str | None:
+    """Why ``directory`` is not repcurate's own output (``None`` when it is, or is empty)."""
+    entries = sorted(directory.iterdir())
+    if not entries:
+        return None
+    if not _carries_own_marker(directory):
+        return "it holds no repcurate manifest.json or export.json"
+    for entry in entries:
+        if entry.is_symlink() or not entry.is_file():
+            return f"{entry.name} is not a file repcurate writes"
+        if entry.name not in OWN_FILE_NAMES and not (entry.suffix.lower() == ".html" and _is_own_html(entry)):
+            return f"{entry.name} is not a file repcurate writes"
+    return None
+
+
+def probe_writable(target: Path, *, option: str = "--out") -> None:
+    """Refuse (exit 2) when the nearest existing folder above ``target`` cannot take a new entry (tried, not guessed)."""
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {target}: {parent} is not a directory; fix: choose an {option} in a folder")
+    try:
+        probe = tempfile.mkdtemp(prefix=".repcurate-probe-", dir=parent)
+    except OSError as exc:
+        raise UsageError(f"{option} {target}: cannot write in {parent} ({exc.strerror or exc}); "
+                         f"fix: choose an {option} in a writable folder") from None
+    os.rmdir(probe)
+
+
+def ensure_writable_target(out: str | os.PathLike[str], *, overwrite: bool, option: str = "--out") -> None:
+    """Refuse early (exit 2, before any work) an output directory that exists and may not be replaced, or
+    whose parent cannot be written, or that is or contains the current directory (a replacement would delete
+    it from under the user)."""
+    path = Path(out)
+    target, cwd = absolute(path), absolute(Path.cwd())
+    if target == cwd or target in cwd.parents:
+        raise UsageError(f"{option} {out} is or contains the current directory; fix: name a new sub-folder, "
+                         f"e.g. {option} repset")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{out}: exists and is not a directory; fix: choose another {option}")
+    if path.is_dir() and any(path.iterdir()):
+        reason = foreign_entry(path)
+        if reason is not None:
+            raise UsageError(f"{out}: not empty and not written by repcurate ({reason}); --overwrite replaces only "
+                             f"repcurate's own output; fix: choose another {option}")
+        if not overwrite:
+            raise UsageError(f"{out}: already holds repcurate output; fix: pass --overwrite to replace it, "
+                             f"or choose another {option}")
+    probe_writable(target, option=option)
