@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
     parser.add_argument("--export", type=Path, default=None, metavar="DIR",
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --export directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace an --export directory that repcurate wrote before (never a folder holding anything else)")
     add_report_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
