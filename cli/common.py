@@ -134,10 +134,28 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C / SIGTERM an error was raised while handling (a library's clean-up failing on the way out)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (KeyboardInterrupt, Terminated)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def run_guarded(args: argparse.Namespace, action: Any) -> int:
     """Run ``action(args)``; map errors to one-line messages and exit codes (tracebacks with --debug)."""
     try:
-        return int(action(args) or EXIT_OK)
+        try:
+            return int(action(args) or EXIT_OK)
+        except Exception as exc:
+            interrupt = _interrupt_behind(exc)
+            if interrupt is not None and not args.debug:
+                raise interrupt from None
+            raise
     except KeyboardInterrupt:
         sys.stderr.write("repcurate: interrupted\n")
         return EXIT_INTERRUPTED

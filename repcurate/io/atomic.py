@@ -39,13 +39,22 @@ def json_bytes(obj: Any) -> bytes:
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an ``.npz`` archive (readable by ``np.load``) with fixed timestamps and entry order."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name in sorted(arrays):
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            with archive.open(info, "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+    """Write an ``.npz`` archive (readable by ``np.load``) with fixed timestamps and entry order.
+
+    An exception (or Ctrl-C) part-way leaves the archive unfinished, without a second error from zipfile's
+    close masking the first: the caller removes the file."""
+    with open(path, "wb") as raw:
+        archive = zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        try:
+            for name in sorted(arrays):
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
+                info.external_attr = 0o644 << 16
+                with archive.open(info, "w", force_zip64=True) as handle:
+                    np.lib.format.write_array(handle, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+        except BaseException:
+            archive.fp = None  # abandon the archive: no end records, no second error from close()
+            raise
+        archive.close()
 
 
 #: This host, short: staging names carry it so a shared folder (NFS) never sees another host's live run as stale.
