@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.checks.base import Check, Measurement, Status
+from repcurate.checks.base import Check, Measurement, Param, Status
 from repcurate.checks.context import CheckContext, Unavailable
 from repcurate.select.geometry import l2_normalize
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE
@@ -15,7 +15,9 @@ from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE
 class DuplicatesCheck(Check):
     id = "duplicates"
     description = "No image (or tensor) appears twice, and no two images are near duplicates in embedding space."
-    defaults = {"near_distance": DEFAULT_NEAR_DUPLICATE, "warn_fraction": 0.0, "fail_fraction": 0.1}
+    #: Unit-normalised embeddings lie at most 2 apart.
+    parameters = {"near_distance": Param(DEFAULT_NEAR_DUPLICATE, minimum=0, maximum=2),
+              "warn_fraction": Param(0.0, minimum=0, maximum=1), "fail_fraction": Param(0.1, minimum=0, maximum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         samples = ctx.manifest["samples"]

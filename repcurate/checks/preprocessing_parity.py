@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.checks.base import Check, Measurement, Status
+from repcurate.checks.base import Check, Measurement, Param, Status
 from repcurate.checks.context import CheckContext
 from repcurate.checks.parity import MAJOR_CAUSES, diagnose
 from repcurate.data.images import DecodeError
@@ -17,7 +17,7 @@ class PreprocessingParityCheck(Check):
     description = ("Raw files run through the set's pipeline (its stored tensors) and the evaluation pipeline give "
                    "the same tensors; a difference is named (scale, mean/std, channel order, layout, size, dtype, "
                    "channel count, inversion).")
-    defaults = {"samples": 8}
+    parameters = {"samples": Param(8, minimum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         eval_pre = ctx.eval_preprocessor

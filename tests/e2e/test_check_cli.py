@@ -134,13 +134,22 @@ def test_missing_repset_dir_exits_3(project, cli, tmp_path):
 
 @pytest.mark.parametrize("text, needle", [
     ('[set_sise]\nwarn_below = 10\n', "unknown check 'set_sise'; did you mean 'set_size'?"),
-    ('[duplicates]\nnear_distance = "close"\n', "duplicates.near_distance must be float"),
+    ('[duplicates]\nnear_distance = "close"\n', "duplicates.near_distance must be a number from 0 to 2, got 'close'"),
+    ('[duplicates]\nfail_fraction = nan\n', "duplicates.fail_fraction must be a number from 0 to 1, got nan"),
+    ('[distribution_shift]\npermutations = -5\n', "distribution_shift.permutations must be an integer >= 1, got -5"),
 ])
 def test_bad_config_exits_2(project, cli, tmp_path, text, needle):
     config = tmp_path / "check.toml"
     config.write_text(text)
     result = cli(*project.args("good", "--config", str(config)), cwd=tmp_path)
     assert_one_line_error(result, 2, needle, str(config))
+
+
+def test_json_config_that_is_not_an_object_exits_2(project, cli, tmp_path):
+    config = tmp_path / "check.json"
+    config.write_text("[1, 2]")
+    result = cli(*project.args("good", "--config", str(config)), cwd=tmp_path)
+    assert_one_line_error(result, 2, str(config), "must be a table {check_id: {param: value}}, got a list", "fix:")
 
 
 def test_pyproject_table_in_the_working_directory(project, cli, tmp_path):

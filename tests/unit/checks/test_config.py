@@ -1,0 +1,116 @@
+"""Check settings are range-checked: every parameter of every check declares the values it may
+take (``Param`` next to its default) and ``resolve_params`` refuses anything else with exit 2,
+naming the parameter and the allowed range. Config files of the wrong shape are usage errors too."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+from repcurate.checks.base import Param
+from repcurate.checks.config import read_config_file, resolve_params, skipped_ids
+from repcurate.checks.registry import CHECKS
+from repcurate.errors import UsageError
+
+
+def _all_params() -> list[tuple[str, str, Param]]:
+    return [(check.id, name, param) for check in CHECKS for name, param in check.parameters.items()]
+
+
+# ------------------------------------------------------------------ the values the issue named
+@pytest.mark.parametrize("check_id, name, value, needle", [
+    ("duplicates", "fail_fraction", math.nan, "duplicates.fail_fraction must be a number from 0 to 1, got nan"),
+    ("duplicates", "fail_fraction", math.inf, "duplicates.fail_fraction must be a number from 0 to 1, got inf"),
+    ("duplicates", "fail_fraction", 1.5, "duplicates.fail_fraction must be a number from 0 to 1, got 1.5"),
+    ("distribution_shift", "permutations", -5, "distribution_shift.permutations must be an integer >= 1, got -5"),
+    ("distribution_shift", "k", 0, "distribution_shift.k must be an integer >= 1, got 0"),
+    ("preprocessing_parity", "samples", 0, "preprocessing_parity.samples must be an integer >= 1, got 0"),
+    ("preprocessing_parity", "samples", -1, "preprocessing_parity.samples must be an integer >= 1, got -1"),
+    ("distribution_shift", "alpha", -0.01, "distribution_shift.alpha must be a number from 0 to 1, got -0.01"),
+    ("duplicates", "near_distance", -0.1, "duplicates.near_distance must be a number from 0 to 2, got -0.1"),
+    ("class_coverage", "warn_balance_ratio", 0.5, "class_coverage.warn_balance_ratio must be a finite number >= 1, got 0.5"),
+    ("class_coverage", "warn_balance_ratio", math.inf, "class_coverage.warn_balance_ratio must be a finite number >= 1, got inf"),
+    ("set_size", "fail_below", -1, "set_size.fail_below must be an integer >= 0, got -1"),
+    ("activation_ranges", "worst", 0, "activation_ranges.worst must be an integer >= 1, got 0"),
+    # wrong types get the same sentence
+    ("set_size", "fail_below", "ten", "set_size.fail_below must be an integer >= 0, got 'ten'"),
+    ("set_size", "fail_below", 10.0, "set_size.fail_below must be an integer >= 0, got 10.0"),
+    ("set_size", "fail_below", True, "set_size.fail_below must be an integer >= 0, got True"),
+    ("duplicates", "fail_fraction", False, "duplicates.fail_fraction must be a number from 0 to 1, got False"),
+    ("duplicates", "fail_fraction", [0.1], "duplicates.fail_fraction must be a number from 0 to 1, got [0.1]"),
+])
+def test_out_of_range_value_is_a_usage_error_naming_parameter_and_range(check_id, name, value, needle):
+    with pytest.raises(UsageError) as caught:
+        resolve_params({check_id: {name: value}}, source="check.toml")
+    assert str(caught.value) == f"check.toml: {needle}"
+    assert caught.value.exit_code == 2
+
+
+def test_bounds_are_inclusive_and_ints_widen_to_floats():
+    params = resolve_params({"duplicates": {"fail_fraction": 1, "warn_fraction": 0, "near_distance": 2},
+                             "distribution_shift": {"k": 1, "permutations": 1, "alpha": 0.0},
+                             "set_size": {"fail_below": 0}})
+    assert params["duplicates"] == {"near_distance": 2.0, "warn_fraction": 0.0, "fail_fraction": 1.0}
+    assert all(isinstance(v, float) for v in params["duplicates"].values())
+    assert params["distribution_shift"]["k"] == 1 and params["set_size"]["fail_below"] == 0
+
+
+def test_every_parameter_declares_a_range_its_default_satisfies():
+    """One uniform declaration per parameter: a ``Param`` whose default is inside its own range."""
+    assert _all_params(), "no check declares parameters"
+    for check in CHECKS:
+        assert check.defaults == {name: p.default for name, p in check.parameters.items()}, check.id
+    for check_id, name, param in _all_params():
+        assert param.kind in (int, float), (check_id, name)
+        assert param.minimum is not None, f"{check_id}.{name} declares no lower bound"
+        assert param.validate(param.default) == param.default, (check_id, name)
+        below = param.minimum - 1
+        with pytest.raises(ValueError):
+            param.validate(param.kind(below))
+        if param.maximum is not None:
+            with pytest.raises(ValueError):
+                param.validate(param.kind(param.maximum + 1))
+        if param.kind is float:
+            for bad in (math.nan, math.inf, -math.inf):
+                with pytest.raises(ValueError):
+                    param.validate(bad)
+
+
+# ------------------------------------------------------------------ config files of the wrong shape
+@pytest.mark.parametrize("name, text, needle", [
+    ("check.json", "[1, 2]", "the config must be a table {check_id: {param: value}}, got a list"),
+    ("check.json", '"duplicates"', "the config must be a table {check_id: {param: value}}, got a string"),
+    ("check.json", "3", "the config must be a table {check_id: {param: value}}, got a number"),
+    ("check.json", "null", "the config must be a table {check_id: {param: value}}, got null"),
+    ("pyproject.toml", "tool = 3\n", "[tool.repcurate.check] must be a table"),
+    ("pyproject.toml", "[tool]\nrepcurate = [1]\n", "[tool.repcurate.check] must be a table"),
+    ("pyproject.toml", "[tool.repcurate]\ncheck = \"all\"\n", "[tool.repcurate.check] must be a table"),
+])
+def test_config_file_of_the_wrong_shape_is_a_usage_error(tmp_path, name, text, needle):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(UsageError) as caught:
+        read_config_file(path)
+    assert str(caught.value).startswith(f"{path}: ") and needle in str(caught.value)
+
+
+def test_nan_in_a_toml_or_json_file_is_refused(tmp_path):
+    for name, text in (("check.toml", "[duplicates]\nfail_fraction = nan\n"),
+                       ("check.json", json.dumps({"duplicates": {"fail_fraction": math.nan}}))):
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(UsageError, match=re.escape(f"{path}: duplicates.fail_fraction must be a number from 0 to 1, got nan")):
+            resolve_params(read_config_file(path), source=str(path))
+
+
+@pytest.mark.parametrize("config, needle", [
+    ([], "the config must be a table {check_id: {param: value}}, got a list"),
+    ({"skip": [["duplicates"]]}, "unknown check ['duplicates'] in skip"),
+    ({3: {}}, "unknown check 3"),
+])
+def test_malformed_settings_are_usage_errors(config, needle):
+    with pytest.raises(UsageError, match=re.escape(needle)):
+        resolve_params(config)
+        skipped_ids(config)
