@@ -32,7 +32,13 @@ class ClassCoverageCheck(Check):
                    "missing": missing, "dominant_class": dominant, "dominant_share": round(dominant_count / total, 4),
                    "balance_ratio": round(ratio, 3), "counts": dict(sorted(counts.items()))}
         covered = 1.0 - len(missing) / len(reference) if reference else 1.0
-        return Measurement(round(covered, 4), f"{len(counts)} of {len(reference)} {source} classes present", details)
+        extra = sorted(set(counts) - set(reference))
+        details["reference_classes_present"] = len(reference) - len(missing)
+        details["extra_classes"] = extra
+        message = f"{len(reference) - len(missing)} of {len(reference)} {source} classes present"
+        if extra:
+            message += f" (the set also has {len(extra)} class(es) the {source} lacks)"
+        return Measurement(round(covered, 4), message, details)
 
     def judge(self, m: Measurement, params: dict[str, Any]) -> tuple[Status, str]:
         d = m.details

@@ -127,6 +127,27 @@ def test_crashing_check_fails_the_gate_unless_allowed(project, cli):
     assert "preprocessing_parity   ERROR" in allowed.stdout
 
 
+@pytest.mark.parametrize("files", [{}, {"a.png": b"junk", "b.jpg": b"", "c.png": b"\x89PNG\r\n\x1a\n"}],
+                         ids=["empty", "all-corrupt"])
+def test_eval_folder_without_a_usable_image_exits_1(project, cli, tmp_path, files):
+    """Even with every skippable check skipped, no eval image fails the gate (it used to pass, exit 0)."""
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    config = tmp_path / "check.toml"
+    config.write_text('skip = ["set_size", "class_coverage", "preprocessing_parity", "duplicates", '
+                      '"distribution_shift", "activation_ranges"]\n')
+    args = ["check", "--repset", str(project.sets["good"]), "--eval-dir", str(folder), "--config", str(config),
+            "--cache-dir", str(project.cache), "--format", "json", "-q"]
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    gate = next(c for c in report["checks"] if c["id"] == "eval_data")
+    assert gate["status"] == "fail" and gate["message"].startswith(f"no usable eval image in {folder.resolve()} (")
+    assert report["verdict"] == "fail"
+
+
 def test_missing_repset_dir_exits_3(project, cli, tmp_path):
     result = cli("check", "--repset", str(tmp_path / "nope"), "--eval-dir", str(project.eval), cwd=tmp_path)
     assert_one_line_error(result, 3, str(tmp_path / "nope" / "manifest.json"), "not found", "fix:")
@@ -137,6 +158,7 @@ def test_missing_repset_dir_exits_3(project, cli, tmp_path):
     ('[duplicates]\nnear_distance = "close"\n', "duplicates.near_distance must be a number from 0 to 2, got 'close'"),
     ('[duplicates]\nfail_fraction = nan\n', "duplicates.fail_fraction must be a number from 0 to 1, got nan"),
     ('[distribution_shift]\npermutations = -5\n', "distribution_shift.permutations must be an integer >= 1, got -5"),
+    ('skip = ["eval_data"]\n', "eval_data cannot be skipped"),
 ])
 def test_bad_config_exits_2(project, cli, tmp_path, text, needle):
     config = tmp_path / "check.toml"

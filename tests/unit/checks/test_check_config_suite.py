@@ -171,7 +171,7 @@ def test_warn_verdict_and_fail_on_gate(digits, by_id):
 def test_good_set_passes_the_whole_suite(digits, good_set):
     result = digits.check(good_set, model=digits.model)
     statuses = {c.id: c.status for c in result.checks}
-    assert statuses == {"set_size": Status.PASS, "class_coverage": Status.PASS, "preprocessing_parity": Status.PASS,
+    assert statuses == {"eval_data": Status.PASS, "set_size": Status.PASS, "class_coverage": Status.PASS, "preprocessing_parity": Status.PASS,
                         "duplicates": Status.PASS, "distribution_shift": Status.PASS,
                         "activation_ranges": statuses["activation_ranges"]}, [(c.id, c.message) for c in result.checks]
     assert statuses["activation_ranges"] in {Status.PASS, Status.WARN}

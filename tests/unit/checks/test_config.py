@@ -109,6 +109,7 @@ def test_nan_in_a_toml_or_json_file_is_refused(tmp_path):
     ([], "the config must be a table {check_id: {param: value}}, got a list"),
     ({"skip": [["duplicates"]]}, "unknown check ['duplicates'] in skip"),
     ({3: {}}, "unknown check 3"),
+    ({"skip": ["eval_data"]}, "eval_data cannot be skipped"),
 ])
 def test_malformed_settings_are_usage_errors(config, needle):
     with pytest.raises(UsageError, match=re.escape(needle)):
