@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from repcurate.checks.context import CheckContext, Unavailable
+from repcurate.checks.context import CheckContext, MissingInput, Unavailable
 
 
 class Status(str, enum.Enum):
@@ -123,6 +123,8 @@ class Check:
                 status, message = self.judge(measurement, params)
         except Unavailable as exc:
             return CheckResult(self.id, Status.SKIPPED, None, f"skipped: {exc}", {}, self.description)
+        except MissingInput as exc:  # the set lacks what this check needs: that fails it, never skips it
+            return CheckResult(self.id, Status.FAIL, None, str(exc), {"missing": exc.what}, self.description)
         except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not propagated
             return CheckResult(self.id, Status.ERROR, None, f"check crashed: {type(exc).__name__}: {exc}",
                                {"exception": type(exc).__name__}, self.description)

@@ -5,7 +5,7 @@ from collections import Counter
 from typing import Any
 
 from repcurate.checks.base import Check, Measurement, Param, Status
-from repcurate.checks.context import CheckContext
+from repcurate.checks.context import CheckContext, MissingInput
 
 
 class ClassCoverageCheck(Check):
@@ -22,7 +22,13 @@ class ClassCoverageCheck(Check):
             reference = sorted({r.label for r in ctx.eval_records if r.label is not None})
             source = "eval set"
         else:
-            reference = sorted(c["label"] for c in ctx.manifest.get("classes", []) if c["label"] is not None)
+            classes = ctx.manifest.get("classes")
+            valid = isinstance(classes, list) and all(isinstance(c, dict) and "label" in c for c in classes)
+            reference = sorted(c["label"] for c in classes if c["label"] is not None) if valid else []
+            if not reference:  # a labelled set was built from labelled classes: the manifest lost them
+                raise MissingInput("classes", "the set's manifest records no training classes to compare the set "
+                                              "against (the eval set is unlabelled); fix: rebuild the set with "
+                                              "repcurate build, or pass a labelled eval folder")
             source = "training set"
         missing = [c for c in reference if c not in counts]
         total = sum(counts.values())
@@ -31,7 +37,7 @@ class ClassCoverageCheck(Check):
         details = {"reference": source, "classes_expected": len(reference), "classes_present": len(counts),
                    "missing": missing, "dominant_class": dominant, "dominant_share": round(dominant_count / total, 4),
                    "balance_ratio": round(ratio, 3), "counts": dict(sorted(counts.items()))}
-        covered = 1.0 - len(missing) / len(reference) if reference else 1.0
+        covered = 1.0 - len(missing) / len(reference)
         extra = sorted(set(counts) - set(reference))
         details["reference_classes_present"] = len(reference) - len(missing)
         details["extra_classes"] = extra

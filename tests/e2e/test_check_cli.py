@@ -148,6 +148,25 @@ def test_eval_folder_without_a_usable_image_exits_1(project, cli, tmp_path, file
     assert report["verdict"] == "fail"
 
 
+def test_set_whose_manifest_lost_its_preprocessing_exits_1(project, cli, tmp_path):
+    """Deleting `preprocessing` from manifest.json used to skip the checks that need it (exit 0 with
+    --allow-errors, since parity only crashed); now they fail and say what is missing and the fix."""
+    import shutil
+
+    copy = tmp_path / "set"
+    shutil.copytree(project.sets["good"], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["preprocessing"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("check", "--repset", str(copy), "--eval-dir", str(project.eval), "--cache-dir", str(project.cache),
+                 "--eval-preprocess", project.preprocess, "--allow-errors", "--format", "json", "-q", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    statuses = {c["id"]: (c["status"], c["message"]) for c in json.loads(result.stdout)["checks"]}
+    for check_id in ("preprocessing_parity", "duplicates", "distribution_shift"):
+        status, message = statuses[check_id]
+        assert status == "fail" and "records no preprocessing" in message and "rebuild the set" in message
+
+
 def test_missing_repset_dir_exits_3(project, cli, tmp_path):
     result = cli("check", "--repset", str(tmp_path / "nope"), "--eval-dir", str(project.eval), cwd=tmp_path)
     assert_one_line_error(result, 3, str(tmp_path / "nope" / "manifest.json"), "not found", "fix:")
