@@ -115,3 +115,129 @@ def test_malformed_settings_are_usage_errors(config, needle):
     with pytest.raises(UsageError, match=re.escape(needle)):
         resolve_params(config)
         skipped_ids(config)
+
+
+# ------------------------------------------------------------------ property-based: any config is accepted or a UsageError
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PROPERTY_SETTINGS = settings(deadline=None, derandomize=True, database=None, max_examples=300,
+                             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+CHECK_IDS = [c.id for c in CHECKS]
+PARAM_NAMES = sorted({name for c in CHECKS for name in c.parameters})
+
+#: Numbers at and around every bound, the non-finite ones, and huge ones.
+EDGE_NUMBERS = st.sampled_from([0, 1, -1, 2, 5, 0.0, 0.5, 1.0, 1.5, -0.01, 2.5, math.nan, math.inf, -math.inf,
+                                10**30, -10**30, 2**63, 1e308, -1e308, 5e-324])
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), EDGE_NUMBERS,
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                      st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                      max_leaves=8)
+PARAM_TABLES = st.dictionaries(st.one_of(st.sampled_from(PARAM_NAMES), st.text(max_size=6)),
+                               st.one_of(EDGE_NUMBERS, SCALARS, VALUES), max_size=4)
+SKIP_LISTS = st.lists(st.one_of(st.sampled_from(CHECK_IDS), st.text(max_size=6), SCALARS), max_size=4)
+NUMBERS = st.one_of(EDGE_NUMBERS, st.integers(-5, 1000), st.floats(-1.0, 3.0), st.floats(), st.booleans())
+#: Well-formed shapes: real check ids with their real parameter names, numbers of every kind.
+KNOWN_TABLES = st.sampled_from(CHECKS).flatmap(
+    lambda check: st.tuples(st.just(check.id), st.dictionaries(st.sampled_from(sorted(check.parameters) or ["x"]),
+                                                                NUMBERS, max_size=3)))
+WELL_FORMED = st.builds(lambda tables, skip: {**dict(tables), **({"skip": skip} if skip is not None else {})},
+                        st.lists(KNOWN_TABLES, max_size=4), st.one_of(st.none(), st.lists(st.sampled_from(CHECK_IDS), max_size=3)))
+CONFIGS = st.one_of(
+    WELL_FORMED,
+    st.dictionaries(st.one_of(st.sampled_from([*CHECK_IDS, "skip"]), st.text(max_size=8)),
+                    st.one_of(PARAM_TABLES, SKIP_LISTS, VALUES), max_size=5),
+    VALUES,  # wrong top-level types: lists, strings, numbers, null
+)
+
+
+def _assert_accepted_values_are_in_range(resolved: dict, config: dict) -> None:
+    assert set(resolved) == set(CHECK_IDS)
+    for check in CHECKS:
+        assert set(resolved[check.id]) == set(check.parameters)
+        for name, param in check.parameters.items():
+            value = resolved[check.id][name]
+            assert type(value) is param.kind, (check.id, name, value)
+            assert math.isfinite(value), (check.id, name, value)
+            assert param.minimum is None or value >= param.minimum, (check.id, name, value)
+            assert param.maximum is None or value <= param.maximum, (check.id, name, value)
+            given_value = config.get(check.id, {}).get(name, param.default)
+            assert value == given_value, (check.id, name, value, given_value)
+
+
+def _check_settings(config: object, source: str = "config") -> None:
+    """``resolve_params`` and ``skipped_ids`` accept ``config`` or raise UsageError, nothing else."""
+    try:
+        resolved = resolve_params(config, source=source)  # type: ignore[arg-type]
+    except UsageError as exc:
+        assert exc.exit_code == 2 and str(exc).startswith(f"{source}: ")
+    else:
+        _assert_accepted_values_are_in_range(resolved, config)  # type: ignore[arg-type]
+    try:
+        skip = skipped_ids(config, source=source)  # type: ignore[arg-type]
+    except UsageError as exc:
+        assert exc.exit_code == 2
+    else:
+        assert set(skip) <= set(CHECK_IDS) and not {c.id for c in CHECKS if c.required} & set(skip)
+
+
+@PROPERTY_SETTINGS
+@given(CONFIGS)
+def test_any_settings_structure_is_accepted_in_range_or_a_usage_error(config):
+    _check_settings(config)
+
+
+def _toml_value(value: object) -> str:
+    """Inline TOML for a generated value (``None`` has no TOML form: written as ``null``, invalid TOML)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def _toml_document(config: object) -> str:
+    if not isinstance(config, dict):
+        return f"value = {_toml_value(config)}\n"  # a TOML document is always a table
+    return "".join(f"{json.dumps(str(k))} = {_toml_value(v)}\n" for k, v in config.items())
+
+
+@PROPERTY_SETTINGS
+@given(config=CONFIGS, form=st.sampled_from(["check.json", "check.toml", "pyproject.toml"]))
+def test_any_config_file_is_accepted_in_range_or_a_usage_error(tmp_path, config, form):
+    path = tmp_path / form
+    if form == "check.json":
+        path.write_text(json.dumps(config))  # NaN / Infinity as Python's json writes them
+    elif form == "check.toml":
+        path.write_text(_toml_document(config))
+    else:
+        path.write_text(f"[tool.repcurate]\ncheck = {_toml_value(config)}\n")
+    try:
+        data = read_config_file(path)
+    except UsageError as exc:
+        assert exc.exit_code == 2 and str(exc).startswith(f"{path}: ")
+        return
+    assert isinstance(data, dict)
+    _check_settings(data, source=str(path))
+
+
+@PROPERTY_SETTINGS
+@given(payload=st.binary(max_size=64), form=st.sampled_from(["check.json", "check.toml", "pyproject.toml"]))
+def test_arbitrary_bytes_as_a_config_file_are_a_usage_error_or_a_table(tmp_path, payload, form):
+    path = tmp_path / form
+    path.write_bytes(payload)
+    try:
+        data = read_config_file(path)
+    except UsageError:
+        return
+    assert isinstance(data, dict)
+    _check_settings(data, source=str(path))
