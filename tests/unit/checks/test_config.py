@@ -8,6 +8,8 @@ import math
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from repcurate.checks.base import Param
 from repcurate.checks.config import read_config_file, resolve_params, skipped_ids
@@ -118,9 +120,6 @@ def test_malformed_settings_are_usage_errors(config, needle):
 
 
 # ------------------------------------------------------------------ property-based: any config is accepted or a UsageError
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 PROPERTY_SETTINGS = settings(deadline=None, derandomize=True, database=None, max_examples=300,
                              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 CHECK_IDS = [c.id for c in CHECKS]

@@ -1,11 +1,9 @@
 """``eval_data``: an eval folder with no usable image fails the gate, whatever the config skips."""
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from PIL import Image
 
 from repcurate.checks.base import Status
 from repcurate.checks.config import skipped_ids
