@@ -93,7 +93,7 @@ class ActivationRangesCheck(Check):
     description = ("With the float model, the share of each layer's eval activations outside the range the set "
                    "produces — the clipping PTQ thresholds will impose; names the worst layers.")
     parameters = {"warn_outside": Param(0.001, minimum=0, maximum=1), "fail_outside": Param(0.01, minimum=0, maximum=1),
-              "worst": Param(5, minimum=1)}
+                  "worst": Param(5, minimum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         if not ctx.model_given:

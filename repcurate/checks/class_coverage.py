@@ -12,7 +12,7 @@ class ClassCoverageCheck(Check):
     id = "class_coverage"
     description = "Every class of the eval set (else the training set) is present; no class dominates the set."
     parameters = {"max_missing_fraction": Param(0.0, minimum=0, maximum=1), "max_dominant_share": Param(0.9, minimum=0, maximum=1),
-              "warn_balance_ratio": Param(10.0, minimum=1)}
+                  "warn_balance_ratio": Param(10.0, minimum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         counts = Counter(s["label"] for s in ctx.manifest["samples"] if s["label"] is not None)

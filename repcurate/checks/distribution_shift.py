@@ -49,10 +49,10 @@ class DistributionShiftCheck(Check):
     description = ("The set and the eval set come from the same distribution: MMD two-sample test in embedding "
                    "space, k-NN coverage of the eval set by the set, and per-channel input statistics.")
     parameters = {"alpha": Param(0.01, minimum=0, maximum=1), "permutations": Param(200, minimum=1),
-              # the MMD needs two points per side; a k-NN ball needs k >= 1 neighbours
-              "max_points": Param(600, minimum=2), "k": Param(5, minimum=1),
-              "warn_coverage": Param(0.8, minimum=0, maximum=1), "fail_coverage": Param(0.5, minimum=0, maximum=1),
-              "warn_channel_shift": Param(0.5, minimum=0)}
+                  # the MMD needs two points per side; a k-NN ball needs k >= 1 neighbours
+                  "max_points": Param(600, minimum=2), "k": Param(5, minimum=1),
+                  "warn_coverage": Param(0.8, minimum=0, maximum=1), "fail_coverage": Param(0.5, minimum=0, maximum=1),
+                  "warn_channel_shift": Param(0.5, minimum=0)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         rng = np.random.default_rng(ctx.seed)

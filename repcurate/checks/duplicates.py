@@ -34,7 +34,7 @@ class DuplicatesCheck(Check):
                    "(closer than build's near-duplicate distance: near_distance, shrunk in crowded feature spaces).")
     #: Unit-normalised embeddings lie at most 2 apart.
     parameters = {"near_distance": Param(DEFAULT_NEAR_DUPLICATE, minimum=0, maximum=2),
-              "warn_fraction": Param(0.0, minimum=0, maximum=1), "fail_fraction": Param(0.1, minimum=0, maximum=1)}
+                  "warn_fraction": Param(0.0, minimum=0, maximum=1), "fail_fraction": Param(0.1, minimum=0, maximum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         samples = ctx.manifest["samples"]

@@ -14,7 +14,7 @@ class SetSizeCheck(Check):
     # Vendors recommend 100–1000 calibration images (NNCF/OpenVINO default 300); MCT's bias
     # correction and threshold search average per-batch statistics, which get noisy below ~100.
     parameters = {"fail_below": Param(32, minimum=0), "warn_below": Param(100, minimum=0),
-              "warn_below_per_class": Param(5, minimum=0)}
+                  "warn_below_per_class": Param(5, minimum=0)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         labels = [s["label"] for s in ctx.manifest["samples"]]
