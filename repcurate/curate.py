@@ -194,7 +194,7 @@ def build(
         "train_source": Path(train_dir).resolve().as_posix(),
         "layout": source.layout,
         "parameters": {**config.to_dict(), "match_dir": None if match_dir is None else Path(match_dir).resolve().as_posix(),
-                       "layer": layer},
+                       "layer": layer, **selection.near_duplicate_record()},
         "seed": seed,
         "model": {"spec": embedder.model_spec, "framework": embedder.framework, "layer": embedder.layer,
                   "fingerprint": embedder.fingerprint, "embedding_dim": int(run.vectors.shape[1])},

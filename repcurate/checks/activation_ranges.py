@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.checks.base import Check, Measurement, Status
+from repcurate.checks.base import Check, Measurement, Param, Status
 from repcurate.checks.context import CheckContext
 
 
@@ -92,7 +92,8 @@ class ActivationRangesCheck(Check):
     id = "activation_ranges"
     description = ("With the float model, the share of each layer's eval activations outside the range the set "
                    "produces — the clipping PTQ thresholds will impose; names the worst layers.")
-    defaults = {"warn_outside": 0.001, "fail_outside": 0.01, "worst": 5}
+    parameters = {"warn_outside": Param(0.001, minimum=0, maximum=1), "fail_outside": Param(0.01, minimum=0, maximum=1),
+                  "worst": Param(5, minimum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         if not ctx.model_given:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from repcurate.checks.context import CheckContext, Unavailable
+from repcurate.checks.context import CheckContext, MissingInput, Unavailable
 
 
 class Status(str, enum.Enum):
@@ -16,6 +17,50 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     ERROR = "error"
     SKIPPED = "skipped"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable check parameter: its default and the closed range ``[minimum, maximum]`` it may take.
+
+    The default's type is the parameter's type: an ``int`` parameter takes integers only, a ``float``
+    one takes any finite number (integers widen to float). Booleans are neither.
+    """
+
+    default: int | float
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def describe(self) -> str:
+        """The allowed values in words, e.g. "an integer >= 1" or "a number from 0 to 1"."""
+        noun = "an integer" if self.kind is int else "a finite number"
+        if self.minimum is not None and self.maximum is not None:
+            noun = "an integer" if self.kind is int else "a number"
+            return f"{noun} from {_number(self.minimum)} to {_number(self.maximum)}"
+        if self.minimum is not None:
+            return f"{noun} >= {_number(self.minimum)}"
+        if self.maximum is not None:
+            return f"{noun} <= {_number(self.maximum)}"
+        return noun
+
+    def validate(self, value: Any) -> int | float:
+        """``value`` as this parameter's type; ``ValueError`` (with :meth:`describe`) when it is not allowed."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.kind is int and isinstance(value, float)):
+            raise ValueError(self.describe())
+        value = self.kind(value)
+        if not math.isfinite(value):
+            raise ValueError(self.describe())
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            raise ValueError(self.describe())
+        return value
 
 
 @dataclass
@@ -46,12 +91,20 @@ class CheckResult:
 
 
 class Check:
-    """Base class. Subclasses set ``id``, ``description``, ``defaults`` (every tunable parameter with
-    its default) and implement :meth:`measure` and :meth:`judge`."""
+    """Base class. Subclasses set ``id``, ``description``, ``parameters`` (every tunable parameter as a
+    :class:`Param`: default and allowed range) and implement :meth:`measure` and :meth:`judge`.
+    ``defaults`` (name → default) is derived from ``parameters``."""
 
     id: ClassVar[str]
     description: ClassVar[str]
+    parameters: ClassVar[dict[str, Param]] = {}
     defaults: ClassVar[dict[str, Any]] = {}
+    #: A required check cannot be turned off with ``skip`` (the gate would check nothing without it).
+    required: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.defaults = {name: param.default for name, param in cls.parameters.items()}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         raise NotImplementedError
@@ -70,6 +123,8 @@ class Check:
                 status, message = self.judge(measurement, params)
         except Unavailable as exc:
             return CheckResult(self.id, Status.SKIPPED, None, f"skipped: {exc}", {}, self.description)
+        except MissingInput as exc:  # the set lacks what this check needs: that fails it, never skips it
+            return CheckResult(self.id, Status.FAIL, None, str(exc), {"missing": exc.what}, self.description)
         except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not propagated
             return CheckResult(self.id, Status.ERROR, None, f"check crashed: {type(exc).__name__}: {exc}",
                                {"exception": type(exc).__name__}, self.description)

@@ -4,14 +4,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from repcurate.checks.base import Check, Measurement, Status
-from repcurate.checks.context import CheckContext
+from repcurate.checks.base import Check, Measurement, Param, Status
+from repcurate.checks.context import CheckContext, MissingInput
 
 
 class ClassCoverageCheck(Check):
     id = "class_coverage"
     description = "Every class of the eval set (else the training set) is present; no class dominates the set."
-    defaults = {"max_missing_fraction": 0.0, "max_dominant_share": 0.9, "warn_balance_ratio": 10.0}
+    parameters = {"max_missing_fraction": Param(0.0, minimum=0, maximum=1), "max_dominant_share": Param(0.9, minimum=0, maximum=1),
+                  "warn_balance_ratio": Param(10.0, minimum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         counts = Counter(s["label"] for s in ctx.manifest["samples"] if s["label"] is not None)
@@ -21,7 +22,13 @@ class ClassCoverageCheck(Check):
             reference = sorted({r.label for r in ctx.eval_records if r.label is not None})
             source = "eval set"
         else:
-            reference = sorted(c["label"] for c in ctx.manifest.get("classes", []) if c["label"] is not None)
+            classes = ctx.manifest.get("classes")
+            valid = isinstance(classes, list) and all(isinstance(c, dict) and "label" in c for c in classes)
+            reference = sorted(c["label"] for c in classes if c["label"] is not None) if valid else []
+            if not reference:  # a labelled set was built from labelled classes: the manifest lost them
+                raise MissingInput("classes", "the set's manifest records no training classes to compare the set "
+                                              "against (the eval set is unlabelled); fix: rebuild the set with "
+                                              "repcurate build, or pass a labelled eval folder")
             source = "training set"
         missing = [c for c in reference if c not in counts]
         total = sum(counts.values())
@@ -30,8 +37,14 @@ class ClassCoverageCheck(Check):
         details = {"reference": source, "classes_expected": len(reference), "classes_present": len(counts),
                    "missing": missing, "dominant_class": dominant, "dominant_share": round(dominant_count / total, 4),
                    "balance_ratio": round(ratio, 3), "counts": dict(sorted(counts.items()))}
-        covered = 1.0 - len(missing) / len(reference) if reference else 1.0
-        return Measurement(round(covered, 4), f"{len(counts)} of {len(reference)} {source} classes present", details)
+        covered = 1.0 - len(missing) / len(reference)
+        extra = sorted(set(counts) - set(reference))
+        details["reference_classes_present"] = len(reference) - len(missing)
+        details["extra_classes"] = extra
+        message = f"{len(reference) - len(missing)} of {len(reference)} {source} classes present"
+        if extra:
+            message += f" (the set also has {len(extra)} class(es) the {source} lacks)"
+        return Measurement(round(covered, 4), message, details)
 
     def judge(self, m: Measurement, params: dict[str, Any]) -> tuple[Status, str]:
         d = m.details

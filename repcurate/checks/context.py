@@ -23,7 +23,27 @@ EVAL_TENSOR_SAMPLE = 256
 
 
 class Unavailable(Exception):
-    """An input a check needs cannot be had (the check is skipped with this message)."""
+    """An input a check needs cannot be had (the check is skipped with this message).
+
+    For inputs that are optional by design or belong to this machine: no ``--model``, an unlabelled
+    set, a recorded spec that cannot be loaded here. A record missing from the set itself is
+    :class:`MissingInput`.
+    """
+
+
+class MissingInput(Exception):
+    """The set lacks a record a check needs (e.g. its ``preprocessing``): the check fails with this
+    message, which names the record and the fix. ``what`` is the missing record's name."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
+def _missing_record(what: str, role: str, alternative: str = "") -> MissingInput:
+    also = f", or {alternative}" if alternative else ""
+    return MissingInput(what, f"the set's manifest records no {what} ({role}); fix: rebuild the set with "
+                              f"repcurate build{also}")
 
 
 class CheckContext:
@@ -48,11 +68,29 @@ class CheckContext:
     def repset_root(self) -> Path:
         return Path(self.manifest["root"])
 
+    @property
+    def recorded_preprocessing(self) -> dict[str, Any]:
+        """The manifest's ``preprocessing`` record (:class:`MissingInput` when the set has none)."""
+        info = self.manifest.get("preprocessing")
+        if not isinstance(info, dict) or not isinstance(info.get("spec"), str) or not info["spec"]:
+            raise _missing_record("preprocessing", "the pipeline the set's tensors were made with")
+        return info
+
+    @property
+    def recorded_model_spec(self) -> str:
+        """The manifest's ``model.spec`` (:class:`MissingInput` when the set has none)."""
+        info = self.manifest.get("model")
+        if not isinstance(info, dict) or not isinstance(info.get("spec"), str) or not info["spec"]:
+            raise _missing_record("model", "the model the set was selected with", "pass --model")
+        return info["spec"]
+
     @cached_property
     def repset_preprocessor(self) -> Preprocessor | None:
-        """The preprocessing the set was built with, when it can be loaded again (same behaviour)."""
+        """The preprocessing the set was built with, when it can be loaded again (same behaviour);
+        :class:`MissingInput` when the manifest records none."""
+        info = self.recorded_preprocessing
         pre = load_recorded_preprocessor(self.manifest)
-        if pre is not None and pre.fingerprint != self.manifest["preprocessing"].get("fingerprint"):
+        if pre is not None and pre.fingerprint != info.get("fingerprint"):
             log.warning("the repset's preprocessing %s now behaves differently than at build time", pre.spec)
         return pre
 
@@ -89,12 +127,14 @@ class CheckContext:
     # ---------------------------------------------------------------- embeddings
     @cached_property
     def embedder(self) -> Any:
-        spec = self._model_arg if self._model_arg is not None else self.manifest["model"]["spec"]
+        spec = self._model_arg if self._model_arg is not None else self.recorded_model_spec
         if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and ":" not in spec and not spec.lower().endswith(KERAS_SUFFIXES):
             raise Unavailable(f"the repset's model {spec!r} cannot be loaded again; pass --model")
-        pre = self.repset_preprocessor
-        if spec != DEFAULT_MODEL_NAME and pre is None:
-            raise Unavailable("the repset's preprocessing cannot be loaded to feed its model")
+        pre = None  # the bundled default model brings its own preprocessing
+        if spec != DEFAULT_MODEL_NAME:
+            pre = self.repset_preprocessor
+            if pre is None:
+                raise Unavailable("the repset's preprocessing cannot be loaded to feed its model")
         embedder, _ = build_embedder(spec, layer=None, preprocess=pre)
         return embedder
 

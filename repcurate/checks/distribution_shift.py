@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.checks.base import Check, Measurement, Status
+from repcurate.checks.base import Check, Measurement, Param, Status
 from repcurate.checks.context import CheckContext, Unavailable
 from repcurate.select.geometry import l2_normalize, nearest_distances, pca_2d, rbf_bandwidth
 
@@ -48,8 +48,11 @@ class DistributionShiftCheck(Check):
     id = "distribution_shift"
     description = ("The set and the eval set come from the same distribution: MMD two-sample test in embedding "
                    "space, k-NN coverage of the eval set by the set, and per-channel input statistics.")
-    defaults = {"alpha": 0.01, "permutations": 200, "max_points": 600, "k": 5, "warn_coverage": 0.8,
-                "fail_coverage": 0.5, "warn_channel_shift": 0.5}
+    parameters = {"alpha": Param(0.01, minimum=0, maximum=1), "permutations": Param(200, minimum=1),
+                  # the MMD needs two points per side; a k-NN ball needs k >= 1 neighbours
+                  "max_points": Param(600, minimum=2), "k": Param(5, minimum=1),
+                  "warn_coverage": Param(0.8, minimum=0, maximum=1), "fail_coverage": Param(0.5, minimum=0, maximum=1),
+                  "warn_channel_shift": Param(0.5, minimum=0)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         rng = np.random.default_rng(ctx.seed)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.checks.base import Check, Measurement, Status
+from repcurate.checks.base import Check, Measurement, Param, Status
 from repcurate.checks.context import CheckContext
 from repcurate.checks.parity import MAJOR_CAUSES, diagnose
 from repcurate.data.images import DecodeError
@@ -17,9 +17,10 @@ class PreprocessingParityCheck(Check):
     description = ("Raw files run through the set's pipeline (its stored tensors) and the evaluation pipeline give "
                    "the same tensors; a difference is named (scale, mean/std, channel order, layout, size, dtype, "
                    "channel count, inversion).")
-    defaults = {"samples": 8}
+    parameters = {"samples": Param(8, minimum=1)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
+        set_pipeline = ctx.recorded_preprocessing["spec"]  # fails the check when the set records no pipeline
         eval_pre = ctx.eval_preprocessor
         rng = np.random.default_rng(ctx.seed)
         n_set = len(ctx.repset)
@@ -47,7 +48,7 @@ class PreprocessingParityCheck(Check):
         causes = Counter(c["cause"] for c in comparisons if c["cause"])
         matched = sum(1 for c in comparisons if c["cause"] is None)
         details = {"compared": len(comparisons), "matched": matched, "causes": dict(sorted(causes.items())),
-                   "eval_pipeline": eval_pre.spec, "set_pipeline": ctx.manifest["preprocessing"]["spec"],
+                   "eval_pipeline": eval_pre.spec, "set_pipeline": set_pipeline,
                    "comparisons": comparisons}
         if causes:
             worst = causes.most_common(1)[0][0]

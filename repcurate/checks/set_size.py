@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from repcurate.checks.base import Check, Measurement, Status
+from repcurate.checks.base import Check, Measurement, Param, Status
 from repcurate.checks.context import CheckContext
 
 
@@ -13,7 +13,8 @@ class SetSizeCheck(Check):
     description = "The set has enough images in total and in every class for stable PTQ statistics."
     # Vendors recommend 100–1000 calibration images (NNCF/OpenVINO default 300); MCT's bias
     # correction and threshold search average per-batch statistics, which get noisy below ~100.
-    defaults = {"fail_below": 32, "warn_below": 100, "warn_below_per_class": 5}
+    parameters = {"fail_below": Param(32, minimum=0), "warn_below": Param(100, minimum=0),
+                  "warn_below_per_class": Param(5, minimum=0)}
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         labels = [s["label"] for s in ctx.manifest["samples"]]

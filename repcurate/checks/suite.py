@@ -48,7 +48,7 @@ def run_suite(ctx: CheckContext, params: dict[str, dict[str, Any]], *, skip: lis
     seconds: dict[str, float] = {}
     for check_class in CHECKS:
         check = check_class()
-        if skip and check.id in skip:
+        if skip and check.id in skip and not check.required:
             results.append(CheckResult(check.id, Status.SKIPPED, None, "skipped by configuration", {}, check.description))
             continue
         started = time.perf_counter()

@@ -76,6 +76,14 @@ class Selection:
     outliers: list[int]
     coverage: dict[str, object] = field(default_factory=dict)
     domain_match: dict[str, object] | None = None
+    #: The near-duplicate distance the selection used, and the rule's input (see :func:`near_duplicate_threshold`).
+    near_duplicate: float = DEFAULT_NEAR_DUPLICATE
+    typical_distance: float | None = None
+
+    def near_duplicate_record(self) -> dict[str, float | None]:
+        """What ``build`` records in the manifest's ``parameters`` so ``check`` applies the same rule."""
+        return {"effective_near_duplicate_distance": self.near_duplicate,
+                "typical_neighbour_distance": self.typical_distance}
 
 
 def class_seed(seed: int, label: str | None) -> int:
@@ -128,16 +136,29 @@ def _mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": round(float(np.mean(values)), 6), "std": round(float(np.std(values)), 6)}
 
 
-def _near_duplicate_threshold(x: np.ndarray, rows: np.ndarray, config: SelectionConfig) -> float:
-    """``config.near_duplicate``, shrunk in crowded feature spaces to a fraction of the typical
-    distance to the 5th nearest neighbour (median over a seeded sample of at most 2,048 of ``rows``)."""
+def typical_neighbour_distance(x: np.ndarray, rows: np.ndarray, *, seed: int) -> float | None:
+    """How crowded the feature space is: the median distance to the 5th nearest neighbour over a
+    seeded sample of at most ``NEAR_DUPLICATE_SAMPLE`` of ``rows`` of ``x`` (unit-normalised);
+    ``None`` when there are too few rows to tell."""
     if rows.size <= OUTLIER_NEIGHBOURS + 1:
-        return config.near_duplicate
+        return None
     if rows.size > NEAR_DUPLICATE_SAMPLE:  # sample the row numbers: no copy of every eligible row
-        rows = rows[np.sort(np.random.default_rng(config.seed).choice(rows.size, NEAR_DUPLICATE_SAMPLE, replace=False))]
-    x = x[rows]
-    typical = float(np.median(neighbour_distances(x, seed=config.seed)[:, OUTLIER_NEIGHBOURS - 1]))
-    return min(config.near_duplicate, NEAR_DUPLICATE_NN_FRACTION * typical)
+        rows = rows[np.sort(np.random.default_rng(seed).choice(rows.size, NEAR_DUPLICATE_SAMPLE, replace=False))]
+    return float(np.median(neighbour_distances(x[rows], seed=seed)[:, OUTLIER_NEIGHBOURS - 1]))
+
+
+def near_duplicate_threshold(cap: float, typical_distance: float | None) -> float:
+    """The near-duplicate distance, one rule for ``build`` and ``check``: ``cap`` (``--near-duplicate`` /
+    ``duplicates.near_distance``), shrunk in crowded feature spaces to ``NEAR_DUPLICATE_NN_FRACTION`` of
+    the typical distance to the 5th nearest neighbour (see :func:`typical_neighbour_distance`)."""
+    if typical_distance is None:
+        return cap
+    return min(cap, NEAR_DUPLICATE_NN_FRACTION * typical_distance)
+
+
+def _near_duplicate_threshold(x: np.ndarray, rows: np.ndarray, config: SelectionConfig) -> float:
+    """:func:`near_duplicate_threshold` of ``config.near_duplicate`` on the eligible ``rows``."""
+    return near_duplicate_threshold(config.near_duplicate, typical_neighbour_distance(x, rows, seed=config.seed))
 
 
 def select_representatives(
@@ -173,7 +194,8 @@ def select_representatives(
 
     eligible = np.ones(n, dtype=bool)
     eligible[list(duplicates)] = False
-    near_duplicate = _near_duplicate_threshold(x, np.flatnonzero(eligible), config)
+    typical_distance = typical_neighbour_distance(x, np.flatnonzero(eligible), seed=config.seed)
+    near_duplicate = near_duplicate_threshold(config.near_duplicate, typical_distance)
     outliers: list[int] = []
     if not config.include_outliers:
         for lab in label_order:
@@ -219,7 +241,8 @@ def select_representatives(
 
     selection = Selection(indices=indices, quotas=final_quotas,
                           selected_per_class={lab: len(chosen.get(lab, [])) for lab in label_order},
-                          exact_duplicates=duplicates, outliers=sorted(outliers))
+                          exact_duplicates=duplicates, outliers=sorted(outliers),
+                          near_duplicate=near_duplicate, typical_distance=typical_distance)
     baselines = [_random_baseline(n, len(indices), config.seed, draw) for draw in range(BASELINE_DRAWS)]
     curated_cov = _coverage_stats(x, members, indices)
     random_cov = [_coverage_stats(x, members, b) for b in baselines]

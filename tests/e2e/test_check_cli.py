@@ -127,6 +127,46 @@ def test_crashing_check_fails_the_gate_unless_allowed(project, cli):
     assert "preprocessing_parity   ERROR" in allowed.stdout
 
 
+@pytest.mark.parametrize("files", [{}, {"a.png": b"junk", "b.jpg": b"", "c.png": b"\x89PNG\r\n\x1a\n"}],
+                         ids=["empty", "all-corrupt"])
+def test_eval_folder_without_a_usable_image_exits_1(project, cli, tmp_path, files):
+    """Even with every skippable check skipped, no eval image fails the gate (it used to pass, exit 0)."""
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    config = tmp_path / "check.toml"
+    config.write_text('skip = ["set_size", "class_coverage", "preprocessing_parity", "duplicates", '
+                      '"distribution_shift", "activation_ranges"]\n')
+    args = ["check", "--repset", str(project.sets["good"]), "--eval-dir", str(folder), "--config", str(config),
+            "--cache-dir", str(project.cache), "--format", "json", "-q"]
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    gate = next(c for c in report["checks"] if c["id"] == "eval_data")
+    assert gate["status"] == "fail" and gate["message"].startswith(f"no usable eval image in {folder.resolve()} (")
+    assert report["verdict"] == "fail"
+
+
+def test_set_whose_manifest_lost_its_preprocessing_exits_1(project, cli, tmp_path):
+    """Deleting `preprocessing` from manifest.json used to skip the checks that need it (exit 0 with
+    --allow-errors, since parity only crashed); now they fail and say what is missing and the fix."""
+    import shutil
+
+    copy = tmp_path / "set"
+    shutil.copytree(project.sets["good"], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["preprocessing"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("check", "--repset", str(copy), "--eval-dir", str(project.eval), "--cache-dir", str(project.cache),
+                 "--eval-preprocess", project.preprocess, "--allow-errors", "--format", "json", "-q", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    statuses = {c["id"]: (c["status"], c["message"]) for c in json.loads(result.stdout)["checks"]}
+    for check_id in ("preprocessing_parity", "duplicates", "distribution_shift"):
+        status, message = statuses[check_id]
+        assert status == "fail" and "records no preprocessing" in message and "rebuild the set" in message
+
+
 def test_missing_repset_dir_exits_3(project, cli, tmp_path):
     result = cli("check", "--repset", str(tmp_path / "nope"), "--eval-dir", str(project.eval), cwd=tmp_path)
     assert_one_line_error(result, 3, str(tmp_path / "nope" / "manifest.json"), "not found", "fix:")
@@ -134,13 +174,23 @@ def test_missing_repset_dir_exits_3(project, cli, tmp_path):
 
 @pytest.mark.parametrize("text, needle", [
     ('[set_sise]\nwarn_below = 10\n', "unknown check 'set_sise'; did you mean 'set_size'?"),
-    ('[duplicates]\nnear_distance = "close"\n', "duplicates.near_distance must be float"),
+    ('[duplicates]\nnear_distance = "close"\n', "duplicates.near_distance must be a number from 0 to 2, got 'close'"),
+    ('[duplicates]\nfail_fraction = nan\n', "duplicates.fail_fraction must be a number from 0 to 1, got nan"),
+    ('[distribution_shift]\npermutations = -5\n', "distribution_shift.permutations must be an integer >= 1, got -5"),
+    ('skip = ["eval_data"]\n', "eval_data cannot be skipped"),
 ])
 def test_bad_config_exits_2(project, cli, tmp_path, text, needle):
     config = tmp_path / "check.toml"
     config.write_text(text)
     result = cli(*project.args("good", "--config", str(config)), cwd=tmp_path)
     assert_one_line_error(result, 2, needle, str(config))
+
+
+def test_json_config_that_is_not_an_object_exits_2(project, cli, tmp_path):
+    config = tmp_path / "check.json"
+    config.write_text("[1, 2]")
+    result = cli(*project.args("good", "--config", str(config)), cwd=tmp_path)
+    assert_one_line_error(result, 2, str(config), "must be a table {check_id: {param: value}}, got a list", "fix:")
 
 
 def test_pyproject_table_in_the_working_directory(project, cli, tmp_path):

@@ -73,6 +73,18 @@ def train_digits_model(work: Path, *, epochs: int = 12) -> Path:
     return model_file
 
 
+def write_untrained_digits_model(work: Path) -> Path:
+    """The digits CNN of ``tests/e2e/model_files.py`` left at its seeded random initialisation (no
+    training), as a user model file ``work/untrained_digits_model.py``; returns its path. Its feature
+    space is crowded: distinct digits lie much closer together than with the trained weights."""
+    loading = "    model = DigitsNet()\n    model.load_state_dict(torch.load(WEIGHTS))\n"
+    source = TORCH_MODEL_SOURCE.format(weights="")
+    assert loading in source, "the example model source changed: update write_untrained_digits_model"
+    model_file = work / "untrained_digits_model.py"
+    model_file.write_text(source.replace(loading, "    torch.manual_seed(0)\n    model = DigitsNet()\n"))
+    return model_file
+
+
 @lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits

@@ -30,10 +30,10 @@ FAST = {"skip": ["distribution_shift", "duplicates"]}
     ({"skip": ["activation_range"]}, "unknown check 'activation_range' in skip; did you mean 'activation_ranges'?"),
     ({"set_size": {"fail_belw": 10}}, "unknown parameter set_size.fail_belw; did you mean 'fail_below'?"),
     ({"distribution_shift": {"permutation": 50}}, "unknown parameter distribution_shift.permutation; did you mean 'permutations'?"),
-    ({"set_size": {"fail_below": "ten"}}, "set_size.fail_below must be int, got 'ten'"),
-    ({"set_size": {"fail_below": 10.5}}, "set_size.fail_below must be int, got 10.5"),
-    ({"set_size": {"fail_below": True}}, "set_size.fail_below must be int, got True"),
-    ({"duplicates": {"near_distance": "0.1"}}, "duplicates.near_distance must be float, got '0.1'"),
+    ({"set_size": {"fail_below": "ten"}}, "set_size.fail_below must be an integer >= 0, got 'ten'"),
+    ({"set_size": {"fail_below": 10.5}}, "set_size.fail_below must be an integer >= 0, got 10.5"),
+    ({"set_size": {"fail_below": True}}, "set_size.fail_below must be an integer >= 0, got True"),
+    ({"duplicates": {"near_distance": "0.1"}}, "duplicates.near_distance must be a number from 0 to 2, got '0.1'"),
     ({"set_size": 50}, "[set_size] must be a table of parameters"),
     ({"skip": "duplicates"}, "skip must be a list of check ids"),
 ])
@@ -171,7 +171,7 @@ def test_warn_verdict_and_fail_on_gate(digits, by_id):
 def test_good_set_passes_the_whole_suite(digits, good_set):
     result = digits.check(good_set, model=digits.model)
     statuses = {c.id: c.status for c in result.checks}
-    assert statuses == {"set_size": Status.PASS, "class_coverage": Status.PASS, "preprocessing_parity": Status.PASS,
+    assert statuses == {"eval_data": Status.PASS, "set_size": Status.PASS, "class_coverage": Status.PASS, "preprocessing_parity": Status.PASS,
                         "duplicates": Status.PASS, "distribution_shift": Status.PASS,
                         "activation_ranges": statuses["activation_ranges"]}, [(c.id, c.message) for c in result.checks]
     assert statuses["activation_ranges"] in {Status.PASS, Status.WARN}

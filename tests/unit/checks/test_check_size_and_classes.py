@@ -101,3 +101,13 @@ def test_dominant_class_fails(digits, by_id):
     result = by_id(digits.check(repset, digits.eval_flat, config=FAST), "class_coverage")
     assert result.status is Status.FAIL
     assert "(nearly single-class)" in result.message and result.details["dominant_class"] == "0"
+
+
+def test_eval_set_with_fewer_classes_than_the_set_counts_the_eval_classes(digits, good_set, by_id):
+    """An eval folder of one class: 1 of 1 eval class present (not "10 of 1")."""
+    one_class = digits.folder("eval_only3", part="eval", classes={3})
+    result = by_id(digits.check(good_set, one_class, config=FAST), "class_coverage")
+    assert result.status is Status.PASS
+    assert result.message == "1 of 1 eval set classes present (the set also has 9 class(es) the eval set lacks)"
+    assert result.details["reference_classes_present"] == 1 and result.details["classes_expected"] == 1
+    assert result.details["extra_classes"] == ["0", "1", "2", "4", "5", "6", "7", "8", "9"]

@@ -32,7 +32,7 @@ def test_every_section_present(full):
     for section in ("top", "provenance", "set", "coverage", "checks", "confirm", "doctor"):
         assert section in dom.ids, section
     assert [i for i in dom.ids if i.startswith("check-")] == [
-        "check-set_size", "check-class_coverage", "check-preprocessing_parity", "check-duplicates",
+        "check-eval_data", "check-set_size", "check-class_coverage", "check-preprocessing_parity", "check-duplicates",
         "check-distribution_shift", "check-activation_ranges"]
     assert page.startswith("<!DOCTYPE html>")
     assert f"repcurate {repcurate.__version__}" in page

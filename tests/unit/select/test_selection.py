@@ -9,8 +9,8 @@ from sklearn.datasets import load_digits
 
 from repcurate.select.geometry import l2_normalize, mmd_rbf, rbf_bandwidth
 from repcurate.select.selection import (
-    DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z, STRATEGIES, SelectionConfig, class_seed, exact_duplicate_map,
-    select_representatives,
+    DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z, NEAR_DUPLICATE_NN_FRACTION, STRATEGIES, SelectionConfig, class_seed,
+    exact_duplicate_map, near_duplicate_threshold, select_representatives, typical_neighbour_distance,
 )
 
 
@@ -256,3 +256,23 @@ def test_a_class_made_of_near_copies_keeps_its_near_duplicate_check() -> None:
     originals = {i % 30 for i in selection.indices}
     assert len(selection.indices) == len(originals) <= 30
     assert selection.quotas[0].requested == 40 and selection.quotas[0].unmet
+
+
+def test_near_duplicate_rule_is_one_function_and_the_selection_reports_what_it_used() -> None:
+    """The rule ``check`` reuses: the cap, shrunk to a quarter of the typical 5-NN distance when crowded."""
+    assert near_duplicate_threshold(0.1, None) == 0.1
+    assert near_duplicate_threshold(0.1, 1.0) == 0.1
+    assert near_duplicate_threshold(0.1, 0.2) == NEAR_DUPLICATE_NN_FRACTION * 0.2
+    x, y = digits()
+    crowded = x / 16.0 + 40.0  # every image near one point: unit-normalised, they crowd together
+    labels = [str(v) for v in y]
+    config = SelectionConfig(size=100)
+    selection = select_representatives(crowded, labels, fingerprints(len(y)), config)
+    typical = typical_neighbour_distance(l2_normalize(crowded), np.arange(len(y)), seed=config.seed)
+    assert selection.typical_distance == typical
+    assert selection.near_duplicate == near_duplicate_threshold(config.near_duplicate, typical) < config.near_duplicate
+    assert selection.near_duplicate_record() == {"effective_near_duplicate_distance": selection.near_duplicate,
+                                                 "typical_neighbour_distance": typical}
+    chosen = l2_normalize(crowded)[selection.indices]
+    gaps = np.linalg.norm(chosen[:, None] - chosen[None], axis=-1)[np.triu_indices(len(chosen), k=1)]
+    assert gaps.min() >= selection.near_duplicate * 0.999
