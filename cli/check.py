@@ -8,7 +8,7 @@ from repcurate.checking import check
 from repcurate.errors import EXIT_CHECKS_FAILED, EXIT_OK
 from repcurate.report.suite_formats import FORMATS, RENDERERS
 
-from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_report, write_html_report
+from .common import EXIT_CODES_HELP, add_common_options, add_report_option, add_trust_option, emit_report, write_html_report
 
 EXAMPLES = """examples:
   repcurate check --repset repset --eval-dir data/val
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR", help="embedding cache")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     add_report_option(parser)
+    add_trust_option(parser)
     add_common_options(parser, formats=FORMATS)
     parser.set_defaults(action=run)
 
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
-                   use_cache=not args.no_cache, seed=args.seed)
+                   use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set)
     report = RENDERERS[args.format](result, fail_on=args.fail_on)
     emit_report(report, args.output)
     write_html_report(args, args.repset, check=result)

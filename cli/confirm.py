@@ -8,7 +8,7 @@ from pathlib import Path
 from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
 from repcurate.errors import UsageError
 
-from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, emit_report, write_html_report
+from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, add_trust_option, emit_report, write_html_report
 
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
@@ -49,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --export directory")
     add_report_option(parser)
+    add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
-                     export=args.export, overwrite=args.overwrite)
+                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set)
     report = render(result, args.format)
     emit_report(report, args.output)
     write_html_report(args, args.repset, confirm=result)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from repcurate.errors import EXIT_CHECKS_FAILED, UsageError
 
-from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, emit_report, stdout_to_stderr, write_html_report
+from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, add_trust_option, emit_report, stdout_to_stderr, write_html_report
 
 EXAMPLES = """examples:
   repcurate doctor --model model.py:make_model --repset repset --eval-dir data/val
@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
     add_report_option(parser)
+    add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
-                        run_checks=not args.no_checks, seed=args.seed)
+                        run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set)
     if args.format == "json":
         text = json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     elif args.format == "markdown":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from repcurate.report.html import report_html
 
-from .common import EXIT_CODES_HELP, add_common_options, emit_json
+from .common import EXIT_CODES_HELP, add_common_options, add_trust_option, emit_json
 
 EXAMPLES = """examples:
   repcurate report --repset repset --out report.html
@@ -32,13 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-preprocess", default=None, metavar="SPEC",
                         help="evaluation pipeline for the preprocessing-parity panel (default: the one the check recorded)")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the HTML file to write (atomically)")
+    add_trust_option(parser)
     add_common_options(parser)
     parser.set_defaults(action=run)
 
 
 def run(args: argparse.Namespace) -> int:
     page = report_html(args.repset, args.out, check=args.check, confirm=args.confirm, doctor=args.doctor,
-                       eval_preprocess=args.eval_preprocess)
+                       eval_preprocess=args.eval_preprocess, trust_set=args.trust_set)
     sections = ["set", "coverage"] + [name for name in ("check", "confirm", "doctor") if getattr(args, name) is not None]
     size = len(page.encode("utf-8"))
     if args.format == "json":

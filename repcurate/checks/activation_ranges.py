@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Status
-from repcurate.checks.context import CheckContext
+from repcurate.checks.context import EVAL_PIPELINE, CheckContext
 
 
 Visit = Callable[[str, np.ndarray], None]
@@ -93,6 +93,7 @@ class ActivationRangesCheck(Check):
     description = ("With the float model, the share of each layer's eval activations outside the range the set "
                    "produces — the clipping PTQ thresholds will impose; names the worst layers.")
     defaults = {"warn_outside": 0.001, "fail_outside": 0.01, "worst": 5}
+    uses = frozenset({EVAL_PIPELINE})
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         if not ctx.model_given:

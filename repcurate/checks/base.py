@@ -52,6 +52,9 @@ class Check:
     id: ClassVar[str]
     description: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Pipelines the check needs (``EVAL_PIPELINE`` / ``EMBEDDINGS`` of :mod:`repcurate.checks.context`): code a
+    #: set names for them is refused up front without ``trust_set``.
+    uses: ClassVar[frozenset[str]] = frozenset()
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         raise NotImplementedError

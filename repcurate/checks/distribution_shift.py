@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Status
-from repcurate.checks.context import CheckContext, Unavailable
+from repcurate.checks.context import EMBEDDINGS, EVAL_PIPELINE, CheckContext, Unavailable
 from repcurate.select.geometry import l2_normalize, nearest_distances, pca_2d, rbf_bandwidth
 
 
@@ -50,6 +50,7 @@ class DistributionShiftCheck(Check):
                    "space, k-NN coverage of the eval set by the set, and per-channel input statistics.")
     defaults = {"alpha": 0.01, "permutations": 200, "max_points": 600, "k": 5, "warn_coverage": 0.8,
                 "fail_coverage": 0.5, "warn_channel_shift": 0.5}
+    uses = frozenset({EMBEDDINGS, EVAL_PIPELINE})
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         rng = np.random.default_rng(ctx.seed)

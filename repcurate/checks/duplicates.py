@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Status
-from repcurate.checks.context import CheckContext, Unavailable
+from repcurate.checks.context import EMBEDDINGS, CheckContext, Unavailable
 from repcurate.select.geometry import l2_normalize
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE
 
@@ -16,6 +16,7 @@ class DuplicatesCheck(Check):
     id = "duplicates"
     description = "No image (or tensor) appears twice, and no two images are near duplicates in embedding space."
     defaults = {"near_distance": DEFAULT_NEAR_DUPLICATE, "warn_fraction": 0.0, "fail_fraction": 0.1}
+    uses = frozenset({EMBEDDINGS})
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         samples = ctx.manifest["samples"]
