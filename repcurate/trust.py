@@ -56,5 +56,5 @@ def require(origin: str, field: str, spec: Any, option: str, *, trust_set: bool)
 
 
 def announce(field: str, spec: Any) -> None:
-    """Say on stderr that code recorded in the set is about to run."""
-    log.warning("running code recorded in the set: %s = %s (--trust-set)", field, spec)
+    """Say on stderr that code recorded in the set is about to run (a progress line: `-q` silences it)."""
+    log.info("running code recorded in the set: %s = %s (--trust-set)", field, spec)

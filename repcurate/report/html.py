@@ -265,9 +265,12 @@ def _coverage_section(source: _SetSource) -> dict[str, Any]:
 def _load_pipeline(spec: Any) -> Any:
     """The evaluation pipeline from an argument, or from the spec the check recorded (callers gate that one)."""
     from repcurate.data.preprocess import Preprocessor, make_preprocessor
+    from repcurate.embed.loading import default_preprocessor
 
     if isinstance(spec, Preprocessor):
         return spec
+    if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
+        return default_preprocessor()
     if callable(spec):
         return make_preprocessor(spec)
     if spec is None or ":" not in str(spec):
