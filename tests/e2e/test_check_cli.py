@@ -38,7 +38,7 @@ class Project(DigitsProject):
 
     def args(self, name: str, *extra: str) -> list[str]:
         return ["check", "--repset", str(self.sets[name]), "--eval-dir", str(self.eval),
-                "--cache-dir", str(self.cache), *extra]
+                "--cache-dir", str(self.cache), "--trust-set", *extra]  # the sets name the test's own model file
 
 
 @pytest.fixture(scope="module")
