@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget-minutes", type=float, default=30.0, metavar="M", help="time budget for PTQ experiments (default: 30)")
     parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
-    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own)")
+    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
     parser.add_argument("--max-eval", type=int, default=2000, help="eval images used at most (default: 2000)")
     parser.add_argument("--min-gain", type=float, default=0.5, metavar="POINTS", help="smallest gain that changes the recommendation (default: 0.5; it must also be significant)")
