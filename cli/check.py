@@ -12,6 +12,7 @@ from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_report_option,
+    add_trust_option,
     emit_report,
     guard_report_files,
     set_files,
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR", help="a `repcurate build` output")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="evaluation images (labelled or not), or a CSV/JSONL list")
-    parser.add_argument("--eval-preprocess", default=None, metavar="SPEC", help="evaluation pipeline (default: the repset's own)")
+    parser.add_argument("--eval-preprocess", default=None, metavar="SPEC", help="evaluation pipeline (default: the repset's own; code the set names runs only with --trust-set)")
     parser.add_argument("--model", default=None, metavar="SPEC", help="float model: enables activation_ranges")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                         help="TOML/JSON {check_id: {param: value}} (default: [tool.repcurate.check] in pyproject.toml)")
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR", help="embedding cache")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     add_report_option(parser)
+    add_trust_option(parser)
     add_common_options(parser, formats=FORMATS)
     parser.set_defaults(action=run)
 
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                        input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
-                   use_cache=not args.no_cache, seed=args.seed)
+                   use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set)
     report = RENDERERS[args.format](result, fail_on=args.fail_on)
     emit_report(report, args.output)
     write_html_report(args, args.repset, check=result)

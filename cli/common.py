@@ -70,6 +70,14 @@ def add_report_option(parser: argparse.ArgumentParser) -> None:
                         help="also write a self-contained HTML report of the set and this run (see `repcurate report`)")
 
 
+def add_trust_option(parser: argparse.ArgumentParser) -> None:
+    """``--trust-set``: run the model / preprocessing code a set's manifest (or a check JSON) names."""
+    parser.add_argument("--trust-set", action="store_true",
+                        help="run the model/preprocessing code (file.py:name, module:name) that the set's manifest or a "
+                             "check JSON names, when no option here replaces it; without it such code never runs "
+                             "(a set is untrusted data, like a downloaded file)")
+
+
 def write_html_report(args: argparse.Namespace, repset: Path, **section: Any) -> None:
     """With ``--report``: write the HTML report of ``repset`` and this run's result (``check=`` or
     ``confirm=``, a result object or dict), showing this command line for that section."""
@@ -79,7 +87,8 @@ def write_html_report(args: argparse.Namespace, repset: Path, **section: Any) ->
 
     name = next(iter(section), "build")
     commands = {name: args.command_line} if getattr(args, "command_line", None) else {}
-    report_html(repset, args.report, commands=commands, eval_preprocess=getattr(args, "eval_preprocess", None), **section)
+    report_html(repset, args.report, commands=commands, eval_preprocess=getattr(args, "eval_preprocess", None),
+                trust_set=getattr(args, "trust_set", False), **section)
     logging.getLogger("repcurate").info("wrote the HTML report %s", args.report)
 
 

@@ -12,6 +12,7 @@ from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_report_option,
+    add_trust_option,
     emit_report,
     guard_report_files,
     read_class_map,
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR")
     parser.add_argument("--model", required=True, metavar="SPEC", help="the model to quantize: efficientnet-lite0, file.py:factory, module:factory (PyTorch or Keras), or a .keras/.h5 file")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the training directory")
-    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own)")
+    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
     parser.add_argument("--no-first-n", action="store_true", help="skip the 'first N files' arm")
     parser.add_argument("--bias-correction", type=_bias_correction, default=(True, False), metavar="on,off")
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
     parser.add_argument("--overwrite", action="store_true", help="replace an --export directory that repcurate wrote before (never a folder holding anything else)")
     add_report_option(parser)
+    add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
 
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
-                     export=args.export, overwrite=args.overwrite)
+                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set)
     report = render(result, args.format)
     emit_report(report, args.output)
     write_html_report(args, args.repset, confirm=result)

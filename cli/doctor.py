@@ -11,6 +11,7 @@ from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_report_option,
+    add_trust_option,
     emit_report,
     guard_report_files,
     read_class_map,
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget-minutes", type=float, default=30.0, metavar="M", help="time budget for PTQ experiments (default: 30)")
     parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
-    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own)")
+    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
     parser.add_argument("--max-eval", type=int, default=2000, help="eval images used at most (default: 2000)")
     parser.add_argument("--min-gain", type=float, default=0.5, metavar="POINTS", help="smallest gain that changes the recommendation (default: 0.5; it must also be significant)")
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
     add_report_option(parser)
+    add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
     parser.set_defaults(action=run)
 
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
-                        run_checks=not args.no_checks, seed=args.seed)
+                        run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set)
     if args.format == "json":
         text = json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     elif args.format == "markdown":

@@ -8,7 +8,7 @@ from pathlib import Path
 from repcurate.io.outputs import code_file, refuse_output_file
 from repcurate.report.html import report_html
 
-from .common import EXIT_CODES_HELP, add_common_options, emit_json, set_files
+from .common import EXIT_CODES_HELP, add_common_options, add_trust_option, emit_json, set_files
 
 EXAMPLES = """examples:
   repcurate report --repset repset --out report.html
@@ -31,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--doctor", type=Path, default=None, metavar="FILE.json",
                         help='findings to rank: {"findings": [{"title", "gain", "message"}], "recommended_config": {}}')
     parser.add_argument("--eval-preprocess", default=None, metavar="SPEC",
-                        help="evaluation pipeline for the preprocessing-parity panel (default: the one the check recorded)")
+                        help="evaluation pipeline for the preprocessing-parity panel (default: the one the check recorded, run only with --trust-set unless it is the bundled one)")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the HTML file to write (atomically)")
+    add_trust_option(parser)
     add_common_options(parser)
     parser.set_defaults(action=run)
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_output_file(args.out, input_files=[*set_files(args.repset), args.check, args.confirm, args.doctor,
                                               code_file(args.eval_preprocess)], option="--out")
     page = report_html(args.repset, args.out, check=args.check, confirm=args.confirm, doctor=args.doctor,
-                       eval_preprocess=args.eval_preprocess)
+                       eval_preprocess=args.eval_preprocess, trust_set=args.trust_set)
     sections = ["set", "coverage"] + [name for name in ("check", "confirm", "doctor") if getattr(args, name) is not None]
     size = len(page.encode("utf-8"))
     if args.format == "json":

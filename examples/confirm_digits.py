@@ -133,7 +133,7 @@ def main() -> None:
     repcurate.build(work / "train", work / "repset", size=32, model=model, preprocess=preprocess,
                     use_cache=False, progress=False, overwrite=True)
     exe = Path(sys.executable).parent / "repcurate"
-    subprocess.run([str(exe), "confirm", "--repset", str(work / "repset"), "--model", model,
+    subprocess.run([str(exe), "confirm", "--repset", str(work / "repset"), "--model", model, "--preprocess", preprocess,
                     "--eval-dir", str(work / "eval"), "--weights-bits", args.weights_bits, "-q"], check=True)
 
 

@@ -40,7 +40,7 @@ def main() -> None:
     model, _ = write_variant(work, args.variant)
     exe = Path(sys.executable).parent / "repcurate"
     result = subprocess.run([str(exe), "doctor", "--model", model, "--repset", str(work / "repset"),
-                             "--eval-dir", str(work / "eval"), "--weights-bits", args.weights_bits,
+                             "--eval-dir", str(work / "eval"), "--preprocess", preprocess, "--weights-bits", args.weights_bits,
                              "--format", args.format])
     sys.exit(result.returncode)
 

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from repcurate.checks.config import discover_config, read_config_file, resolve_params, skipped_ids
-from repcurate.checks.context import CheckContext
+from repcurate import trust
+from repcurate.checks.context import CheckContext, require_trusted_code
+from repcurate.checks.registry import CHECKS
 from repcurate.checks.suite import SuiteResult, run_suite
 from repcurate.data.scan import scan
 from repcurate.embed.cache import default_cache_dir
@@ -35,12 +37,15 @@ def check(
     seed: int = 0,
     batch_size: int = 32,
     workers: int = 2,
+    trust_set: bool = False,
 ) -> SuiteResult:
     """Validate a representative set against the evaluation data and pipeline.
 
     ``config``: a dict ``{check_id: {param: value}}``, a TOML/JSON file, or ``None`` to use
     ``[tool.repcurate.check]`` of the nearest ``pyproject.toml``. ``model`` enables
     ``activation_ranges`` and overrides the model recorded in the manifest for embeddings.
+    ``trust_set``: run the model / preprocessing code the set's manifest names when nothing given here
+    replaces it (without it such a check is refused up front, :class:`UsageError`; see :mod:`repcurate.trust`).
     """
     started = time.perf_counter()
     loaded = repset if isinstance(repset, RepresentativeSet) else load(repset)
@@ -53,10 +58,13 @@ def check(
         source = str(found) if found else "config"
     params = resolve_params(settings, source=source)
     skip = skipped_ids(settings, source=source)
+    require_trusted_code(loaded.manifest, trust.manifest_label(loaded.directory), eval_preprocess=eval_preprocess,
+                         model=model, trust_set=trust_set,
+                         uses={use for c in CHECKS if c.id not in skip for use in c.uses})
     eval_source = scan(Path(eval_dir), workers=max(2, workers))
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     ctx = CheckContext(loaded, eval_source, eval_preprocess=eval_preprocess, model=model, cache_dir=cache,
-                       seed=seed, batch_size=batch_size, workers=workers)
+                       seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set)
     result = run_suite(ctx, params, skip=skip, allow_errors=allow_errors)
     result.seconds["total"] = time.perf_counter() - started
     result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,

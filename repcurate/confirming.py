@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from repcurate import trust
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import iter_loaded
@@ -136,10 +137,13 @@ def confirm(
     batch_size: int = 32,
     export: str | Path | None = None,
     overwrite: bool = False,
+    trust_set: bool = False,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, bias correction) and
     measure each quantized model on held-out ``eval_dir`` images. With ``export``, the best run's
-    quantized model is written there by MCT's exporter (ONNX for PyTorch, ``.keras`` for Keras)."""
+    quantized model is written there by MCT's exporter (ONNX for PyTorch, ``.keras`` for Keras).
+    Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
+    repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front)."""
     from repcurate.quantize.mct_adapter import backend_for, target_platform
 
     if export is not None:
@@ -151,6 +155,10 @@ def confirm(
     if export is not None:
         refuse_overlap(export, {"training folder": manifest.get("root"), "training source": manifest.get("train_source"),
                                 "model file": code_file(model)}, option="--export")
+    origin = trust.manifest_label(loaded_set.directory)
+    if preprocess is None:
+        trust.require(origin, "preprocessing.spec", (manifest.get("preprocessing") or {}).get("spec"), "--preprocess",
+                      trust_set=trust_set)
     loaded = load_model(model)
     backend = backend_for(loaded.framework)
     if export is not None:
@@ -160,7 +168,7 @@ def confirm(
         log.info("%s", note)
     pre = as_preprocessor(preprocess) if preprocess is not None else None
     if pre is None:
-        pre = load_recorded_preprocessor(manifest)
+        pre = load_recorded_preprocessor(manifest, trust_set=trust_set, origin=origin, option="--preprocess")
         if pre is None:
             raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
     size = len(loaded_set)

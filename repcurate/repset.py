@@ -14,6 +14,7 @@ import numpy as np
 
 from repcurate.errors import InputError
 from repcurate.io.atomic import json_bytes, write_directory, write_npz
+from repcurate.io.manifest_schema import manifest_problem
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -61,11 +62,13 @@ def mct_data_gen(tensors: np.ndarray, batch_size: int = 32) -> Callable[[], Iter
 @dataclass
 class RepresentativeSet:
     """The selected samples' preprocessed tensors (row i ↔ ``manifest["samples"][i]``) and the manifest;
-    ``projection``: optional arrays for ``projection.npz`` (written by :meth:`save`, not loaded by :func:`load`)."""
+    ``projection``: optional arrays for ``projection.npz`` (written by :meth:`save`, not loaded by :func:`load`);
+    ``directory``: where :func:`load` read it from (None for a set made in memory)."""
 
     tensors: np.ndarray
     manifest: dict[str, Any]
     projection: dict[str, np.ndarray] | None = None
+    directory: Path | None = None
 
     def __len__(self) -> int:
         return int(self.tensors.shape[0])
@@ -127,7 +130,12 @@ def open_npz_array(path: Path, key: str) -> np.ndarray:
                 readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
                 reader = readers.get(np.lib.format.read_magic(handle))
                 if reader is not None:
+                    data_start = info.header_offset + 30 + name_length + extra_length
                     shape, fortran, dtype = reader(handle)
+                    declared = int(np.prod(shape)) * dtype.itemsize
+                    if not dtype.hasobject and handle.tell() - data_start + declared != info.file_size:
+                        raise ValueError(f"the array header declares {tuple(shape)} {dtype} ({declared} bytes), "
+                                         "which does not match the stored data")
                     if not dtype.hasobject and int(np.prod(shape)) > 0:
                         return np.memmap(path, dtype=dtype, mode="r", offset=handle.tell(), shape=shape,
                                          order="F" if fortran else "C")
@@ -136,7 +144,8 @@ def open_npz_array(path: Path, key: str) -> np.ndarray:
 
 
 def load_manifest(directory: str | Path) -> dict[str, Any]:
-    """The manifest of a ``repcurate build`` output directory, validated (tensors not read)."""
+    """The manifest of a ``repcurate build`` output directory, validated (tensors not read): its structure
+    (:mod:`repcurate.io.manifest_schema`) and sample paths that stay below its root, else :class:`InputError`."""
     manifest_path = Path(directory) / MANIFEST_NAME
     if not manifest_path.is_file():
         raise InputError(f"{manifest_path}: not found; fix: pass a directory written by `repcurate build`")
@@ -149,6 +158,9 @@ def load_manifest(directory: str | Path) -> dict[str, Any]:
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise InputError(f"{manifest_path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION}); fix: rebuild with this repcurate")
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        raise InputError(f"{manifest_path}: {problem} (damaged or tampered manifest); fix: rebuild the set with `repcurate build`")
     return manifest
 
 
@@ -171,24 +183,39 @@ def load_projection(directory: str | Path, manifest: dict[str, Any]) -> dict[str
     return arrays
 
 
-def load(directory: str | Path) -> RepresentativeSet:
-    """Load a ``repcurate build`` output directory."""
-    directory = Path(directory)
-    calibration_path = directory / CALIBRATION_NAME
-    manifest = load_manifest(directory)
+def open_calibration(directory: str | Path, manifest: dict[str, Any], *, memory_map: bool = False) -> np.ndarray:
+    """The tensors of ``calibration.npz``, verified: the file's sha256 against the manifest's record, no pickled
+    objects, an array header that matches the stored bytes and the manifest's recorded shape and dtype, one
+    row per sample; else :class:`InputError`. ``memory_map``: see :func:`open_npz_array` (for reports)."""
+    calibration_path = Path(directory) / CALIBRATION_NAME
     if not calibration_path.is_file():
         raise InputError(f"{calibration_path}: not found; fix: rebuild the set")
     calibration = manifest.get("calibration")
-    expected = calibration.get("sha256") if isinstance(calibration, dict) else None
+    calibration = calibration if isinstance(calibration, dict) else {}
+    expected = calibration.get("sha256")
     if expected and sha256_file(calibration_path) != expected:
         raise InputError(f"{calibration_path}: content does not match the manifest's sha256; fix: rebuild the set")
     try:
-        with np.load(calibration_path, allow_pickle=False) as archive:
-            tensors = archive[TENSOR_KEY]
+        if memory_map:
+            tensors = open_npz_array(calibration_path, TENSOR_KEY)
+        else:
+            with np.load(calibration_path, allow_pickle=False) as archive:
+                tensors = archive[TENSOR_KEY]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InputError(f"{calibration_path}: unreadable calibration archive ({exc}); fix: rebuild the set") from None
+    recorded = (calibration.get("shape"), calibration.get("dtype"))
+    if recorded != (None, None) and recorded != (list(tensors.shape), str(tensors.dtype)):
+        raise InputError(f"{calibration_path}: holds {list(tensors.shape)} {tensors.dtype} but the manifest records "
+                         f"{recorded[0]} {recorded[1]}; fix: rebuild the set")
     samples = manifest.get("samples")
     count = len(samples) if isinstance(samples, list) else 0
     if tensors.ndim == 0 or tensors.shape[0] != count:
         raise InputError(f"{calibration_path}: {tensors.shape[0] if tensors.ndim else 0} tensors for {count} samples; fix: rebuild the set")
-    return RepresentativeSet(tensors=tensors, manifest=manifest)
+    return tensors
+
+
+def load(directory: str | Path) -> RepresentativeSet:
+    """Load a ``repcurate build`` output directory (manifest and tensors verified, see :func:`open_calibration`)."""
+    directory = Path(directory)
+    manifest = load_manifest(directory)
+    return RepresentativeSet(tensors=open_calibration(directory, manifest), manifest=manifest, directory=directory)

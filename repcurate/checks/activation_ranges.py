@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Param, Status
-from repcurate.checks.context import CheckContext
+from repcurate.checks.context import EVAL_PIPELINE, CheckContext
 
 
 Visit = Callable[[str, np.ndarray], None]
@@ -94,6 +94,7 @@ class ActivationRangesCheck(Check):
                    "produces — the clipping PTQ thresholds will impose; names the worst layers.")
     parameters = {"warn_outside": Param(0.001, minimum=0, maximum=1), "fail_outside": Param(0.01, minimum=0, maximum=1),
                   "worst": Param(5, minimum=1)}
+    uses = frozenset({EVAL_PIPELINE})
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         if not ctx.model_given:

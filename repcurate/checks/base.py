@@ -102,6 +102,10 @@ class Check:
     #: A required check cannot be turned off with ``skip`` (the gate would check nothing without it).
     required: ClassVar[bool] = False
 
+    #: Pipelines the check needs (``EVAL_PIPELINE`` / ``EMBEDDINGS`` of :mod:`repcurate.checks.context`): code a
+    #: set names for them is refused up front without ``trust_set``.
+    uses: ClassVar[frozenset[str]] = frozenset()
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.defaults = {name: param.default for name, param in cls.parameters.items()}

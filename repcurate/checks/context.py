@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from repcurate import trust
 from repcurate.data.images import decode_image
 from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.data.scan import ImageRecord, ScanResult
 from repcurate.embed.default_model import DEFAULT_MODEL_NAME
-from repcurate.embed.loading import KERAS_SUFFIXES, ModelArg, build_embedder, load_model, load_recorded_preprocessor
+from repcurate.embed.loading import ModelArg, build_embedder, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
 from repcurate.repset import RepresentativeSet
 
@@ -46,13 +47,41 @@ def _missing_record(what: str, role: str, alternative: str = "") -> MissingInput
                               f"repcurate build{also}")
 
 
+#: What a check may declare in ``Check.uses``: the evaluation pipeline, and embeddings of set and eval images.
+EVAL_PIPELINE, EMBEDDINGS = "eval_pipeline", "embeddings"
+
+
+def require_trusted_code(manifest: dict[str, Any], origin: str, *, eval_preprocess: Any, model: ModelArg,
+                         trust_set: bool, uses: set[str]) -> None:
+    """Up front, before any heavy work: refuse (:class:`UsageError`) when the checks that will run need code
+    the set's manifest names (its model or preprocessing) and nothing on the command line replaces it,
+    unless ``trust_set`` (see :mod:`repcurate.trust`)."""
+    pre_spec = (manifest.get("preprocessing") or {}).get("spec")
+    needs_recorded_pre = False
+    if EVAL_PIPELINE in uses and eval_preprocess is None:
+        needs_recorded_pre = True
+    if EMBEDDINGS in uses:
+        if model is None:
+            model_spec = (manifest.get("model") or {}).get("spec")
+            trust.require(origin, "model.spec", model_spec, "--model", trust_set=trust_set)
+            user_model = model_spec != DEFAULT_MODEL_NAME
+        else:
+            user_model = model != DEFAULT_MODEL_NAME
+        needs_recorded_pre |= user_model and eval_preprocess is None
+    if needs_recorded_pre:
+        trust.require(origin, "preprocessing.spec", pre_spec, "--eval-preprocess", trust_set=trust_set)
+
+
 class CheckContext:
     """Everything the checks look at. Expensive pieces are computed on first use and shared."""
 
     def __init__(self, repset: RepresentativeSet, eval_source: ScanResult, *,
                  eval_preprocess: str | Any | None = None, model: ModelArg = None,
-                 cache_dir: Path | None = None, seed: int = 0, batch_size: int = 32, workers: int = 2) -> None:
+                 cache_dir: Path | None = None, seed: int = 0, batch_size: int = 32, workers: int = 2,
+                 trust_set: bool = False) -> None:
         self.repset = repset
+        self.trust_set = trust_set
+        self.origin = trust.manifest_label(repset.directory)
         self.manifest = repset.manifest
         self.eval_source = eval_source
         self.seed = seed
@@ -86,10 +115,13 @@ class CheckContext:
 
     @cached_property
     def repset_preprocessor(self) -> Preprocessor | None:
-        """The preprocessing the set was built with, when it can be loaded again (same behaviour);
-        :class:`MissingInput` when the manifest records none."""
+        """The preprocessing the set was built with, when it can be loaded again (same behaviour) and may run:
+        repcurate's own, or any recorded code with ``trust_set`` (else None); :class:`MissingInput` when the
+        manifest records none."""
         info = self.recorded_preprocessing
-        pre = load_recorded_preprocessor(self.manifest)
+        if not trust.allowed(info.get("spec"), self.trust_set):
+            return None
+        pre = load_recorded_preprocessor(self.manifest, trust_set=self.trust_set, origin=self.origin)
         if pre is not None and pre.fingerprint != info.get("fingerprint"):
             log.warning("the repset's preprocessing %s now behaves differently than at build time", pre.spec)
         return pre
@@ -101,6 +133,9 @@ class CheckContext:
                 return self._eval_preprocess_arg
             return make_preprocessor(self._eval_preprocess_arg)
         if self.repset_preprocessor is None:
+            spec = (self.manifest.get("preprocessing") or {}).get("spec")
+            if not trust.allowed(spec, self.trust_set):
+                raise trust.refusal(self.origin, "preprocessing.spec", spec, "--eval-preprocess")
             raise Unavailable("the repset's preprocessing cannot be loaded; pass --eval-preprocess")
         return self.repset_preprocessor
 
@@ -128,13 +163,20 @@ class CheckContext:
     @cached_property
     def embedder(self) -> Any:
         spec = self._model_arg if self._model_arg is not None else self.recorded_model_spec
-        if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and ":" not in spec and not spec.lower().endswith(KERAS_SUFFIXES):
+        if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and not trust.names_code(spec):
             raise Unavailable(f"the repset's model {spec!r} cannot be loaded again; pass --model")
-        pre = None  # the bundled default model brings its own preprocessing
-        if spec != DEFAULT_MODEL_NAME:
-            pre = self.repset_preprocessor
-            if pre is None:
-                raise Unavailable("the repset's preprocessing cannot be loaded to feed its model")
+        if spec == DEFAULT_MODEL_NAME:  # the bundled model brings its own preprocessing
+            embedder, _ = build_embedder(spec, layer=None, preprocess=None)
+            return embedder
+        if self._model_arg is None:
+            if not self.trust_set:
+                raise trust.refusal(self.origin, "model.spec", spec, "--model")
+            trust.announce("model.spec", spec)
+        pre = self.repset_preprocessor
+        if pre is None and self._eval_preprocess_arg is not None:
+            pre = self.eval_preprocessor  # named on the command line: the model's input pipeline
+        if pre is None:
+            raise Unavailable("the repset's preprocessing cannot be loaded to feed its model; pass --eval-preprocess")
         embedder, _ = build_embedder(spec, layer=None, preprocess=pre)
         return embedder
 

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Param, Status
-from repcurate.checks.context import CheckContext, Unavailable
+from repcurate.checks.context import EMBEDDINGS, EVAL_PIPELINE, CheckContext, Unavailable
 from repcurate.select.geometry import l2_normalize, nearest_distances, pca_2d, rbf_bandwidth
 
 
@@ -53,6 +53,7 @@ class DistributionShiftCheck(Check):
                   "max_points": Param(600, minimum=2), "k": Param(5, minimum=1),
                   "warn_coverage": Param(0.8, minimum=0, maximum=1), "fail_coverage": Param(0.5, minimum=0, maximum=1),
                   "warn_channel_shift": Param(0.5, minimum=0)}
+    uses = frozenset({EMBEDDINGS, EVAL_PIPELINE})
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         rng = np.random.default_rng(ctx.seed)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Param, Status
-from repcurate.checks.context import CheckContext, Unavailable
+from repcurate.checks.context import EMBEDDINGS, CheckContext, Unavailable
 from repcurate.select.geometry import l2_normalize
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, near_duplicate_threshold, typical_neighbour_distance
 
@@ -35,6 +35,7 @@ class DuplicatesCheck(Check):
     #: Unit-normalised embeddings lie at most 2 apart.
     parameters = {"near_distance": Param(DEFAULT_NEAR_DUPLICATE, minimum=0, maximum=2),
                   "warn_fraction": Param(0.0, minimum=0, maximum=1), "fail_fraction": Param(0.1, minimum=0, maximum=1)}
+    uses = frozenset({EMBEDDINGS})
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         samples = ctx.manifest["samples"]

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Param, Status
-from repcurate.checks.context import CheckContext
+from repcurate.checks.context import EVAL_PIPELINE, CheckContext
 from repcurate.checks.parity import MAJOR_CAUSES, diagnose
 from repcurate.data.images import DecodeError
+from repcurate.data.set_files import decode_verified
 
 
 class PreprocessingParityCheck(Check):
@@ -18,6 +19,7 @@ class PreprocessingParityCheck(Check):
                    "the same tensors; a difference is named (scale, mean/std, channel order, layout, size, dtype, "
                    "channel count, inversion).")
     parameters = {"samples": Param(8, minimum=1)}
+    uses = frozenset({EVAL_PIPELINE})
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         set_pipeline = ctx.recorded_preprocessing["spec"]  # fails the check when the set records no pipeline
@@ -26,11 +28,13 @@ class PreprocessingParityCheck(Check):
         n_set = len(ctx.repset)
         rows = sorted(rng.choice(n_set, min(params["samples"], n_set), replace=False).tolist())
         comparisons: list[dict[str, Any]] = []
+        unread: list[dict[str, str]] = []
         for row in rows:  # the stored calibration tensor is the set's pipeline output for that file
-            path = ctx.repset_root / ctx.manifest["samples"][row]["path"]
-            try:
-                candidate = ctx.pipeline_output(eval_pre, path)
-            except DecodeError:
+            sample = ctx.manifest["samples"][row]
+            try:  # only the file the set recorded: confined to its root, content fingerprint verified
+                candidate = eval_pre(decode_verified(ctx.repset_root, sample["path"], sample["content_fingerprint"]).image)
+            except DecodeError as exc:
+                unread.append({"file": sample["path"], "reason": exc.reason})
                 continue
             d = diagnose(ctx.repset.tensors[row], candidate)
             comparisons.append({"file": ctx.manifest["samples"][row]["path"], "source": "repset", "cause": d.cause, "message": d.message})
@@ -50,6 +54,8 @@ class PreprocessingParityCheck(Check):
         details = {"compared": len(comparisons), "matched": matched, "causes": dict(sorted(causes.items())),
                    "eval_pipeline": eval_pre.spec, "set_pipeline": set_pipeline,
                    "comparisons": comparisons}
+        if unread:
+            details["unread"] = unread
         if causes:
             worst = causes.most_common(1)[0][0]
             message = next(c["message"] for c in comparisons if c["cause"] == worst)

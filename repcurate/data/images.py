@@ -1,6 +1,7 @@
 """Decode any supported image file to canonical RGB uint8, or say precisely why not."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +73,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: tuple[int, int] | None = None) -> DecodedImage:
-    """Decode ``path`` to an RGB uint8 PIL image with EXIF orientation applied.
+def decode_image(path: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: tuple[int, int] | None = None) -> DecodedImage:
+    """Decode ``path`` (a file, or the file's bytes already read) to an RGB uint8 PIL image with EXIF orientation applied.
 
     GIF and other animated formats give their first frame. ``draft`` (width, height) lets JPEG
     decode at a reduced scale no smaller than that (for thumbnails; never for model input). Raises
@@ -81,8 +82,11 @@ def decode_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: tup
     ``decompression_bomb``, ``truncated`` or ``corrupt``.
     """
     try:
-        size = path.stat().st_size
-        handle = path.open("rb")
+        if isinstance(path, bytes):
+            size, handle = len(path), io.BytesIO(path)
+        else:
+            size = path.stat().st_size
+            handle = path.open("rb")
     except OSError as exc:
         raise DecodeError("unreadable", exc.strerror or str(exc)) from None
     if size == 0:

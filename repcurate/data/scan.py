@@ -210,16 +210,21 @@ def _read_list_rows(list_file: Path) -> list[tuple[int, str, str | None]]:
 
 
 def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
-    """Scan an explicit list of ``path,label`` rows; relative paths are relative to the list's folder."""
+    """Scan an explicit list of ``path,label`` rows; relative paths are relative to the list's folder, and the
+    result's root is the deepest folder holding the list and every listed file."""
     list_file = Path(list_file)
     if not list_file.is_file():
         raise InputError(f"{list_file}: list file not found; fix: pass a CSV or JSONL file with path,label")
-    root = list_file.resolve().parent
+    base = list_file.resolve().parent
+    rows = [(Path(os.path.normpath(Path(raw) if Path(raw).is_absolute() else base / raw)), label)
+            for _number, raw, label in _read_list_rows(list_file)]
+    # The root is the deepest folder holding the list and every listed file, so every recorded path is
+    # relative to it without ``..`` (a set's manifest refuses any other sample path).
+    root = Path(os.path.commonpath([base, *(path for path, _label in rows)])) if rows else base
     candidates: list[tuple[Path, str | None]] = []
     skipped: list[SkippedFile] = []
     seen: set[Path] = set()
-    for _number, raw, label in _read_list_rows(list_file):
-        path = Path(raw) if Path(raw).is_absolute() else root / raw
+    for path, label in rows:
         if path in seen:
             skipped.append(SkippedFile(_relative(path, root), "listed_twice", "the same path appears twice in the list"))
             continue

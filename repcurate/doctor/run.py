@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repcurate import trust
 from repcurate.doctor import steps
 from repcurate.doctor.result import DoctorResult, Experiment, Finding
 from repcurate.doctor.settings import PTQSettings
@@ -67,12 +68,13 @@ class Lab:
         return Experiment(settings, metric=value, seconds=seconds, hits=hits)
 
 
-def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg) -> Finding:
+def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg,
+                   trust_set: bool = False) -> Finding:
     """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here)."""
     from repcurate.checking import check
 
     try:
-        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model)
+        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set)
     except Exception as exc:  # the doctor goes on without the checks, and says why
         return Finding("representative set", "failed", f"the check suite could not run: {type(exc).__name__}: {exc}")
     bad = [c for c in suite.checks if c.status.value in ("fail", "warn", "error")]
@@ -103,12 +105,15 @@ def doctor(
     run_checks: bool = True,
     seed: int = 0,
     batch_size: int = 32,
+    trust_set: bool = False,
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
     (top-1 or agreement ×100); a fix is adopted only when it gains ``min_gain`` points and the gain is
     significant by McNemar's test on the same eval images (p < 0.05); ``budget_minutes`` bounds the PTQ
-    experiments (cheapest, likeliest first)."""
+    experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
+    when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
+    :class:`UsageError` up front)."""
     from repcurate.quantize.mct_adapter import WEIGHT_BITS, backend_for, target_platform
 
     if weights_bits not in WEIGHT_BITS:
@@ -117,16 +122,21 @@ def doctor(
         raise UsageError("--tolerance must be ≥ 0 and --budget-minutes > 0")
     started = time.perf_counter()
     loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
+    origin = trust.manifest_label(loaded_set.directory)
+    if preprocess is None:
+        trust.require(origin, "preprocessing.spec", (loaded_set.manifest.get("preprocessing") or {}).get("spec"),
+                      "--preprocess", trust_set=trust_set)
     loaded = load_model(model)
     backend = backend_for(loaded.framework)
-    pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(loaded_set.manifest)
+    pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(
+        loaded_set.manifest, trust_set=trust_set, origin=origin, option="--preprocess")
     if pre is None:
         raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
     findings: list[Finding] = []
     if run_checks:
         log.info("doctor: running the check suite on the representative set")
         findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model if loaded.framework == "torch" else model,
-                                       preprocess if preprocess is not None else pre))
+                                       preprocess if preprocess is not None else pre, trust_set))
     tensors = loaded_set.tensors
     base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
     settings = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,

@@ -170,14 +170,23 @@ def build_embedder(model: ModelArg, *, layer: str | None, preprocess: Preprocess
     return TorchEmbedder(loaded.model, spec=loaded.spec, preprocessor=embed_pre, layer=layer), set_pre
 
 
-def load_recorded_preprocessor(manifest: dict[str, Any]) -> Preprocessor | None:
-    """The preprocessing a set's manifest records, loaded again from its spec (None if it cannot be)."""
-    info = manifest.get("preprocessing", {})
+def load_recorded_preprocessor(manifest: dict[str, Any], *, trust_set: bool = False,
+                               origin: str = "the set's manifest", option: str = "--eval-preprocess") -> Preprocessor | None:
+    """The preprocessing a set's manifest records, loaded again from its spec (None if it cannot be).
+
+    The bundled model's preprocessing always loads; any other recorded spec is code named by the set
+    and loads only with ``trust_set`` (else :class:`UsageError`, see :mod:`repcurate.trust`), echoed on stderr.
+    """
+    from repcurate import trust
+
+    info = manifest.get("preprocessing") or {}
     spec = info.get("spec", "")
     if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
         return default_preprocessor()
-    if ":" not in spec:
+    if not isinstance(spec, str) or ":" not in spec:
         return None
+    trust.require(origin, "preprocessing.spec", spec, option, trust_set=trust_set)
+    trust.announce("preprocessing.spec", spec)
     try:
         return make_preprocessor(spec)
     except RepcurateError as exc:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from repcurate.data.images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from repcurate.data.images import DEFAULT_MAX_PIXELS, DecodeError
 from repcurate.data.preprocess import PreprocessError, Preprocessor
 from repcurate.data.scan import ImageRecord, SkippedFile
+from repcurate.data.set_files import decode_verified
 from repcurate.embed.base import Embedder
 from repcurate.embed.cache import EmbeddingCache
 from repcurate.errors import InputError
@@ -45,9 +46,11 @@ class EmbeddingRun:
 
 
 def load_sample(record: ImageRecord, root: Path, preprocessor: Preprocessor, max_pixels: int) -> LoadedSample:
-    """Decode one file to RGB and run the preprocessing; failures are captured, not raised."""
+    """Decode one file to RGB and run the preprocessing; failures are captured, not raised. The file is used
+    only when its content still matches ``record.fingerprint`` (the cache is keyed by it) and its path stays
+    below ``root`` (see :mod:`repcurate.data.set_files`)."""
     try:
-        decoded = decode_image(root / record.path, max_pixels=max_pixels)
+        decoded = decode_verified(root, record.path, record.fingerprint, max_pixels=max_pixels)
     except DecodeError as exc:
         return LoadedSample(record, failure=SkippedFile(record.path, exc.reason, exc.detail))
     try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import zipfile
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
@@ -29,20 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from repcurate import __version__
+from repcurate import __version__, trust
 from repcurate.curate import DEFAULT_SIZE
 from repcurate.embed.default_model import DEFAULT_MODEL_NAME
 from repcurate.embed.loading import PreprocessArg
 from repcurate.errors import InputError, MissingDependencyError, RepcurateError, UsageError
 from repcurate.io.atomic import write_text_atomic
-from repcurate.repset import (
-    CALIBRATION_NAME,
-    TENSOR_KEY,
-    RepresentativeSet,
-    load_manifest,
-    load_projection,
-    open_npz_array,
-)
+from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
 from repcurate.report import figures
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
 from repcurate.report.thumbnails import encode_image, sample_thumbnails, tensor_to_image
@@ -93,18 +85,20 @@ def _section_data(value: SectionInput, kind: str) -> tuple[dict[str, Any] | None
 
 
 class _SetSource:
-    """The set's manifest, and its tensors and projection read only when needed."""
+    """The set's manifest and verified tensors (the same checks as :func:`repcurate.load`, memory-mapped: the
+    report reads a few rows of a possibly large file), and its projection read only when needed."""
 
     def __init__(self, repset: str | Path | RepresentativeSet) -> None:
+        self.origin = trust.manifest_label(repset.directory if isinstance(repset, RepresentativeSet) else repset)
         if isinstance(repset, RepresentativeSet):
             self.directory: Path | None = None
             self.manifest = repset.manifest
-            self._tensors: np.ndarray | None = repset.tensors
+            self._tensors: np.ndarray = repset.tensors
             self._projection = repset.projection
         else:
             self.directory = Path(repset)
             self.manifest = load_manifest(self.directory)
-            self._tensors = None
+            self._tensors = open_calibration(self.directory, self.manifest, memory_map=True)
             self._projection = None
 
     @property
@@ -112,17 +106,7 @@ class _SetSource:
         return str(self.directory) if self.directory is not None else "(in memory)"
 
     def tensors(self) -> np.ndarray:
-        """The calibration tensors, memory-mapped (the report reads a few rows of a possibly large file)."""
-        if self._tensors is None:
-            path = self.directory / CALIBRATION_NAME  # type: ignore[operator]
-            try:
-                self._tensors = open_npz_array(path, TENSOR_KEY)
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-                raise InputError(f"{path}: unreadable calibration archive ({exc}); fix: rebuild the set") from None
-            count = len(self.manifest.get("samples", []))
-            if self._tensors.ndim == 0 or self._tensors.shape[0] != count:
-                raise InputError(f"{path}: {self._tensors.shape[0] if self._tensors.ndim else 0} tensors for "
-                                 f"{count} samples; fix: rebuild the set")
+        """The calibration tensors (row i ↔ sample i)."""
         return self._tensors
 
     def projection(self) -> tuple[dict[str, np.ndarray] | None, str]:
@@ -278,21 +262,18 @@ def _coverage_section(source: _SetSource) -> dict[str, Any]:
     return section
 
 
-def _load_pipeline(spec: Any, manifest: dict[str, Any]) -> Any:
-    """A preprocessing from an argument or a recorded spec (the set's own when they match)."""
+def _load_pipeline(spec: Any) -> Any:
+    """The evaluation pipeline from an argument, or from the spec the check recorded (callers gate that one)."""
     from repcurate.data.preprocess import Preprocessor, make_preprocessor
-    from repcurate.embed.loading import load_recorded_preprocessor
+    from repcurate.embed.loading import default_preprocessor
 
     if isinstance(spec, Preprocessor):
         return spec
-    if spec is None or spec == manifest.get("preprocessing", {}).get("spec"):
-        pre = load_recorded_preprocessor(manifest)
-        if pre is None:
-            raise InputError(f"the set's preprocessing {manifest.get('preprocessing', {}).get('spec')!r} cannot be loaded again")
-        return pre
+    if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
+        return default_preprocessor()
     if callable(spec):
         return make_preprocessor(spec)
-    if ":" not in str(spec):
+    if spec is None or ":" not in str(spec):
         raise InputError(f"the evaluation pipeline {spec!r} was a Python object; pass it again (eval_preprocess=)")
     return make_preprocessor(str(spec))
 
@@ -303,49 +284,58 @@ def _describe_tensor(t: np.ndarray) -> str:
             f"mean {float(t.mean()):.3g}, std {float(t.std()):.3g}")
 
 
-def _parity_view(entry: dict[str, Any], source: _SetSource, inputs: dict[str, Any], eval_preprocess: PreprocessArg) -> dict[str, Any] | None:
-    """The same raw file through the set's and the evaluation pipeline, rendered side by side."""
-    from repcurate.data.images import DecodeError, decode_image
+def _parity_view(entry: dict[str, Any], source: _SetSource, eval_preprocess: PreprocessArg, *,
+                 trust_set: bool) -> dict[str, Any] | None:
+    """The same raw file through the set's and the evaluation pipeline, rendered side by side.
+
+    The check JSON is data: the raw file is read only when it is one of the set's samples whose path stays
+    below the set's root and whose content matches its fingerprint (an eval image the JSON names is not
+    read); a pipeline the JSON or the manifest names is re-run only when it is repcurate's own or with
+    ``trust_set`` (``eval_preprocess`` given here always runs)."""
+    from repcurate.data.images import DecodeError
     from repcurate.data.preprocess import PreprocessError
+    from repcurate.data.set_files import decode_verified
 
     details = entry.get("details") or {}
-    comparisons = details.get("comparisons") or []
+    comparisons = [c for c in details.get("comparisons") or [] if isinstance(c, dict) and isinstance(c.get("file"), str)]
     if not comparisons:
         return None
     cause = details.get("cause")
-    chosen = next((c for c in comparisons if c.get("cause") == cause), comparisons[0])
+    same_cause = [c for c in comparisons if c.get("cause") == cause] or comparisons
+    chosen = next((c for c in same_cause if c.get("source", "repset") == "repset"), same_cause[0])
     view: dict[str, Any] = {"file": chosen["file"], "source": chosen.get("source", "repset"), "cause": chosen.get("cause"),
                             "message": chosen.get("message", ""), "notes": [],
                             "set_pipeline": details.get("set_pipeline"), "eval_pipeline": details.get("eval_pipeline"),
                             "comparisons": comparisons}
     manifest = source.manifest
-    root = Path(manifest.get("root", ".")) if view["source"] == "repset" else Path(inputs.get("eval_dir") or ".")
-    try:
-        image = decode_image(root / chosen["file"]).image
-    except DecodeError as exc:
-        view["notes"].append(f"{root / chosen['file']}: cannot be read now ({exc.reason}); only the stored tensor is shown")
-        image = None
+    samples = manifest.get("samples", [])
+    row = next((i for i, s in enumerate(samples) if s["path"] == chosen["file"]), None) if view["source"] == "repset" else None
+    image = None
+    if row is None:
+        view["notes"].append(f"{chosen['file']}: not shown — the report reads only files that are samples of the set "
+                             "(a file named by the check JSON alone is not opened)")
+    else:
+        try:
+            image = decode_verified(Path(manifest["root"]), samples[row]["path"], samples[row]["content_fingerprint"]).image
+        except DecodeError as exc:
+            view["notes"].append(f"{chosen['file']}: not shown ({exc.reason}: {exc.detail}); only the stored tensor is shown")
     if image is not None:
         view["raw"] = encode_image(image, max_side=PARITY_SIDE)
-    set_tensor = eval_tensor = None
-    if view["source"] == "repset":
-        rows = [i for i, s in enumerate(manifest.get("samples", [])) if s["path"] == chosen["file"]]
-        if rows:
-            set_tensor = source.tensors()[rows[0]]
+    set_tensor = source.tensors()[row] if row is not None else None
+    eval_tensor = None
     if image is not None:
-        for side in ("set", "eval"):
-            if side == "set" and set_tensor is not None:
-                continue
-            spec = None if side == "set" else (eval_preprocess if eval_preprocess is not None else details.get("eval_pipeline"))
+        recorded_eval = details.get("eval_pipeline")
+        spec = eval_preprocess if eval_preprocess is not None else recorded_eval
+        if eval_preprocess is None and not trust.allowed(recorded_eval, trust_set):
+            view["notes"].append(f"the eval pipeline {recorded_eval!r} is not re-run: it is code named by the check JSON, "
+                                 "not by you; pass --eval-preprocess SPEC, or --trust-set to run it")
+        else:
+            if eval_preprocess is None and not trust.is_bundled(recorded_eval):
+                trust.announce("check JSON eval_pipeline", recorded_eval)
             try:
-                output = _load_pipeline(spec, manifest)(image)
+                eval_tensor = _load_pipeline(spec)(image)
             except (RepcurateError, PreprocessError) as exc:
-                view["notes"].append(f"the {side} pipeline cannot be run again here: {exc}")
-                continue
-            if side == "set":
-                set_tensor = output
-            else:
-                eval_tensor = output
+                view["notes"].append(f"the eval pipeline cannot be run again here: {exc}")
     for side, tensor in (("set", set_tensor), ("eval", eval_tensor)):
         if tensor is not None:
             view[f"{side}_image"] = encode_image(tensor_to_image(tensor), max_side=2 * PARITY_SIDE)
@@ -388,7 +378,8 @@ def _activation_view(entry: dict[str, Any]) -> dict[str, Any] | None:
             "eval_images": details.get("eval_images"), "layers_total": len(layers)}
 
 
-def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess: PreprocessArg) -> dict[str, Any]:
+def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess: PreprocessArg, *,
+                    trust_set: bool) -> dict[str, Any]:
     inputs = report.get("inputs") or {}
     cards = []
     for entry in report["checks"]:
@@ -397,7 +388,7 @@ def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess:
                 "parity": None, "shift": None, "activation": None}
         if card["status"] != "skipped":
             if card["id"] == "preprocessing_parity":
-                card["parity"] = _parity_view(entry, source, inputs, eval_preprocess)
+                card["parity"] = _parity_view(entry, source, eval_preprocess, trust_set=trust_set)
             elif card["id"] == "distribution_shift":
                 card["shift"] = _shift_view(entry)
             elif card["id"] == "activation_ranges":
@@ -483,12 +474,16 @@ def report_html(
     doctor: SectionInput = None,
     eval_preprocess: PreprocessArg = None,
     commands: dict[str, str] | None = None,
+    trust_set: bool = False,
 ) -> str:
     """Render the HTML report of a set (and of its check / confirm / doctor reports when given).
 
     ``check`` / ``confirm`` / ``doctor``: a JSON file, its parsed dict, or the result object.
     ``eval_preprocess`` re-runs the evaluation pipeline for the preprocessing-parity panel (default:
-    the spec the check recorded). ``commands``: the command line that produced a section
+    the spec the check recorded, run only when it is repcurate's own or with ``trust_set``: the check JSON is
+    data, and without the opt-in the panel shows the stored tensor and says why). The set is verified as
+    :func:`repcurate.load` verifies it (:class:`InputError` when tampered), and a sample's file is shown only
+    when its path stays below the set's root and its content matches the recorded fingerprint. ``commands``: the command line that produced a section
     (``build`` / ``check`` / ``confirm`` / ``doctor``), shown instead of the reconstructed one.
     With ``out`` the page is written there atomically. Returns the HTML.
     """
@@ -505,7 +500,7 @@ def report_html(
     sections["set"] = _set_section(source)
     sections["coverage"] = _coverage_section(source)
     if check_data is not None:
-        sections["checks"] = _checks_section(check_data, source, eval_preprocess)
+        sections["checks"] = _checks_section(check_data, source, eval_preprocess, trust_set=trust_set)
         provenance.append({"section": "checks", "file": check_file or "(in memory)",
                            "command": _command("check", given, check_data, lambda: check_command(check_data, set_dir))})
     if confirm_data is not None:

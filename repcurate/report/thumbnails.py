@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from repcurate.checks.parity import channel_axis
-from repcurate.data.images import DecodeError, decode_image
-from repcurate.data.scan import fingerprint_file
+from repcurate.data.images import DecodeError
+from repcurate.data.set_files import decode_verified
 
 #: Longest side of a set thumbnail in pixels: about 1–3 KB each, so a 1,000-image set stays small.
 THUMBNAIL_SIDE = 64
@@ -81,16 +81,20 @@ def tensor_to_image(tensor: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels, "RGB" if pixels.ndim == 3 else "L")
 
 
+#: Why a sample's file is not shown, by the reason :func:`decode_verified` gives.
+_NOT_SHOWN = {"content_changed": "the file changed since the build",
+              "unreadable": "the file is not readable any more",
+              "unsafe_path": "the recorded path leaves the set's root"}
+
+
 def _one(root: Path, sample: dict[str, Any], max_side: int) -> tuple[Image.Image | None, str]:
-    path = root / sample["path"]
+    """The sample's file, only when its path stays below ``root`` and its content matches the fingerprint."""
     try:
-        if fingerprint_file(path) != sample.get("content_fingerprint"):
-            return None, "the file changed since the build: showing the set's tensor"
-        return decode_image(path, draft=(2 * max_side, 2 * max_side)).image, ""
-    except OSError:
-        return None, "the file is not readable any more: showing the set's tensor"
+        return decode_verified(root, sample["path"], sample.get("content_fingerprint"),
+                               draft=(2 * max_side, 2 * max_side)).image, ""
     except DecodeError as exc:
-        return None, f"the file no longer decodes ({exc.reason}): showing the set's tensor"
+        why = _NOT_SHOWN.get(exc.reason, f"the file no longer decodes ({exc.reason})")
+        return None, f"{why}: showing the set's tensor"
 
 
 def sample_thumbnails(manifest: dict[str, Any], tensors: Callable[[], np.ndarray], *,

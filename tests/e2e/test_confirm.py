@@ -20,7 +20,7 @@ def project(tmp_path_factory):
 
 def test_confirm_table_shape_and_reproducibility(project):
     work, model = project
-    kwargs = dict(random_sets=2, weights_bits=2, seed=5)
+    kwargs = dict(random_sets=2, weights_bits=2, seed=5, trust_set=True)  # the set names the test's own files
     first = repcurate.confirm(work / "repset", model, work / "eval", **kwargs)
     assert first.metric == "top1"
     assert first.float["top1"] > 0.7  # model trained on 8x8 arrays, evaluated through 32 px PNGs
@@ -40,14 +40,15 @@ def test_confirm_table_shape_and_reproducibility(project):
 def test_eval_overlapping_calibration_is_refused(project):
     work, model = project
     with pytest.raises(InputError, match="also calibration images"):
-        repcurate.confirm(work / "repset", model, work / "train", random_sets=1, bias_correction=(True,))
+        repcurate.confirm(work / "repset", model, work / "train", random_sets=1, bias_correction=(True,), trust_set=True)
 
 
 def test_confirm_cli_json_and_html_report(project, cli, tmp_path):
     work, model = project
     html = tmp_path / "confirm.html"
     result = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "eval"),
-                 "--random-sets", "1", "--bias-correction", "on", "--no-first-n", "--format", "json", "--report", str(html))
+                 "--random-sets", "1", "--bias-correction", "on", "--no-first-n", "--format", "json", "--report", str(html),
+                 "--trust-set")  # the set names the test's own preprocessing file
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["metric"] == "top1" and "top1" in report["float"]
@@ -56,7 +57,8 @@ def test_confirm_cli_json_and_html_report(project, cli, tmp_path):
     page = html.read_text(encoding="utf-8")
     assert '<section id="confirm">' in page and "random-0" in page
     assert "--report" in page  # the confirm section shows the command line as run
-    text = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "train"))
+    text = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "train"),
+               "--trust-set")
     assert text.returncode == 3 and "also calibration images" in text.stderr and "Traceback" not in text.stderr
 
 
@@ -80,7 +82,7 @@ def test_export_writes_the_best_runs_onnx_model(project, tmp_path):
     work, model = project
     out = tmp_path / "exported"
     result = repcurate.confirm(work / "repset", model, work / "eval", random_sets=1, first_n=False,
-                               bias_correction=(True, False), weights_bits=2, export=out)
+                               bias_correction=(True, False), weights_bits=2, export=out, trust_set=True)
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx"]
     description = json.loads((out / "export.json").read_text())
     assert description == {k: v for k, v in result.export.items() if k != "dir"}
@@ -116,6 +118,7 @@ def test_eval_folders_that_are_not_the_models_classes_fall_back_to_fidelity(proj
     write_digits_folder(other, per_class={d: 10 for d in range(3)}, offset=100)
     for folder in sorted(other.iterdir()):
         folder.rename(other / f"kind-{folder.name}")
-    result = repcurate.confirm(work / "repset", model, other, random_sets=0, first_n=False, bias_correction=(True,))
+    result = repcurate.confirm(work / "repset", model, other, random_sets=0, first_n=False, bias_correction=(True,),
+                               trust_set=True)
     assert result.metric == "agreement"
     assert set(result.float) == {"agreement", "kl"}

@@ -14,7 +14,7 @@ tf = pytest.importorskip("tensorflow")
 
 def test_keras_confirm_table_bias_correction_and_reproducibility(keras_project):
     work, model, _ = keras_project
-    kwargs = dict(random_sets=2, first_n=False, weights_bits=2, seed=3)
+    kwargs = dict(random_sets=2, first_n=False, weights_bits=2, seed=3, trust_set=True)  # the set names the test's own files
     first = repcurate.confirm(work / "repset", model, work / "eval", **kwargs)
     assert first.settings["framework"] == "keras"
     assert first.metric == "top1" and first.float["top1"] > 0.7
@@ -37,7 +37,7 @@ def test_keras_export_is_a_loadable_quantized_model_scoring_as_reported(keras_pr
     work, model, preprocess = keras_project
     out = tmp_path / "exported"
     result = repcurate.confirm(work / "repset", model, work / "eval", random_sets=1, first_n=False,
-                               bias_correction=(True,), weights_bits=4, export=out)
+                               bias_correction=(True,), weights_bits=4, export=out, trust_set=True)
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.keras"]
     description = json.loads((out / "export.json").read_text())
     assert description["framework"] == "keras" and description["weights_bits"] == 4
@@ -60,7 +60,7 @@ def test_keras_confirm_cli_markdown(keras_project, cli):
     work, model, _ = keras_project
     result = cli("confirm", "--repset", str(work / "repset"), "--model", model, "--eval-dir", str(work / "eval"),
                  "--random-sets", "1", "--no-first-n", "--bias-correction", "on", "--weights-bits", "4",
-                 "--format", "markdown")
+                 "--format", "markdown", "--trust-set")  # the set names the test's own preprocessing file
     assert result.returncode == 0, result.stderr
     assert "| bias correction | curated | random mean ± std | random worst | first-N |" in result.stdout
     assert "PTQ curated" in result.stderr  # each PTQ run logs its time

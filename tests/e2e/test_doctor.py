@@ -24,6 +24,7 @@ def project(tmp_path_factory):
 def run_doctor(project, variant, **kwargs):
     model, _ = write_doctor_variant(project, variant)
     kwargs.setdefault("budget_minutes", 10)
+    kwargs.setdefault("trust_set", True)  # the set names the test's own preprocessing file
     return repcurate.doctor(model, project / "repset", project / "eval", run_checks=False, **kwargs)
 
 
@@ -120,7 +121,7 @@ def test_untraceable_model_stops_at_the_preflight_with_the_source_line(project, 
     assert any("torch.where" in a for a in preflight.advice)
     model, _ = write_doctor_variant(project, "untraceable")
     run = cli("doctor", "--model", model, "--repset", str(project / "repset"), "--eval-dir", str(project / "eval"),
-              "--no-checks", "--format", "markdown")
+              "--no-checks", "--format", "markdown", "--trust-set")
     assert run.returncode == 1, run.stderr
     assert "MCT cannot read the model" in run.stdout and "if x.mean() > 10" in run.stdout
 
@@ -129,7 +130,8 @@ def test_doctor_cli_json_report_and_html(project, cli, tmp_path):
     model, _ = write_doctor_variant(project, "spikes")
     html, out = tmp_path / "doctor.html", tmp_path / "doctor.json"
     run = cli("doctor", "--model", model, "--repset", str(project / "repset"), "--eval-dir", str(project / "eval"),
-              "--format", "json", "--output", str(out), "--report", str(html), "--budget-minutes", "10")
+              "--format", "json", "--output", str(out), "--report", str(html), "--budget-minutes", "10",
+              "--trust-set")  # the set names the test's own preprocessing file
     assert run.returncode == 0, run.stderr
     report = json.loads(out.read_text())
     assert report["within_tolerance"] and report["findings"][0]["step"] == "outlier removal (z_threshold)"
@@ -151,7 +153,8 @@ def test_doctor_cli_usage_errors(project, cli):
 def test_doctor_cli_json_on_stdout_stays_clean_through_mixed_precision(project, cli):
     model, _ = write_doctor_variant(project, "healthy")
     run = cli("doctor", "--model", model, "--repset", str(project / "repset"), "--eval-dir", str(project / "eval"),
-              "--no-checks", "--weights-bits", "2", "--tolerance", "0.5", "--gptq-epochs", "1", "--format", "json")
+              "--no-checks", "--weights-bits", "2", "--tolerance", "0.5", "--gptq-epochs", "1", "--format", "json",
+              "--trust-set")
     report = json.loads(run.stdout)  # MCT's solver and XQuant print; none of it may reach stdout
     assert run.returncode == (0 if report["within_tolerance"] else 1), run.stderr
     escalation = next(f for f in report["findings"] if f["step"].startswith("escalation"))

@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 def test_keras_doctor_measures_bias_correction_and_escalation(keras_project):
     work, model, _ = keras_project
     result = repcurate.doctor(model, work / "repset", work / "eval", weights_bits=2, tolerance=0.5, run_checks=False,
-                              gptq_epochs=1, budget_minutes=10)
+                              gptq_epochs=1, budget_minutes=10, trust_set=True)
     steps = {f.step: f for f in result.findings}
     assert result.framework == "keras" and result.metric == "top1" and result.baseline is not None
     bc = steps["bias correction"]

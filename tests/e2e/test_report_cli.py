@@ -37,7 +37,8 @@ def test_check_report_option_keeps_the_gate_and_shows_the_command(report_project
     page_path = tmp_path / "check.html"
     args = ["check", "--repset", str(report_project.repset), "--eval-dir", str(report_project.eval),
             "--eval-preprocess", report_project.eval_preprocess, "--cache-dir", str(report_project.cache),
-            "--format", "junit", "--output", str(tmp_path / "check.xml"), "--report", str(page_path), "-q"]
+            "--format", "junit", "--output", str(tmp_path / "check.xml"), "--report", str(page_path), "-q",
+            "--trust-set"]  # the set's own model embeds (the test's file)
     result = cli(*args, cwd=tmp_path)
     assert result.returncode == 1, result.stderr  # the gate still fails on the planted pipeline defect
     assert (tmp_path / "check.xml").is_file()

@@ -39,7 +39,7 @@ FAST = {"skip": ["distribution_shift", "duplicates"]}
 ])
 def test_bad_config_is_a_usage_error_naming_the_fix(digits, good_set, config, needle):
     with pytest.raises(UsageError) as caught:
-        repcurate.check(good_set, digits.eval, config=config, cache_dir=digits.cache)
+        repcurate.check(good_set, digits.eval, config=config, cache_dir=digits.cache, trust_set=True)
     assert needle in str(caught.value)
     assert caught.value.exit_code == 2
 
@@ -73,21 +73,21 @@ def test_pyproject_table_is_picked_up_from_the_working_directory(digits, by_id, 
     nested.mkdir(parents=True)
     monkeypatch.chdir(nested)  # the nearest pyproject.toml at or above the working directory
     repset = digits.build("size60", size=60)
-    result = repcurate.check(repset, digits.eval, cache_dir=digits.cache)
+    result = repcurate.check(repset, digits.eval, cache_dir=digits.cache, trust_set=True)
     shift = by_id(result, "distribution_shift")
     assert shift.status is Status.SKIPPED and shift.message == "skipped by configuration"
     assert by_id(result, "set_size").status is Status.PASS  # 60 ≥ warn_below = 50
     assert result.inputs["config"] == str(tmp_path / "pyproject.toml")
     assert "distribution_shift" not in result.seconds
     # an explicit config replaces the discovered one
-    explicit = repcurate.check(repset, digits.eval, cache_dir=digits.cache, config=FAST)
+    explicit = repcurate.check(repset, digits.eval, cache_dir=digits.cache, trust_set=True, config=FAST)
     assert by_id(explicit, "set_size").status is Status.WARN
 
 
 def test_pyproject_without_the_table_means_defaults(digits, by_id, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     monkeypatch.chdir(tmp_path)
-    result = repcurate.check(digits.build("size60", size=60), digits.eval, cache_dir=digits.cache)
+    result = repcurate.check(digits.build("size60", size=60), digits.eval, cache_dir=digits.cache, trust_set=True)
     assert result.inputs["config"] is None
     assert by_id(result, "set_size").status is Status.WARN
 
@@ -96,7 +96,7 @@ def test_bad_pyproject_table_is_a_usage_error(digits, good_set, tmp_path, monkey
     (tmp_path / "pyproject.toml").write_text("[tool.repcurate.check]\nset_size = { warn_belo = 5 }\n")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match=re.escape("pyproject.toml: unknown parameter set_size.warn_belo; did you mean 'warn_below'?")):
-        repcurate.check(good_set, digits.eval, cache_dir=digits.cache)
+        repcurate.check(good_set, digits.eval, cache_dir=digits.cache, trust_set=True)
 
 
 @pytest.mark.parametrize("name, text", [
@@ -106,7 +106,7 @@ def test_bad_pyproject_table_is_a_usage_error(digits, good_set, tmp_path, monkey
 def test_config_file(digits, by_id, tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
-    result = repcurate.check(digits.build("size60", size=60), digits.eval, cache_dir=digits.cache, config=path)
+    result = repcurate.check(digits.build("size60", size=60), digits.eval, cache_dir=digits.cache, trust_set=True, config=path)
     assert by_id(result, "set_size").status is Status.FAIL
     assert result.inputs["config"] == str(path)
 
@@ -118,12 +118,12 @@ def test_config_file(digits, by_id, tmp_path, name, text):
 def test_unparseable_config_file(digits, good_set, tmp_path, name, text, needle):
     (tmp_path / name).write_text(text)
     with pytest.raises(UsageError, match=needle):
-        repcurate.check(good_set, digits.eval, cache_dir=digits.cache, config=tmp_path / name)
+        repcurate.check(good_set, digits.eval, cache_dir=digits.cache, trust_set=True, config=tmp_path / name)
 
 
 def test_missing_config_file(digits, good_set, tmp_path):
     with pytest.raises(UsageError, match="cannot read the config"):
-        repcurate.check(good_set, digits.eval, cache_dir=digits.cache, config=tmp_path / "absent.toml")
+        repcurate.check(good_set, digits.eval, cache_dir=digits.cache, trust_set=True, config=tmp_path / "absent.toml")
 
 
 # ------------------------------------------------------------------ suite semantics

@@ -292,25 +292,35 @@ def test_csv_list_with_relative_absolute_missing_and_duplicate_rows(list_images,
         encoding="utf-8",
     )
     result = scan_list(csv_file)
-    assert result.root == list_images.resolve()
+    # the root holds the list and every listed file, so no recorded path is absolute or climbs out with ..
+    assert result.root == tmp_path.resolve()
     assert result.layout == "list"
     assert result.labelled
     assert result.class_folders == []
     assert [(r.path, r.label) for r in result.records] == [
-        (absolute_outside.as_posix(), None),
-        ("imgs/a.png", "cat"),  # the first listing wins
-        ("imgs/b.jpg", "dog"),
-        ("imgs/ñ.png", "bird"),
+        ("ds/imgs/a.png", "cat"),  # the first listing wins
+        ("ds/imgs/b.jpg", "dog"),
+        ("ds/imgs/ñ.png", "bird"),
+        ("outside/far.png", None),
     ]
-    assert result.records[0].fingerprint == _blake(absolute_outside)
-    assert result.records[2].size_bytes == absolute_inside.stat().st_size
+    assert result.records[3].fingerprint == _blake(absolute_outside)
+    assert result.records[1].size_bytes == absolute_inside.stat().st_size
     assert _skipped(result) == [
-        ("imgs/a.png", "listed_twice"),
-        ("imgs/missing.png", "unreadable"),
-        ("imgs/notes.txt", "unsupported_extension"),
-        ("imgs/zero.png", "empty_file"),
+        ("ds/imgs/a.png", "listed_twice"),
+        ("ds/imgs/missing.png", "unreadable"),
+        ("ds/imgs/notes.txt", "unsupported_extension"),
+        ("ds/imgs/zero.png", "empty_file"),
     ]
     assert scan(csv_file).records == result.records
+
+
+def test_list_root_holds_files_listed_with_dotdot(list_images, tmp_path):
+    csv_file = list_images / "imgs" / "up.csv"
+    csv_file.write_text("path\n../../outside/far.png\na.png\n", encoding="utf-8")
+    result = scan_list(csv_file)
+    assert result.root == tmp_path.resolve()
+    assert [r.path for r in result.records] == ["ds/imgs/a.png", "outside/far.png"]
+    assert all(".." not in r.path.split("/") and not r.path.startswith("/") for r in result.records)
 
 
 def test_csv_duplicate_by_absolute_and_relative_path(list_images):

@@ -56,3 +56,15 @@ def test_preprocessing_with_varying_shapes_is_an_input_error(tmp_path) -> None:
     pre = make_preprocessor(lambda im: np.asarray(im.convert("L"), np.float32)[None], name="no-resize")
     with pytest.raises(InputError, match="fix: resize"):
         load_tensors(scanned.records, scanned.root, pre)
+
+
+def test_a_file_changed_after_the_scan_is_skipped_not_embedded_under_the_old_fingerprint(tmp_path) -> None:
+    write_digits_folder(tmp_path / "train", per_class={3: 4})
+    scanned = scan_directory(tmp_path / "train")
+    first, other = scanned.records[0], scanned.records[1]
+    (scanned.root / first.path).write_bytes((scanned.root / other.path).read_bytes())  # swapped after the scan
+    run = embed_records(scanned.records, scanned.root, _embedder(), cache_dir=tmp_path / "cache", batch_size=2)
+    assert [(s.path, s.reason) for s in run.skipped] == [(first.path, "content_changed")]
+    assert first.path not in [r.path for r in run.records]
+    again = embed_records([first], scanned.root, _embedder(), cache_dir=tmp_path / "cache", batch_size=2)
+    assert again.cache_hits == 0  # the cache holds nothing under the recorded fingerprint

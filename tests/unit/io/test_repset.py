@@ -25,9 +25,9 @@ def digit_tensors(n: int) -> tuple[np.ndarray, list[int]]:
 def make_set(n: int = 10) -> RepresentativeSet:
     tensors, digits = digit_tensors(n)
     manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "samples": [{"path": f"train/{d}/img_{i:04d}.png", "label": str(d) if i % 4 else None}
-                    for i, d in enumerate(digits)],
+        "schema_version": SCHEMA_VERSION, "root": "/data/digits", "layout": "classes",
+        "samples": [{"path": f"train/{d}/img_{i:04d}.png", "label": str(d) if i % 4 else None,
+                     "content_fingerprint": f"{i:032x}"} for i, d in enumerate(digits)],
     }
     return RepresentativeSet(tensors=tensors, manifest=manifest)
 
@@ -166,10 +166,12 @@ def test_load_reports_missing_files_and_sample_count_mismatch(tmp_path: Path) ->
     (out / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="4 tensors for 3 samples"):
         load(out)
-    del manifest["samples"]
+    samples = manifest.pop("samples")
     (out / MANIFEST_NAME).write_text(json.dumps(manifest))
-    with pytest.raises(InputError, match="4 tensors for 0 samples"):
+    with pytest.raises(InputError, match="'samples' is a required property"):  # the schema, before any KeyError
         load(out)
+    manifest["samples"] = samples
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
     (out / CALIBRATION_NAME).unlink()
     with pytest.raises(InputError, match="not found"):
         load(out)

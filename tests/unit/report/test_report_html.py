@@ -167,7 +167,8 @@ def test_byte_identical_reruns(report_project, tmp_path, cli):
     assert first == again
     # and from another process (hash seeds, import order): the CLI writes the same bytes
     result = cli("report", "--repset", str(report_project.repset), "--check", str(report_project.check_json),
-                 "--confirm", str(CONFIRM_JSON), "--doctor", str(report_project.doctor_json), "--out", str(tmp_path / "c.html"))
+                 "--confirm", str(CONFIRM_JSON), "--doctor", str(report_project.doctor_json), "--out", str(tmp_path / "c.html"),
+                 "--trust-set")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "c.html").read_bytes() == (tmp_path / "a.html").read_bytes()
 

@@ -1,0 +1,61 @@
+"""Files named by data (a set's manifest, a check JSON): confined to their recorded root and read only when
+their content matches the recorded fingerprint.
+
+A manifest is shareable data: its ``root`` and sample ``path`` values are not trusted to point where the
+set was built. A sample path must be a relative POSIX path without ``..`` (no absolute or drive form); the
+file it names is read once, hashed as :func:`repcurate.data.scan.fingerprint_file` hashes it, and used (decoded,
+shown, embedded) only when the hash equals the ``content_fingerprint`` recorded for it. Only regular files
+are opened (a device or FIFO would never end). Symlinks below the root are followed, as ``scan`` follows
+them when the set is built: the fingerprint, not the location, is what proves a file is the one selected.
+"""
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from repcurate.data.images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeError, decode_image
+
+
+def unsafe_path_reason(path: Any) -> str | None:
+    """Why ``path`` cannot name a file below a set's root (None when it can): not a non-empty string,
+    absolute, a Windows drive or UNC form, a ``..`` component, or a NUL byte."""
+    if not isinstance(path, str) or not path:
+        return "is not a non-empty string"
+    if "\x00" in path:
+        return "contains a NUL byte"
+    if path.startswith(("/", "\\")) or PurePosixPath(path).is_absolute() or PureWindowsPath(path).drive:
+        return "is absolute (sample paths are relative to the set's root)"
+    if ".." in path.replace("\\", "/").split("/"):
+        return "has a '..' component (it would leave the set's root)"
+    return None
+
+
+def content_fingerprint(data: bytes) -> str:
+    """BLAKE2b-128 hex digest of ``data``: the same value as ``fingerprint_file`` of a file holding it."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_verified(root: Path, path: str, fingerprint: Any) -> bytes:
+    """The bytes of ``root / path`` when ``path`` is confined and the content matches ``fingerprint``;
+    else :class:`DecodeError` with reason ``unsafe_path``, ``unreadable`` or ``content_changed``."""
+    reason = unsafe_path_reason(path)
+    if reason is not None:
+        raise DecodeError("unsafe_path", f"{path!r} {reason}")
+    target = Path(root) / path
+    try:
+        if not stat.S_ISREG(target.stat().st_mode):
+            raise DecodeError("unreadable", "not a regular file")
+        data = target.read_bytes()
+    except OSError as exc:
+        raise DecodeError("unreadable", exc.strerror or str(exc)) from None
+    if content_fingerprint(data) != fingerprint:
+        raise DecodeError("content_changed", "the file's content does not match the fingerprint recorded for it")
+    return data
+
+
+def decode_verified(root: Path, path: str, fingerprint: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    draft: tuple[int, int] | None = None) -> DecodedImage:
+    """:func:`decode_image` of the bytes :func:`read_verified` returns (one read: no swap between check and use)."""
+    return decode_image(read_verified(root, path, fingerprint), max_pixels=max_pixels, draft=draft)
