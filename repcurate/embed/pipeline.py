@@ -92,6 +92,20 @@ def stack_samples(samples: list[LoadedSample]) -> np.ndarray:
     return np.stack([s.sample for s in samples]).astype(np.float32, copy=False)  # type: ignore[misc]
 
 
+def pad_batch(stacked: np.ndarray, batch_size: int) -> np.ndarray:
+    """``stacked`` padded to ``batch_size`` rows with copies of its last row.
+
+    Frameworks may pick other kernels for other batch shapes (a batch of 1 especially), which changes
+    the last bits of the features: with every batch full, a file's vector does not depend on how many
+    other files happened to need embedding in the same run (a clean build vs a rerun that finds all
+    but a few files in the cache). The padding rows' outputs are dropped.
+    """
+    missing = batch_size - stacked.shape[0]
+    if missing <= 0:
+        return stacked
+    return np.concatenate([stacked, np.repeat(stacked[-1:], missing, axis=0)])
+
+
 def _progress(total: int, enabled: bool | None, desc: str):  # noqa: ANN202 - tqdm type
     from tqdm import tqdm
 
@@ -119,7 +133,7 @@ def embed_records(
         batch: list[LoadedSample] = []
 
         def flush() -> None:
-            vectors = embedder.embed_batch(stack_samples(batch))
+            vectors = embedder.embed_batch(pad_batch(stack_samples(batch), batch_size))
             items = [(item.record.fingerprint, vectors[i]) for i, item in enumerate(batch)]
             computed.update(items)
             if cache:
