@@ -57,6 +57,7 @@ class BuildResult:
             "classes": m["classes"],
             "unmet_quotas": m["unmet_quotas"],
             "empty_classes": m["empty_classes"],
+            "empty_class_reasons": m["empty_class_reasons"],
             "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in m["skipped"]).items())),
             "coverage": {"curated_mean": m["coverage"]["curated"]["mean"],
                          "curated_max": m["coverage"]["curated"]["max"],
@@ -80,6 +81,19 @@ def _no_usable_error(source: ScanResult, skipped: list[SkippedFile], what: str) 
     detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "no image files found"
     return InputError(f"{source.root}: no usable image in the {what} ({detail}); "
                       "fix: point to a folder of JPEG/PNG/BMP/GIF/TIFF/WebP images")
+
+
+def _empty_class_reasons(class_folders: list[str], usable: set[str | None], skipped: list[SkippedFile]) -> dict[str, str]:
+    """Why each class folder gave no usable image: no image files in it, or what was skipped there."""
+    by_class: dict[str, Counter[str]] = {}
+    for s in skipped:
+        by_class.setdefault(s.path.split("/", 1)[0], Counter())[s.reason] += 1
+    reasons: dict[str, str] = {}
+    for c in sorted(set(class_folders) - {u for u in usable if u is not None}):
+        counts = by_class.get(c)
+        reasons[c] = ("no image files" if not counts else
+                      "no usable image (" + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())) + " skipped)")
+    return reasons
 
 
 def build(
@@ -191,6 +205,7 @@ def build(
         "classes": [{**q.to_dict(), "selected": selection.selected_per_class.get(q.label, 0)} for q in selection.quotas],
         "unmet_quotas": [q.to_dict() for q in selection.quotas if q.unmet],
         "empty_classes": sorted(c for c in source.class_folders if c not in usable_labels),
+        "empty_class_reasons": _empty_class_reasons(source.class_folders, usable_labels, skipped),
         "samples": [{"index": i, "path": r.path, "label": r.label, "content_fingerprint": r.fingerprint}
                     for i, r in enumerate(chosen)],
         "skipped": [s.to_dict() for s in skipped],

@@ -21,7 +21,8 @@ class ClassCoverageCheck(Check):
             reference = sorted({r.label for r in ctx.eval_records if r.label is not None})
             source = "eval set"
         else:
-            reference = sorted(c["label"] for c in ctx.manifest.get("classes", []) if c["label"] is not None)
+            reference = sorted(c["label"] for c in ctx.manifest.get("classes", [])
+                               if c["label"] is not None and c.get("available", 1) > 0)
             source = "training set"
         missing = [c for c in reference if c not in counts]
         total = sum(counts.values())

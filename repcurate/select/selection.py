@@ -140,6 +140,11 @@ def _near_duplicate_threshold(x: np.ndarray, rows: np.ndarray, config: Selection
     return min(config.near_duplicate, NEAR_DUPLICATE_NN_FRACTION * typical)
 
 
+def _no_supply_reason(images: int) -> str:
+    what = "its image is an exact duplicate" if images == 1 else f"all {images} images are exact duplicates"
+    return f"{what} of other classes' images (see duplicates); each content is eligible once, under its first path"
+
+
 def select_representatives(
     embeddings: np.ndarray, labels: list[str | None], fingerprints: list[str], config: SelectionConfig, *,
     target_embeddings: np.ndarray | None = None,
@@ -213,8 +218,12 @@ def select_representatives(
     final_quotas = compute_quotas(available, config.size, config.balance)
     # Report requests against the original supply so shortfalls stay visible.
     original_requested = {q.label: q.requested for q in compute_quotas(supply, config.size, config.balance)}
-    final_quotas = [ClassQuota(q.label, q.available, original_requested.get(q.label, q.requested), q.quota)
-                    for q in final_quotas]
+    by_label = {q.label: ClassQuota(q.label, q.available, original_requested.get(q.label, q.requested), q.quota)
+                for q in final_quotas}
+    # A class with no eligible image is still reported (it used to vanish from the manifest).
+    final_quotas = [by_label.get(lab) or ClassQuota(lab, 0, 0, 0, reason=_no_supply_reason(members[lab].size)
+                                                    if supply[lab] == 0 else "no image of this class could be selected")
+                    for lab in label_order]
     indices = [i for lab in label_order for i in chosen.get(lab, [])]
 
     selection = Selection(indices=indices, quotas=final_quotas,

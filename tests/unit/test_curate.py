@@ -103,3 +103,31 @@ def test_an_incremental_rebuild_embeds_like_a_clean_build(tmp_path) -> None:
         assert rebuilt.embedded == 1
         assert np.array_equal(EmbeddingCache(tmp_path / "cache", model_fp, pre_fp).get_many([fp])[fp], expected[fp])
     assert _digest(tmp_path / "rebuilt") == _digest(tmp_path / "clean")
+
+
+def test_every_class_the_scan_saw_is_in_the_manifest(tmp_path) -> None:
+    """A class made only of copies of another class's files, a class with only corrupt files, an empty
+    class, and ``class_03/up -> ..`` (which used to rescan the tree under class_03 and make six classes vanish)."""
+    import os
+    import shutil
+
+    train = tmp_path / "train"
+    write_digits_folder(train, per_class={d: 6 for d in range(10)})
+    classes = sorted(p.name for p in train.iterdir())
+    os.symlink("..", train / classes[3] / "up")
+    shutil.copytree(train / classes[0], train / "copies_of_0")
+    (train / "broken").mkdir()
+    (train / "broken" / "x.png").write_bytes(b"not a png")
+    (train / "nothing").mkdir()
+    result = repcurate.build(train, tmp_path / "out", size=20, model=_model(), preprocess=_preprocess,
+                             use_cache=False, progress=False)
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    listed = {c["label"]: c for c in m["classes"]}
+    assert sorted(listed) == sorted([*classes, "copies_of_0"])
+    assert all(listed[c]["selected"] == 2 for c in classes)
+    assert listed["copies_of_0"]["available"] == 0 and listed["copies_of_0"]["selected"] == 0
+    assert "all 6 images are exact duplicates of other classes' images" in listed["copies_of_0"]["reason"]
+    assert m["empty_classes"] == ["broken", "nothing"]
+    assert m["empty_class_reasons"] == {"broken": "no usable image (1 not_an_image skipped)", "nothing": "no image files"}
+    assert [s["reason"] for s in m["skipped"] if s["path"] == f"{classes[3]}/up"] == ["symlink_loop"]
+    assert result.summary()["empty_class_reasons"] == m["empty_class_reasons"]
