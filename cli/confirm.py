@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
-from repcurate.errors import UsageError
 
 from .common import EXIT_CODES_HELP, read_class_map, add_common_options, add_report_option, emit_report, write_html_report
 
@@ -92,8 +91,6 @@ def render(result: ConfirmResult, fmt: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     class_map = read_class_map(args.class_map)
-    if args.random_sets < 0:
-        raise UsageError("--random-sets must be >= 0")
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,

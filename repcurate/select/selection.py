@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from repcurate.options import MAX_COUNT, require_int, require_number, require_seed
 from repcurate.select.domain import density_ratio_weights
 from repcurate.select.geometry import (
     OUTLIER_NEIGHBOURS,
@@ -29,6 +30,8 @@ DEFAULT_NEAR_DUPLICATE = 0.1
 NEAR_DUPLICATE_NN_FRACTION = 0.25
 #: Rows sampled to estimate that typical distance.
 NEAR_DUPLICATE_SAMPLE = 2048
+#: The largest distance between two unit vectors.
+MAX_UNIT_DISTANCE = 2.0
 #: A robust z-score of the k-NN distance above this marks a far outlier.
 DEFAULT_OUTLIER_Z = 5.0
 #: Random sets drawn to compare the curated set against (coverage, MMD).
@@ -50,14 +53,15 @@ class SelectionConfig:
     near_duplicate: float = DEFAULT_NEAR_DUPLICATE
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError("size must be at least 1")
+        require_int(self.size, "--size", 1, MAX_COUNT)
         if self.balance not in BALANCES:
             raise ValueError(f"balance must be one of {', '.join(BALANCES)}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
-        if self.near_duplicate < 0:
-            raise ValueError("near_duplicate must be >= 0")
+        require_seed(self.seed)
+        require_number(self.outlier_z, "--outlier-z", low=0.0, low_open=True, keyword="outlier_z")
+        require_number(self.near_duplicate, "--near-duplicate", low=0.0, high=MAX_UNIT_DISTANCE, keyword="near_duplicate",
+                       meaning=" (a distance between unit-normalised embeddings)")
 
     def to_dict(self) -> dict[str, object]:
         return {"size": self.size, "balance": self.balance, "strategy": self.strategy, "seed": self.seed,
