@@ -30,8 +30,6 @@ DEFAULT_NEAR_DUPLICATE = 0.1
 NEAR_DUPLICATE_NN_FRACTION = 0.25
 #: Rows sampled to estimate that typical distance.
 NEAR_DUPLICATE_SAMPLE = 2048
-#: The largest distance between two unit vectors.
-MAX_UNIT_DISTANCE = 2.0
 #: A robust z-score of the k-NN distance above this marks a far outlier.
 DEFAULT_OUTLIER_Z = 5.0
 #: Random sets drawn to compare the curated set against (coverage, MMD).
@@ -60,8 +58,8 @@ class SelectionConfig:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
         require_seed(self.seed)
         require_number(self.outlier_z, "--outlier-z", low=0.0, low_open=True, keyword="outlier_z")
-        require_number(self.near_duplicate, "--near-duplicate", low=0.0, high=MAX_UNIT_DISTANCE, keyword="near_duplicate",
-                       meaning=" (a distance between unit-normalised embeddings)")
+        require_number(self.near_duplicate, "--near-duplicate", low=0.0, keyword="near_duplicate",
+                       meaning=" (a distance between unit-normalised embeddings, 0..2)")
 
     def to_dict(self) -> dict[str, object]:
         return {"size": self.size, "balance": self.balance, "strategy": self.strategy, "seed": self.seed,

@@ -28,7 +28,7 @@ BUILD_OPTIONS = {
     "--batch-size": (int, lambda v: 1 <= v <= MAX_BATCH_SIZE),
     "--workers": (int, lambda v: 1 <= v <= MAX_WORKERS),
     "--outlier-z": (float, lambda v: math.isfinite(v) and v > 0),
-    "--near-duplicate": (float, lambda v: math.isfinite(v) and 0 <= v <= 2),
+    "--near-duplicate": (float, lambda v: math.isfinite(v) and v >= 0),
 }
 CONFIRM_OPTIONS = {
     "--random-sets": (int, lambda v: 0 <= v <= MAX_RANDOM_SETS),

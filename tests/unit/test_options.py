@@ -48,7 +48,7 @@ ABSENT = "no_such_file.py:make_model"
     ({"seed": -1}, "--seed"), ({"seed": 2**32}, "--seed"),
     ({"outlier_z": math.nan}, "--outlier-z"), ({"outlier_z": -math.inf}, "--outlier-z"), ({"outlier_z": 0}, "--outlier-z"),
     ({"near_duplicate": math.nan}, "--near-duplicate"), ({"near_duplicate": math.inf}, "--near-duplicate"),
-    ({"near_duplicate": 2.5}, "--near-duplicate"),
+    ({"near_duplicate": -0.5}, "--near-duplicate"),
     ({"size": 10**40}, "--size"), ({"batch_size": 10**9}, "--batch-size"), ({"workers": 0}, "--workers"),
     ({"workers": 10**6}, "--workers"),
 ])
