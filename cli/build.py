@@ -71,10 +71,12 @@ def _text_report(summary: dict) -> str:
     lines.append(f"{'class':<24}{'available':>10}{'requested':>10}{'selected':>10}")
     for c in summary["classes"]:
         label = "(unlabelled)" if c["label"] is None else c["label"]
-        flag = "  quota not met" if c["available"] < c["requested"] else ""
+        flag = f"  {c['reason']}" if c.get("reason") else "  quota not met" if c["available"] < c["requested"] else ""
         lines.append(f"{label:<24}{c['available']:>10}{c['requested']:>10}{c['selected']:>10}{flag}")
     if summary["empty_classes"]:
-        lines.append("empty classes: " + ", ".join(summary["empty_classes"]))
+        reasons = summary.get("empty_class_reasons", {})
+        lines.append("empty classes: " + ", ".join(f"{c} ({reasons[c]})" if c in reasons else c
+                                                   for c in summary["empty_classes"]))
     if summary["skipped_by_reason"]:
         lines.append("skipped: " + ", ".join(f"{n} {r}" for r, n in summary["skipped_by_reason"].items()))
     cov = summary["coverage"]

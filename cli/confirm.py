@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
-from repcurate.errors import UsageError
 
 from .common import (
     EXIT_CODES_HELP,
@@ -106,8 +105,6 @@ def run(args: argparse.Namespace) -> int:
     guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
                        input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
     class_map = read_class_map(args.class_map)
-    if args.random_sets < 0:
-        raise UsageError("--random-sets must be >= 0")
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,

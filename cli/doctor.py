@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from repcurate.errors import EXIT_CHECKS_FAILED, UsageError
+from repcurate.errors import EXIT_CHECKS_FAILED
 
 from .common import (
     EXIT_CODES_HELP,
@@ -66,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
     guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
                        input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
     class_map = read_class_map(args.class_map)
-    if args.gptq_epochs < 1 or args.max_eval < 1:
-        raise UsageError("--gptq-epochs and --max-eval must be ≥ 1")
     with stdout_to_stderr():  # MCT and its solver print; stdout carries only the report
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,

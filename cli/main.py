@@ -10,7 +10,7 @@ from types import FrameType
 
 from repcurate import __version__
 from repcurate.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated
-from repcurate.runtime import tune_allocator
+from repcurate.runtime import quiet_tensorflow, tune_allocator
 
 from . import build as build_command
 from . import check as check_command
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         args.command_line = "repcurate " + shlex.join(sys.argv[1:] if argv is None else argv)  # shown in --report pages
         configure_logging(args)
+        quiet_tensorflow(debug=args.debug)  # before anything imports TensorFlow (MCT does)
         tune_allocator()  # this process is ours: keep tensor memory instead of page-faulting it back each batch
         return run_guarded(args, args.action)
     except KeyboardInterrupt:  # before run_guarded (parsing, logging set-up)

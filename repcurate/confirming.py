@@ -15,6 +15,8 @@ from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
 from repcurate.io.atomic import json_bytes, write_directory
 from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overlap
+from repcurate.options import (MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed,
+                               require_tpc)
 from repcurate.quantize.evaluation import load_eval
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
@@ -120,6 +122,22 @@ def _write_export(backend: PTQBackend, best: dict[str, Any], out: Path, *, data_
     return {"dir": str(out), **description}
 
 
+def _check_options(*, random_sets: int, bias_correction: tuple[bool, ...], weights_bits: int,
+                   weight_bits_allowed: tuple[int, ...], tpc: str, max_eval: int, seed: int, batch_size: int) -> None:
+    """Every option checked before the set, the model or MCT is loaded (exit 2 naming the option)."""
+    require_int(random_sets, "--random-sets", 0, MAX_RANDOM_SETS, keyword="random_sets")
+    if not bias_correction or not all(isinstance(b, bool) for b in bias_correction):
+        raise OptionError(f"--bias-correction (bias_correction): {bias_correction!r} is not a non-empty tuple of "
+                          "True/False; fix: pass --bias-correction on, off or on,off")
+    if weights_bits not in weight_bits_allowed or isinstance(weights_bits, bool):
+        raise OptionError(f"--weights-bits (weights_bits): {weights_bits!r} is not one of "
+                          f"{', '.join(map(str, weight_bits_allowed))}; fix: pass --weights-bits 8, 4 or 2")
+    require_tpc(tpc)
+    require_int(max_eval, "--max-eval", 1, MAX_COUNT, keyword="max_eval")
+    require_seed(seed)
+    require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
+
+
 def confirm(
     repset: str | Path | RepresentativeSet,
     model: ModelArg,
@@ -144,8 +162,10 @@ def confirm(
     quantized model is written there by MCT's exporter (ONNX for PyTorch, ``.keras`` for Keras).
     Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
     repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front)."""
-    from repcurate.quantize.mct_adapter import backend_for, target_platform
+    from repcurate.quantize.mct_adapter import WEIGHT_BITS, backend_for, target_platform
 
+    _check_options(random_sets=random_sets, bias_correction=bias_correction, weights_bits=weights_bits,
+                   weight_bits_allowed=WEIGHT_BITS, tpc=tpc, max_eval=max_eval, seed=seed, batch_size=batch_size)
     if export is not None:
         refuse_overlap(export, {"set": None if isinstance(repset, RepresentativeSet) else repset, "eval folder": eval_dir},
                        option="--export")

@@ -13,9 +13,10 @@ from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, scan
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.loading import ModelArg, PreprocessArg, build_embedder
-from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors
+from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors_skipping
 from repcurate.errors import InputError, UsageError
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
+from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
 from repcurate.select.projection import build_projection
 from repcurate.select.selection import (
@@ -57,6 +58,7 @@ class BuildResult:
             "classes": m["classes"],
             "unmet_quotas": m["unmet_quotas"],
             "empty_classes": m["empty_classes"],
+            "empty_class_reasons": m["empty_class_reasons"],
             "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in m["skipped"]).items())),
             "coverage": {"curated_mean": m["coverage"]["curated"]["mean"],
                          "curated_max": m["coverage"]["curated"]["max"],
@@ -73,6 +75,17 @@ def _embed(source: ScanResult, embedder: Any, *, cache_dir: Path | None, batch_s
            progress: bool | None, desc: str) -> EmbeddingRun:
     return embed_records(source.records, source.root, embedder, cache_dir=cache_dir, batch_size=batch_size,
                          workers=workers, progress=progress, max_pixels=DEFAULT_MAX_PIXELS, desc=desc)
+
+
+def _without_contents(run: EmbeddingRun, failures: list[SkippedFile]) -> tuple[EmbeddingRun, list[SkippedFile]]:
+    """``run`` without every record whose content failed (identical bytes fail alike), and their skip entries."""
+    failed_at = {f.path: f for f in failures}
+    reason_of = {r.fingerprint: failed_at[r.path] for r in run.records if r.path in failed_at}
+    keep = [i for i, r in enumerate(run.records) if r.fingerprint not in reason_of]
+    dropped = [SkippedFile(r.path, reason_of[r.fingerprint].reason, reason_of[r.fingerprint].detail)
+               for r in run.records if r.fingerprint in reason_of]
+    return EmbeddingRun(vectors=run.vectors[keep], records=[run.records[i] for i in keep],
+                        skipped=run.skipped + dropped, computed=run.computed, cache_hits=run.cache_hits), dropped
 
 
 def _no_usable_error(source: ScanResult, skipped: list[SkippedFile], what: str) -> InputError:
@@ -96,6 +109,19 @@ def guard_build_output(out: Path, train_dir: Path, *, match_dir: str | Path | No
         refuse_overlap(out, {"training folder": train_dir}, option="--out")
     refuse_overlap(out, {"--match-dir folder": match_dir}, option="--out")
     ensure_writable_target(out, overwrite=overwrite)
+
+
+def _empty_class_reasons(class_folders: list[str], usable: set[str | None], skipped: list[SkippedFile]) -> dict[str, str]:
+    """Why each class folder gave no usable image: no image files in it, or what was skipped there."""
+    by_class: dict[str, Counter[str]] = {}
+    for s in skipped:
+        by_class.setdefault(s.path.split("/", 1)[0], Counter())[s.reason] += 1
+    reasons: dict[str, str] = {}
+    for c in sorted(set(class_folders) - {u for u in usable if u is not None}):
+        counts = by_class.get(c)
+        reasons[c] = ("no image files" if not counts else
+                      "no usable image (" + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())) + " skipped)")
+    return reasons
 
 
 def build(
@@ -134,8 +160,8 @@ def build(
                                  near_duplicate=near_duplicate)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if batch_size < 1 or workers < 1:
-        raise UsageError("batch_size and workers must be at least 1")
+    require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
+    require_int(workers, "--workers", 1, MAX_WORKERS)
     if match_dir is not None and strategy == "kcenter":
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
@@ -172,18 +198,29 @@ def build(
                        "skipped": len(target.skipped) + len(target_run.skipped)}
     timings["embed"] = time.perf_counter() - started
 
+    timings["select"] = timings["preprocess"] = 0.0
+    while True:  # a chosen file the set's preprocessing fails on (NaN, error) is skipped and the choice made again
+        started = time.perf_counter()
+        labels = [r.label for r in run.records]
+        selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
+                                           target_embeddings=target_vectors)
+        timings["select"] += time.perf_counter() - started
+        started = time.perf_counter()
+        chosen = [run.records[i] for i in selection.indices]
+        loaded, failures = load_tensors_skipping(chosen, source.root, set_preprocessor, workers=workers)
+        timings["preprocess"] += time.perf_counter() - started
+        if not failures:
+            break
+        run, dropped = _without_contents(run, failures)
+        skipped = sorted(skipped + dropped, key=lambda s: s.path)
+        if loaded is None or not run.records:
+            raise _no_usable_error(source, skipped, "training data (for the set's --preprocess)")
+    assert loaded is not None
+    tensors = loaded
     started = time.perf_counter()
-    labels = [r.label for r in run.records]
-    selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
-                                       target_embeddings=target_vectors)
     projection, projection_info = build_projection(run.vectors, labels, selection.indices,
                                                    [q.label for q in selection.quotas], seed=seed)
-    timings["select"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    chosen = [run.records[i] for i in selection.indices]
-    tensors = load_tensors(chosen, source.root, set_preprocessor, workers=workers)
-    timings["preprocess"] = time.perf_counter() - started
+    timings["select"] += time.perf_counter() - started
 
     usable_labels = {r.label for r in run.records}
     manifest: dict[str, Any] = {
@@ -207,6 +244,7 @@ def build(
         "classes": [{**q.to_dict(), "selected": selection.selected_per_class.get(q.label, 0)} for q in selection.quotas],
         "unmet_quotas": [q.to_dict() for q in selection.quotas if q.unmet],
         "empty_classes": sorted(c for c in source.class_folders if c not in usable_labels),
+        "empty_class_reasons": _empty_class_reasons(source.class_folders, usable_labels, skipped),
         "samples": [{"index": i, "path": r.path, "label": r.label, "content_fingerprint": r.fingerprint}
                     for i, r in enumerate(chosen)],
         "skipped": [s.to_dict() for s in skipped],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import sys
 
 log = logging.getLogger("repcurate")
@@ -35,3 +36,20 @@ def tune_allocator() -> bool:
     ok = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
     log.debug("glibc allocator tuned for inference: %s", ok)
     return ok
+
+
+#: TensorFlow's C++ log threshold when quieted: 2 hides its INFO and WARNING lines (oneDNN notices, CPU
+#: feature banners), errors still show.
+QUIET_TF_CPP_LEVEL = "2"
+
+
+def quiet_tensorflow(*, debug: bool = False) -> None:
+    """Keep TensorFlow's start-up chatter off stderr (MCT imports TensorFlow whenever it is installed, even
+    for PyTorch models). Call before TensorFlow is imported: sets ``TF_CPP_MIN_LOG_LEVEL`` unless the user
+    set it, and raises the ``tensorflow`` and ``absl`` Python loggers to ERROR. With ``debug`` nothing changes.
+    """
+    if debug:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_CPP_LEVEL)
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)

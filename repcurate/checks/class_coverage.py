@@ -24,7 +24,8 @@ class ClassCoverageCheck(Check):
         else:
             classes = ctx.manifest.get("classes")
             valid = isinstance(classes, list) and all(isinstance(c, dict) and "label" in c for c in classes)
-            reference = sorted(c["label"] for c in classes if c["label"] is not None) if valid else []
+            reference = sorted(c["label"] for c in classes
+                               if c["label"] is not None and c.get("available", 1) > 0) if valid else []
             if not reference:  # a labelled set was built from labelled classes: the manifest lost them
                 raise MissingInput("classes", "the set's manifest records no training classes to compare the set "
                                               "against (the eval set is unlabelled); fix: rebuild the set with "

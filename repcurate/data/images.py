@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,12 @@ DEFAULT_MAX_PIXELS: int = 89_478_485
 
 #: Background that transparent pixels are composited onto.
 BACKGROUND_RGB: tuple[int, int, int] = (255, 255, 255)
+
+# Pillow prints a raw DecompressionBombWarning on stderr when it reads the header of an image above its
+# pixel limit; :func:`decode_image` refuses such images itself (reason ``decompression_bomb``), so the
+# warning only adds noise. A process-wide filter for that one warning from Pillow, because decoding runs
+# in threads and ``warnings.catch_warnings`` is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.Image")
 
 
 class DecodeError(Exception):
@@ -94,8 +101,7 @@ def decode_image(path: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, dr
         raise DecodeError("empty_file", "the file has 0 bytes")
     with handle:
         try:
-            # Pillow warns above its limit; the size check below refuses such images. (No
-            # warnings.catch_warnings here: decoding runs in threads and it is not thread-safe.)
+            # Pillow warns above its limit (silenced above); the size check below refuses such images.
             img = Image.open(handle)
             width, height = img.size
             if width * height > max_pixels:

@@ -70,23 +70,84 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk_files(directory: Path) -> list[Path]:
-    """All non-hidden files below ``directory`` (hidden folders pruned), sorted, symlinks followed."""
+def _undecodable(name: str) -> bool:
+    """True for a file name whose bytes are not UTF-8 (Python holds them as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def display_path(path: str) -> str:
+    """``path`` with bytes that are not UTF-8 written as ``\\xNN`` escapes (always valid in JSON)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _contains(outer: str, inner: str) -> bool:
+    """True when real path ``inner`` is ``outer`` or lies below it."""
+    return os.path.commonpath([outer, inner]) == outer
+
+
+def _loop_detail(real: str, chain: frozenset[str], top: str, root_real: str) -> str | None:
+    """Why following a folder (real path ``real``) would rescan images, or None when it is safe."""
+    if real in chain:
+        return f"a link back to {real}, a folder that contains it: it would be scanned without end"
+    if _contains(real, root_real):
+        return f"a link to {real}, which contains the whole collection: every image would be scanned again"
+    if _contains(root_real, real) and not _contains(top, real):
+        return f"a link to {real}, another folder of this collection: its images would be counted twice"
+    return None
+
+
+def _walk_files(directory: Path, root: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """All non-hidden files below ``directory`` (hidden folders pruned), sorted, symlinks followed.
+
+    Skipped, with a reason: folders and files whose names are not UTF-8 (``undecodable_name``), and
+    folders that lead back into an ancestor, to a folder containing ``root``, or from ``directory``
+    into another folder below ``root`` (``symlink_loop``): following them would scan forever (ELOOP)
+    or count the same images again under another class.
+    """
     found: list[Path] = []
-    # Real paths of the folders from ``directory`` down to each pending folder: a symlink back to
-    # one of them would make os.walk(followlinks=True) recurse until the OS gives up (ELOOP).
-    chains: dict[str, frozenset[str]] = {os.fspath(directory): frozenset({os.path.realpath(directory)})}
+    skipped: list[SkippedFile] = []
+    top = os.path.realpath(directory)
+    root_real = os.path.realpath(root)
+    # Real paths of the folders from ``directory`` down to each pending folder.
+    chains: dict[str, frozenset[str]] = {os.fspath(directory): frozenset({top})}
     for current, dirs, files in os.walk(directory, followlinks=True):
         chain = chains.pop(current, frozenset())
         kept = []
         for d in sorted(d for d in dirs if not _is_hidden(d)):
-            real = os.path.realpath(os.path.join(current, d))
-            if real not in chain:
-                chains[os.path.join(current, d)] = chain | {real}
-                kept.append(d)
+            path = os.path.join(current, d)
+            if _undecodable(d):
+                skipped.append(SkippedFile(display_path(_relative(Path(path), root)), "undecodable_name",
+                                           "a folder whose name is not valid UTF-8; its files were not scanned; "
+                                           "fix: rename it"))
+                continue
+            real = os.path.realpath(path)
+            detail = _loop_detail(real, chain, top, root_real)
+            if detail is not None:
+                skipped.append(SkippedFile(_relative(Path(path), root), "symlink_loop", detail))
+                continue
+            chains[path] = chain | {real}
+            kept.append(d)
         dirs[:] = kept
-        found.extend(Path(current) / f for f in files if not _is_hidden(f))
-    return sorted(found)
+        for f in files:
+            if _is_hidden(f):
+                continue
+            if _undecodable(f):
+                skipped.append(SkippedFile(display_path(_relative(Path(current) / f, root)), "undecodable_name",
+                                           "a file name that is not valid UTF-8; fix: rename the file"))
+            else:
+                found.append(Path(current) / f)
+    return sorted(found), skipped
+
+
+def _require_text_path(path: Path) -> None:
+    """A collection whose own path is not UTF-8 cannot be recorded in a manifest: refuse it up front."""
+    if _undecodable(os.fspath(path)):
+        raise InputError(f"{display_path(os.fspath(path))}: the folder's path is not valid UTF-8; "
+                         "fix: rename it (or move the data to a folder whose path is UTF-8)")
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -141,6 +202,7 @@ def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> Sca
     if not root.is_dir():
         raise InputError(f"{root}: not a directory; fix: pass a folder (or use a list file for CSV/JSONL)")
     root = root.resolve()
+    _require_text_path(root)
     if layout == "auto":
         layout = _detect_layout(root)
 
@@ -156,15 +218,27 @@ def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> Sca
                                        f"{path.suffix or 'no extension'} is not an image extension"))
 
     if layout == "flat":
-        for path in _walk_files(root):
+        files, walk_skipped = _walk_files(root, root)
+        skipped.extend(walk_skipped)
+        for path in files:
             add(path, None)
     else:
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
             if _is_hidden(entry.name):
                 continue
-            if entry.is_dir():
+            if _undecodable(entry.name):
+                skipped.append(SkippedFile(display_path(entry.name), "undecodable_name",
+                                           "a name that is not valid UTF-8 (a class name must be text); fix: rename it"))
+            elif entry.is_dir():
                 class_folders.append(entry.name)
-                for path in _walk_files(Path(entry.path)):
+                real = os.path.realpath(entry.path)
+                if _contains(real, os.fspath(root)):
+                    skipped.append(SkippedFile(entry.name, "symlink_loop", f"a link to {real}, which contains the "
+                                               "whole collection: every image would be scanned again"))
+                    continue
+                files, walk_skipped = _walk_files(Path(entry.path), root)
+                skipped.extend(walk_skipped)
+                for path in files:
                     add(path, entry.name)
             else:
                 skipped.append(SkippedFile(entry.name, "outside_class_folder",
@@ -221,6 +295,7 @@ def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
     # The root is the deepest folder holding the list and every listed file, so every recorded path is
     # relative to it without ``..`` (a set's manifest refuses any other sample path).
     root = Path(os.path.commonpath([base, *(path for path, _label in rows)])) if rows else base
+    _require_text_path(root)
     candidates: list[tuple[Path, str | None]] = []
     skipped: list[SkippedFile] = []
     seen: set[Path] = set()

@@ -13,6 +13,7 @@ from repcurate.doctor.result import DoctorResult, Experiment, Finding
 from repcurate.doctor.settings import PTQSettings
 from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.errors import UsageError
+from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
 from repcurate.quantize.evaluation import EvalData, load_eval
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
@@ -116,10 +117,16 @@ def doctor(
     :class:`UsageError` up front)."""
     from repcurate.quantize.mct_adapter import WEIGHT_BITS, backend_for, target_platform
 
-    if weights_bits not in WEIGHT_BITS:
+    if weights_bits not in WEIGHT_BITS or isinstance(weights_bits, bool):
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
-    if tolerance < 0 or budget_minutes <= 0:
-        raise UsageError("--tolerance must be ≥ 0 and --budget-minutes > 0")
+    require_number(tolerance, "--tolerance", low=0.0, high=100.0, meaning=" (metric points)")
+    require_number(budget_minutes, "--budget-minutes", low=0.0, low_open=True, keyword="budget_minutes")
+    require_number(min_gain, "--min-gain", low=0.0, high=100.0, keyword="min_gain", meaning=" (metric points)")
+    require_int(max_eval, "--max-eval", 1, MAX_COUNT, keyword="max_eval")
+    require_int(gptq_epochs, "--gptq-epochs", 1, MAX_GPTQ_EPOCHS, keyword="gptq_epochs")
+    require_seed(seed)
+    require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
+    require_tpc(tpc)
     started = time.perf_counter()
     loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
     origin = trust.manifest_label(loaded_set.directory)

@@ -1,13 +1,29 @@
-"""On-disk embedding cache: one SQLite file per (model, preprocessing) pair, keyed by file content."""
+"""On-disk embedding cache: one SQLite file per (model, preprocessing) pair, keyed by file content.
+
+The cache only ever saves work, so it never ends a build: a corrupt or truncated database is moved
+aside (``<name>.corrupt-<timestamp>``, with its ``-wal`` / ``-shm`` files) and a fresh one started;
+a cache that cannot be used at all (the directory is a file, not writable, the disk is full, the
+database stays locked) is reported once and the run goes on without it.
+"""
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger("repcurate")
+
 SCHEMA = "CREATE TABLE IF NOT EXISTS embeddings (content TEXT PRIMARY KEY, dim INTEGER, vec BLOB)"
+#: SQLite primary result codes that mean the file is damaged or not a database at all.
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+#: Seconds a writer waits for another process's transaction on the same cache (concurrent builds).
+LOCK_TIMEOUT_S = 60
+#: Messages already logged in this process: a build that opens the same cache twice warns once.
+_warned: set[str] = set()
 
 
 def default_cache_dir() -> Path:
@@ -18,41 +34,141 @@ def default_cache_dir() -> Path:
     return Path(base) / "repcurate"
 
 
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _CORRUPT_CODES
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
 class EmbeddingCache:
     """Float32 vectors keyed by content fingerprint, for one model + preprocessing fingerprint.
 
     A changed file has a new content fingerprint and is re-embedded; a changed model or
-    preprocessing opens a different database.
+    preprocessing opens a different database. ``enabled`` is False when the cache could not be
+    used; then :meth:`get_many` finds nothing and :meth:`put_many` stores nothing.
     """
 
     def __init__(self, directory: Path, model_fingerprint: str, preprocessing_fingerprint: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"emb-{model_fingerprint[:16]}-{preprocessing_fingerprint[:16]}.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=60)
+        self.path = Path(directory) / f"emb-{model_fingerprint[:16]}-{preprocessing_fingerprint[:16]}.sqlite"
+        self.quarantined: Path | None = None
+        self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._open()
+        except (OSError, sqlite3.Error) as exc:
+            self._recover(exc)
+
+    @property
+    def enabled(self) -> bool:
+        return self._db is not None
+
+    def _open(self) -> None:
+        self._db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S)
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(SCHEMA)
         self._db.commit()
 
-    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
-        """The cached vectors among ``keys``."""
+    def _close_quietly(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+        self._db = None
+
+    def _disable(self, exc: BaseException) -> None:
+        self._close_quietly()
+        _warn_once(f"embedding cache {self.path} unusable ({_reason(exc)}); running without the cache")
+
+    def _recover(self, exc: BaseException) -> None:
+        """After ``exc``: quarantine a corrupt database and start a fresh one, or run without the cache."""
+        if not (isinstance(exc, sqlite3.Error) and _is_corrupt(exc)):
+            self._disable(exc)
+            return
+        self._close_quietly()
+        try:
+            moved = self._quarantine()
+            self._open()
+        except (OSError, sqlite3.Error) as again:
+            self._disable(again)
+            return
+        if moved is not None:
+            _warn_once(f"embedding cache {self.path} is corrupt ({_reason(exc)}); moved it to {moved} "
+                       "and started a fresh cache")
+
+    def _quarantine(self) -> Path | None:
+        """Rename the damaged database (and its WAL files) aside; None when another process already did."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        if self._identity is not None and (stat.st_dev, stat.st_ino) != self._identity:
+            return None  # a concurrent build replaced it already: use the new one
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        if target.exists():
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
+        os.replace(self.path, target)
+        for suffix in ("-wal", "-shm"):
+            side = Path(f"{self.path}{suffix}")
+            if side.exists():
+                os.replace(side, Path(f"{target}{suffix}"))
+        self.quarantined = target
+        return target
+
+    def _select(self, unique: list[str]) -> dict[str, np.ndarray]:
+        assert self._db is not None
         found: dict[str, np.ndarray] = {}
-        unique = sorted(set(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for key, dim, blob in self._db.execute(
                 f"SELECT content, dim, vec FROM embeddings WHERE content IN ({marks})", chunk
             ):
+                if not isinstance(blob, bytes) or len(blob) % 4:
+                    continue
                 vec = np.frombuffer(blob, dtype=np.float32)
-                if vec.shape[0] == dim:
+                if vec.shape[0] == dim and np.isfinite(vec).all():
                     found[key] = vec
         return found
 
+    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """The cached (finite) vectors among ``keys``; nothing when the cache is unusable."""
+        if self._db is None:
+            return {}
+        unique = sorted(set(keys))
+        try:
+            return self._select(unique)
+        except sqlite3.Error as exc:
+            self._recover(exc)
+        return {}
+
     def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
-        """Store vectors (one transaction)."""
+        """Store vectors (one transaction); a damaged cache is replaced and the write tried once more."""
         rows = [(k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+        for _attempt in range(2):
+            if self._db is None:
+                return
+            try:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+                return
+            except sqlite3.Error as exc:
+                self._recover(exc)
 
     def close(self) -> None:
-        self._db.close()
+        self._close_quietly()

@@ -57,6 +57,10 @@ def load_sample(record: ImageRecord, root: Path, preprocessor: Preprocessor, max
         sample = preprocessor(decoded.image)
     except PreprocessError as exc:
         return LoadedSample(record, failure=SkippedFile(record.path, "preprocess_error", f"{preprocessor.spec} {exc}"))
+    if sample.dtype.kind == "f" and not np.isfinite(sample).all():
+        bad = int(sample.size - np.count_nonzero(np.isfinite(sample)))
+        return LoadedSample(record, failure=SkippedFile(
+            record.path, "non_finite", f"{preprocessor.spec} returned {bad} NaN or infinite values of {sample.size}"))
     return LoadedSample(record, sample=sample)
 
 
@@ -95,6 +99,20 @@ def stack_samples(samples: list[LoadedSample]) -> np.ndarray:
     return np.stack([s.sample for s in samples]).astype(np.float32, copy=False)  # type: ignore[misc]
 
 
+def pad_batch(stacked: np.ndarray, batch_size: int) -> np.ndarray:
+    """``stacked`` padded to ``batch_size`` rows with copies of its last row.
+
+    Frameworks may pick other kernels for other batch shapes (a batch of 1 especially), which changes
+    the last bits of the features: with every batch full, a file's vector does not depend on how many
+    other files happened to need embedding in the same run (a clean build vs a rerun that finds all
+    but a few files in the cache). The padding rows' outputs are dropped.
+    """
+    missing = batch_size - stacked.shape[0]
+    if missing <= 0:
+        return stacked
+    return np.concatenate([stacked, np.repeat(stacked[-1:], missing, axis=0)])
+
+
 def _progress(total: int, enabled: bool | None, desc: str):  # noqa: ANN202 - tqdm type
     from tqdm import tqdm
 
@@ -122,8 +140,12 @@ def embed_records(
         batch: list[LoadedSample] = []
 
         def flush() -> None:
-            vectors = embedder.embed_batch(stack_samples(batch))
-            items = [(item.record.fingerprint, vectors[i]) for i, item in enumerate(batch)]
+            vectors = embedder.embed_batch(pad_batch(stack_samples(batch), batch_size))
+            finite = np.isfinite(vectors[:len(batch)]).all(axis=1)
+            for i in np.flatnonzero(~finite):
+                failed[batch[i].record.fingerprint] = SkippedFile(
+                    batch[i].record.path, "non_finite", f"the features {embedder.model_spec} computed are NaN or infinite")
+            items = [(item.record.fingerprint, vectors[i]) for i, item in enumerate(batch) if finite[i]]
             computed.update(items)
             if cache:
                 cache.put_many(items)
@@ -166,14 +188,26 @@ def embed_records(
                         computed=len(computed), cache_hits=sum(1 for r in records if r.fingerprint in known))
 
 
+def load_tensors_skipping(
+    records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *, workers: int = 2,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray | None, list[SkippedFile]]:
+    """Decode and preprocess ``records`` into one stacked float32 array (None when none loads), and the
+    records that failed (``non_finite``, ``preprocess_error``, a decode reason), in record order."""
+    loaded = list(iter_loaded(records, root, preprocessor, workers=workers, lookahead=4 * max(1, workers),
+                              max_pixels=max_pixels))
+    failures = [item.failure for item in loaded if item.failure is not None]
+    usable = [item for item in loaded if item.failure is None]
+    return (stack_samples(usable) if usable else None), failures
+
+
 def load_tensors(
     records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *, workers: int = 2,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Decode and preprocess ``records`` (all known to decode) into one stacked float32 array."""
-    loaded = list(iter_loaded(records, root, preprocessor, workers=workers, lookahead=4 * max(1, workers),
-                              max_pixels=max_pixels))
-    for item in loaded:
-        if item.failure is not None:
-            raise InputError(f"{item.record.path}: {item.failure.reason}: {item.failure.detail}")
-    return stack_samples(loaded)
+    tensors, failures = load_tensors_skipping(records, root, preprocessor, workers=workers, max_pixels=max_pixels)
+    if failures:
+        raise InputError(f"{failures[0].path}: {failures[0].reason}: {failures[0].detail}")
+    assert tensors is not None or not records
+    return tensors if tensors is not None else np.zeros((0,), np.float32)

@@ -14,14 +14,19 @@ class ClassQuota:
     available: int
     requested: int
     quota: int
+    #: Why a class the scan found gives nothing (e.g. all its images duplicate other classes'); None otherwise.
+    reason: str | None = None
 
     @property
     def unmet(self) -> bool:
         return self.available < self.requested
 
     def to_dict(self) -> dict[str, object]:
-        return {"label": self.label, "available": self.available,
-                "requested": self.requested, "quota": self.quota}
+        entry: dict[str, object] = {"label": self.label, "available": self.available,
+                                    "requested": self.requested, "quota": self.quota}
+        if self.reason is not None:
+            entry["reason"] = self.reason
+        return entry
 
 
 def _largest_remainder(total: int, weights: dict[str | None, float], order: list[str | None]) -> dict[str | None, int]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from repcurate.options import MAX_COUNT, require_int, require_number, require_seed
 from repcurate.select.domain import density_ratio_weights
 from repcurate.select.geometry import (
     OUTLIER_NEIGHBOURS,
@@ -50,14 +51,15 @@ class SelectionConfig:
     near_duplicate: float = DEFAULT_NEAR_DUPLICATE
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError("size must be at least 1")
+        require_int(self.size, "--size", 1, MAX_COUNT)
         if self.balance not in BALANCES:
             raise ValueError(f"balance must be one of {', '.join(BALANCES)}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
-        if self.near_duplicate < 0:
-            raise ValueError("near_duplicate must be >= 0")
+        require_seed(self.seed)
+        require_number(self.outlier_z, "--outlier-z", low=0.0, low_open=True, keyword="outlier_z")
+        require_number(self.near_duplicate, "--near-duplicate", low=0.0, keyword="near_duplicate",
+                       meaning=" (a distance between unit-normalised embeddings, 0..2)")
 
     def to_dict(self) -> dict[str, object]:
         return {"size": self.size, "balance": self.balance, "strategy": self.strategy, "seed": self.seed,
@@ -139,12 +141,13 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 def typical_neighbour_distance(x: np.ndarray, rows: np.ndarray, *, seed: int) -> float | None:
     """How crowded the feature space is: the median distance to the 5th nearest neighbour over a
     seeded sample of at most ``NEAR_DUPLICATE_SAMPLE`` of ``rows`` of ``x`` (unit-normalised);
-    ``None`` when there are too few rows to tell."""
+    ``None`` when there are too few rows to tell. Rounded to 6 decimals like the coverage figures, so the
+    last bits a batch size changes in the features change neither the rule nor the manifest."""
     if rows.size <= OUTLIER_NEIGHBOURS + 1:
         return None
     if rows.size > NEAR_DUPLICATE_SAMPLE:  # sample the row numbers: no copy of every eligible row
         rows = rows[np.sort(np.random.default_rng(seed).choice(rows.size, NEAR_DUPLICATE_SAMPLE, replace=False))]
-    return float(np.median(neighbour_distances(x[rows], seed=seed)[:, OUTLIER_NEIGHBOURS - 1]))
+    return round(float(np.median(neighbour_distances(x[rows], seed=seed)[:, OUTLIER_NEIGHBOURS - 1])), 6)
 
 
 def near_duplicate_threshold(cap: float, typical_distance: float | None) -> float:
@@ -159,6 +162,11 @@ def near_duplicate_threshold(cap: float, typical_distance: float | None) -> floa
 def _near_duplicate_threshold(x: np.ndarray, rows: np.ndarray, config: SelectionConfig) -> float:
     """:func:`near_duplicate_threshold` of ``config.near_duplicate`` on the eligible ``rows``."""
     return near_duplicate_threshold(config.near_duplicate, typical_neighbour_distance(x, rows, seed=config.seed))
+
+
+def _no_supply_reason(images: int) -> str:
+    what = "its image is an exact duplicate" if images == 1 else f"all {images} images are exact duplicates"
+    return f"{what} of other classes' images (see duplicates); each content is eligible once, under its first path"
 
 
 def select_representatives(
@@ -235,8 +243,12 @@ def select_representatives(
     final_quotas = compute_quotas(available, config.size, config.balance)
     # Report requests against the original supply so shortfalls stay visible.
     original_requested = {q.label: q.requested for q in compute_quotas(supply, config.size, config.balance)}
-    final_quotas = [ClassQuota(q.label, q.available, original_requested.get(q.label, q.requested), q.quota)
-                    for q in final_quotas]
+    by_label = {q.label: ClassQuota(q.label, q.available, original_requested.get(q.label, q.requested), q.quota)
+                for q in final_quotas}
+    # A class with no eligible image is still reported (it used to vanish from the manifest).
+    final_quotas = [by_label.get(lab) or ClassQuota(lab, 0, 0, 0, reason=_no_supply_reason(members[lab].size)
+                                                    if supply[lab] == 0 else "no image of this class could be selected")
+                    for lab in label_order]
     indices = [i for lab in label_order for i in chosen.get(lab, [])]
 
     selection = Selection(indices=indices, quotas=final_quotas,

@@ -500,3 +500,20 @@ def test_is_image_path_ignores_letter_case():
     for name in ("a.txt", "a.png.txt", "png", "a.heic", "a.svg", "a"):
         assert not is_image_path(Path(name))
     assert IMAGE_EXTENSIONS == {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def test_decompression_bomb_leaves_no_raw_pillow_warning_on_stderr(tmp_path):
+    """Pillow warns (a raw ``DecompressionBombWarning`` line on stderr) for images between its limit and
+    twice it; our decoder reports them as ``decompression_bomb`` and nothing else reaches stderr. In a
+    child process: pytest captures warnings in its own process."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header_only(10000, 10000))  # 100 Mpx: Pillow warns rather than refuses
+    child = ("import sys; from pathlib import Path; from repcurate.data.images import DecodeError, decode_image\n"
+             "try:\n    decode_image(Path(sys.argv[1]))\nexcept DecodeError as exc:\n    print(exc.reason)\n")
+    result = subprocess.run([sys.executable, "-c", child, str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "decompression_bomb"
+    assert "DecompressionBombWarning" not in result.stderr and result.stderr == ""

@@ -193,6 +193,66 @@ def test_two_symlinks_pointing_at_each_other_terminate(tmp_path, big_digits):
     assert paths == ["cls/a/to_b/y.png", "cls/a/x.png", "cls/b/to_a/x.png", "cls/b/y.png"]
 
 
+@pytest.mark.parametrize("layout", ["classes", "flat"])
+def test_links_that_lead_out_of_the_class_folder_are_skipped_as_symlink_loops(tmp_path, big_digits, layout):
+    """``c1/up -> ..`` used to scan the whole tree again under class c1 (other classes' images became
+    exact duplicates of c1's and those classes vanished); a link into another class counted its images twice."""
+    root = tmp_path / "root"
+    for c in range(4):
+        _save(root / f"c{c}" / f"{c}.png", big_digits[c])
+    os.symlink("..", root / "c1" / "up")
+    os.symlink(root / "c3", root / "c2" / "sideways")
+    result = scan_directory(root, layout=layout)
+    # flat: the whole root is one folder; a link inside it is an exact duplicate, not a loop
+    sideways = ["c2/sideways/3.png"] if layout == "flat" else []
+    assert [r.path for r in result.records] == ["c0/0.png", "c1/1.png", "c2/2.png", *sideways, "c3/3.png"]
+    loops = {s.path: s.detail for s in result.skipped if s.reason == "symlink_loop"}
+    if layout == "classes":
+        assert sorted(loops) == ["c1/up", "c2/sideways"]
+        assert "contains the whole collection" in loops["c1/up"]
+        assert "counted twice" in loops["c2/sideways"]
+    else:
+        assert sorted(loops) == ["c1/up"]
+
+
+def test_class_folder_that_links_to_the_root_is_listed_and_skipped(tmp_path, big_digits):
+    root = tmp_path / "root"
+    _save(root / "a" / "x.png", big_digits[0])
+    os.symlink(".", root / "b")
+    result = scan_directory(root)
+    assert [r.path for r in result.records] == ["a/x.png"]
+    assert result.class_folders == ["a", "b"]
+    assert _skipped(result) == [("b", "symlink_loop")]
+
+
+def test_undecodable_names_are_skipped_with_an_escaped_path(tmp_path, big_digits):
+    root = tmp_path / "root"
+    good = _save(root / "cls" / "good.png", big_digits[0])
+    raw_root = os.fsencode(root)
+    for name in (b"/cls/\xff\xfe.png", b"/cls/sub\xe9/x.png", b"/bad\xff/y.png"):
+        os.makedirs(os.path.dirname(raw_root + name), exist_ok=True)
+        with open(raw_root + name, "wb") as handle:
+            handle.write(good.read_bytes())
+    result = scan_directory(root)
+    assert [r.path for r in result.records] == ["cls/good.png"]
+    assert _skipped(result) == [("bad\\xff", "undecodable_name"), ("cls/\\xff\\xfe.png", "undecodable_name"),
+                                ("cls/sub\\xe9", "undecodable_name")]
+    assert result.class_folders == ["cls"]
+    text = json.dumps([s.to_dict() for s in result.skipped], ensure_ascii=False)
+    text.encode("utf-8")  # the manifest writer's step that used to raise UnicodeEncodeError
+    flat = scan_directory(root, layout="flat")
+    assert [r.path for r in flat.records] == ["cls/good.png"]
+    assert {s.reason for s in flat.skipped} == {"undecodable_name"}
+
+
+def test_undecodable_root_is_refused_up_front(tmp_path, big_digits):
+    root = os.fsencode(tmp_path) + b"/r\xff"
+    os.makedirs(root + b"/cls")
+    Image.fromarray(big_digits[0]).save(os.fsdecode(root + b"/cls/a.png"))
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        scan_directory(Path(os.fsdecode(root)))
+
+
 # --------------------------------------------------------------------------- flat and auto
 
 

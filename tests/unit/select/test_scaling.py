@@ -79,7 +79,7 @@ def test_near_duplicate_threshold_samples_row_numbers_like_the_copy_did() -> Non
     # What it computed before: a copy of every eligible row, then a seeded sample of that copy.
     xe = x[eligible]
     xe = xe[np.sort(np.random.default_rng(config.seed).choice(xe.shape[0], NEAR_DUPLICATE_SAMPLE, replace=False))]
-    typical = float(np.median(neighbour_distances(xe, seed=config.seed)[:, OUTLIER_NEIGHBOURS - 1]))
+    typical = round(float(np.median(neighbour_distances(xe, seed=config.seed)[:, OUTLIER_NEIGHBOURS - 1])), 6)
     assert _near_duplicate_threshold(x, np.flatnonzero(eligible), config) == NEAR_DUPLICATE_NN_FRACTION * typical
 
 

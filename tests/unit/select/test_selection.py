@@ -276,3 +276,21 @@ def test_near_duplicate_rule_is_one_function_and_the_selection_reports_what_it_u
     chosen = l2_normalize(crowded)[selection.indices]
     gaps = np.linalg.norm(chosen[:, None] - chosen[None], axis=-1)[np.triu_indices(len(chosen), k=1)]
     assert gaps.min() >= selection.near_duplicate * 0.999
+
+
+def test_a_class_made_only_of_other_classes_images_is_still_reported() -> None:
+    """Class "z" holds copies (same content) of class "0"'s files: it has nothing eligible and used to vanish
+    from the quotas (and so from the manifest's classes, unmet_quotas and empty_classes)."""
+    x, y = digits()
+    keep = np.flatnonzero(y < 3)[:90]
+    zeros = keep[y[keep] == 0][:5]
+    embeddings = np.vstack([x[keep], x[zeros]])
+    labels = [str(v) for v in y[keep]] + ["z"] * len(zeros)
+    fps = fingerprints(len(keep)) + [f"sha-{int(np.flatnonzero(keep == i)[0]):05d}" for i in zeros]
+    selection = select_representatives(embeddings, labels, fps, SelectionConfig(size=12))
+    assert [q.label for q in selection.quotas] == ["0", "1", "2", "z"]
+    z = selection.quotas[-1]
+    assert (z.available, z.requested, z.quota) == (0, 0, 0)
+    assert z.reason is not None and "all 5 images are exact duplicates of other classes' images" in z.reason
+    assert z.to_dict()["reason"] == z.reason and "reason" not in selection.quotas[0].to_dict()
+    assert selection.selected_per_class["z"] == 0 and len(selection.indices) == 12
