@@ -70,7 +70,7 @@ def test_fashion_mnist_build_and_check(tmp_path, cli):
     assert check.returncode in (0, 1), check.stderr
     page, dom = _assert_valid_page(tmp_path / "check.html")
     cards = dom.by_class("div", "card")
-    assert len(cards) == 6
+    assert len(cards) == 7  # six checks + eval_data (issue 13)
     assert 'id="check-preprocessing_parity"' in page and "through both pipelines — identical" in page
     pictures = {i["alt"]: i["src"] for i in dom.images()}
     assert check_image(pictures["set pipeline output"]) == (224, 224)  # EfficientNet-Lite0's 3×224×224 input
