@@ -10,6 +10,7 @@ import numpy as np
 
 from repcurate.errors import InputError, MissingDependencyError, UsageError
 from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, pool_features
+from repcurate.frameworks.keras_graph import as_list, visit_layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -40,43 +41,6 @@ def is_keras_model(obj: Any) -> bool:
     """True for a Keras (TensorFlow 2) model object, without importing TensorFlow."""
     module = type(obj).__module__
     return module.startswith(("keras", "tensorflow", "tf_keras")) and hasattr(obj, "layers") and hasattr(obj, "predict")
-
-
-def layer_kind(layer: Any) -> str:
-    """The activation function's name for activation-carrying layers (``Activation('swish')`` → swish,
-    ``Conv2D(activation='gelu')`` → gelu), else the layer class name."""
-    activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", None)
-    if name and name != "linear":
-        return name
-    return type(layer).__name__
-
-
-def _as_list(values: Any) -> list[Any]:
-    """A Keras call's result as a flat list: a tensor, a list/tuple, or a dict's values in its order."""
-    if isinstance(values, dict):
-        return [v for value in values.values() for v in _as_list(value)]
-    if isinstance(values, (list, tuple)):
-        return [v for value in values for v in _as_list(value)]
-    return [values]
-
-
-def _probed_layers(model: Any) -> list[Any]:
-    import tensorflow as tf
-
-    return [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
-
-
-def _visit_layers(model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
-    """The one Keras layer-output probe: a functional model returning every non-input layer's output."""
-    import tensorflow as tf
-
-    layers = _probed_layers(model)
-    probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
-    for batch in batches:
-        values = _as_list(probe(np.ascontiguousarray(batch, dtype=np.float32), training=False))
-        for layer, value in zip(layers, values):
-            visit(layer.name, np.asarray(value))
 
 
 class KerasCapture:
@@ -112,33 +76,6 @@ class KerasCapture:
         return pool_features(np.asarray(features), channels_last=True)
 
 
-class KerasGraph:
-    """A Keras model's layer graph as the doctor reads it (layer names are MCT's node names)."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def visit(self, batches: Iterable[np.ndarray], visit: Visit) -> None:
-        """Every non-empty floating-point layer output, in layer order."""
-        def floating(name: str, values: np.ndarray) -> None:
-            if values.size and np.issubdtype(values.dtype, np.floating):
-                visit(name, values)
-
-        _visit_layers(self.model, batches, floating)
-
-    def kinds(self) -> dict[str, str]:
-        return {layer.name: layer_kind(layer) for layer in self.model.layers}
-
-    def concatenations(self) -> list[tuple[str, list[str]]]:
-        import tensorflow as tf
-
-        def source(tensor: Any) -> str:
-            return tensor._keras_history.layer.name  # noqa: SLF001 - Keras 2's public-in-practice graph link
-
-        return [(layer.name, [source(t) for t in tf.nest.flatten(layer.input)]) for layer in self.model.layers
-                if isinstance(layer, tf.keras.layers.Concatenate)]
-
-
 class KerasFramework:
     """Keras (TensorFlow 2.15) models: ``.keras`` / ``.h5`` files or objects from a factory."""
 
@@ -168,10 +105,10 @@ class KerasFramework:
         return KerasCapture(model, layer=layer, spec=spec)
 
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
-        _visit_layers(model, batches, visit)
+        visit_layers(model, batches, visit)
 
     def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
-        per_batch = [[np.asarray(v) for v in _as_list(model(batch, training=False))] for batch in batches_of(x, batch_size)]
+        per_batch = [[np.asarray(v) for v in as_list(model(batch, training=False))] for batch in batches_of(x, batch_size)]
         return concatenate_outputs(per_batch)
 
     def kernel_types(self, model: Any) -> list[tuple[type, str]]:

@@ -39,7 +39,7 @@ class KerasMCT:
 
     def preflight(self, model: Any, sample: np.ndarray) -> Preflight:
         """Nothing to trace: MCT reads the Keras layer graph as it is (no preflight step)."""
-        from repcurate.frameworks.keras import KerasGraph
+        from repcurate.frameworks.keras_graph import KerasGraph
 
         return Preflight(ok=True, graph=KerasGraph(model), name=None)
 
