@@ -18,7 +18,7 @@ BATCH = 32
 def child(layout: str, tuned: bool) -> dict[str, float]:
     import torch
 
-    from repcurate.embed.default_model import load_efficientnet_lite0
+    from repcurate.frameworks.bundled import load_efficientnet_lite0
     from repcurate.runtime import tune_allocator
 
     if tuned:

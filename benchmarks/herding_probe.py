@@ -2,7 +2,7 @@
 
     python benchmarks/herding_probe.py SIZES BITS      e.g.  python benchmarks/herding_probe.py 32,128 2
 
-Fashion-MNIST arrays and the committed CNN; PTQ through repcurate's TorchPTQ (bias correction on).
+Fashion-MNIST arrays and the committed CNN; PTQ through repcurate's MCT quantizer (bias correction on).
 Arms: 10 uniform random sets, k-means medoids on the penultimate features, greedy mean matching
 (kernel herding with a linear kernel) on the penultimate features and on the per-channel input
 means of every conv / linear layer (what MCT's bias correction consumes), 1,024- and 8,192-image
@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np, torch
 from benchmarks.fashion_mnist import fashion_arrays
 from benchmarks.models import fashion_cnn as fc
-from repcurate.quantize.torch_ptq import TorchPTQ
-from repcurate.quantize.mct_adapter import target_platform
+from benchmarks.ptq_backend import backend_for
+from repcurate.quantize.mct import target_platform
 from repcurate.repset import mct_data_gen
 logging.getLogger("Model Compression Toolkit").setLevel(logging.ERROR)
 torch.set_num_threads(2)
@@ -97,7 +97,7 @@ def build_arms(N):
         A["lt-herd-acts"] += herd(means, idx, N // 10 + (1 if c < N % 10 else 0))
     return A
 
-be = TorchPTQ(); tpc = target_platform("imx500:1.0")
+be = backend_for("torch"); tpc = target_platform("imx500:1.0")
 fmodel, _ = be.prepare(model)
 f_top1 = float((be.outputs(fmodel, Xte).argmax(1) == yte).mean()); print("float", f_top1, flush=True)
 results = []

@@ -27,8 +27,9 @@ def _setup(work: Path, threads: int):  # noqa: ANN202 - (backend, model, x, y, g
 
     torch.set_num_threads(threads)
     from benchmarks import quality
-    from repcurate.embed.loading import load_model
-    from repcurate.quantize.mct_adapter import backend_for, target_platform
+    from repcurate.frameworks.loading import load_model
+    from benchmarks.ptq_backend import backend_for
+    from repcurate.quantize.mct import target_platform
     from repcurate.repset import mct_data_gen
 
     logging.getLogger("Model Compression Toolkit").setLevel(logging.ERROR)

@@ -218,7 +218,7 @@ class Worker:
     """What one process needs to run units: the models, the eval tensors, the TPC (loaded once)."""
 
     def __init__(self, work: Path, settings: dict[str, Any], checkpoint: Path) -> None:
-        from repcurate.quantize.mct_adapter import target_platform
+        from repcurate.quantize.mct import target_platform
 
         self.work, self.settings = work, settings
         self.eval_dir = work / "balanced" / "eval"
@@ -229,8 +229,8 @@ class Worker:
     def framework(self, name: str) -> tuple[Any, Any, np.ndarray, np.ndarray, float]:
         """(backend, float model, eval x, eval y, float top-1) of ``name`` ("torch" / "keras")."""
         if name not in self._loaded:
-            from repcurate.embed.loading import load_model
-            from repcurate.quantize.mct_adapter import backend_for
+            from repcurate.frameworks.loading import load_model
+            from benchmarks.ptq_backend import backend_for
 
             model_spec, preprocess = (TORCH_MODEL, TORCH_PRE) if name == "torch" else (KERAS_MODEL, KERAS_PRE)
             backend = backend_for(name)

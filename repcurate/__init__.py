@@ -6,7 +6,7 @@ imported only when a function needs them.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from repcurate.version import __version__
 
 from repcurate.checking import check  # noqa: E402
 from repcurate.confirming import confirm  # noqa: E402

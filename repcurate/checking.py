@@ -12,7 +12,7 @@ from repcurate.checks.registry import CHECKS
 from repcurate.checks.suite import SuiteResult, run_suite
 from repcurate.data.scan import scan
 from repcurate.embed.cache import default_cache_dir
-from repcurate.embed.loading import ModelArg, PreprocessArg
+from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.repset import RepresentativeSet, load
 
 

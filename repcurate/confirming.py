@@ -1,16 +1,17 @@
 """``repcurate confirm``: quantize with MCT using the curated set and baseline sets, measure on held-out data."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from repcurate import trust
 from repcurate.data.scan import ImageRecord, scan
-from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
+from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
 from repcurate.io.atomic import json_bytes, write_directory
@@ -18,10 +19,10 @@ from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overl
 from repcurate.options import (MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed,
                                require_tpc)
 from repcurate.quantize.evaluation import load_eval
+from repcurate.frameworks.base import Framework
+from repcurate.quantize.base import Quantizer
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
-
-if TYPE_CHECKING:
-    from repcurate.quantize.mct_adapter import PTQBackend
+from repcurate.version import __version__
 
 log = logging.getLogger("repcurate")
 
@@ -40,7 +41,7 @@ class Arm:
 
 @dataclass
 class ConfirmResult:
-    """Float metrics, one row per (set, bias correction) PTQ run, and the verdict in words."""
+    """Float metrics, one row per (set, quantizer settings grid point) PTQ run, and the verdict in words."""
 
     metric: str
     float: dict[str, float]
@@ -49,16 +50,17 @@ class ConfirmResult:
     export: dict[str, Any] | None = None
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per bias-correction setting: curated, random mean ± std and worst, first-N."""
+        """Per point of the quantizer's settings grid (MCT: bias correction on, off): curated, random mean ± std
+        and worst, first-N."""
         rows = []
-        for bc in sorted({a["bias_correction"] for a in self.arms}, reverse=True):
-            runs = [a for a in self.arms if a["bias_correction"] == bc]
+        for point in _grid_points(self.arms):
+            runs = [a for a in self.arms if a["settings"] == point]
             random = [a["metric"][self.metric] for a in runs if a["set"].startswith("random-")]
             curated = next((a["metric"][self.metric] for a in runs if a["set"] == "curated"), None)
             first_n = next((a["metric"][self.metric] for a in runs if a["set"] == "first-n"), None)
             better_is_lower = self.metric == "kl"
             worst = (max(random) if better_is_lower else min(random)) if random else None
-            row = {"bias_correction": bc, "curated": curated, "first_n": first_n,
+            row = {**point, "curated": curated, "first_n": first_n,
                    "random_mean": round(float(np.mean(random)), 6) if random else None,
                    "random_std": round(float(np.std(random)), 6) if random else None, "random_worst": worst,
                    "random_runs": len(random)}
@@ -72,6 +74,19 @@ class ConfirmResult:
         if self.export is not None:
             report["export"] = self.export
         return report
+
+
+def _grid_points(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct grid points of ``arms`` in a fixed order (their JSON text, descending: MCT's bias correction
+    on before off), whatever order the caller listed them in."""
+    texts = {json.dumps(a["settings"], sort_keys=True): a["settings"] for a in arms}
+    return [texts[t] for t in sorted(texts, reverse=True)]
+
+
+def _describe(point: dict[str, Any]) -> str:
+    """``{"bias_correction": True}`` → ``bias correction on``."""
+    words = {True: "on", False: "off"}
+    return ", ".join(f"{k.replace('_', ' ')} {words.get(v, v) if isinstance(v, bool) else v}" for k, v in point.items())
 
 
 def verdict_words(curated: float | None, random: list[float], metric: str) -> str:
@@ -107,18 +122,17 @@ def _better(candidate: float, incumbent: float, metric: str) -> bool:
     return candidate < incumbent if metric == "kl" else candidate > incumbent
 
 
-def _write_export(backend: PTQBackend, best: dict[str, Any], out: Path, *, data_gen: Any, overwrite: bool) -> dict[str, Any]:
-    """The best run's quantized model via MCT's exporter plus ``export.json``, written atomically."""
-    from repcurate import __version__
-
-    model_file = f"model{backend.export_suffix}"
-    description = {"file": model_file, "framework": backend.framework, "set": best["set"],
-                   "bias_correction": best["bias_correction"], "metric": best["metric"],
-                   "selected_by": best["selected_by"], "repcurate_version": __version__, **best["settings"]}
-    write_directory(out, {model_file: lambda path: backend.export(best["model"], path, data_gen),
+def _write_export(quantizer: Quantizer, framework: Framework, best: dict[str, Any], out: Path, *, data_gen: Any,
+                  overwrite: bool) -> dict[str, Any]:
+    """The best run's quantized model via the quantizer's exporter plus ``export.json``, written atomically."""
+    model_file = f"model{quantizer.export_suffix(framework)}"
+    description = {"file": model_file, "framework": framework.name, "set": best["set"], **best["grid_point"],
+                   "metric": best["metric"], "selected_by": best["selected_by"], "repcurate_version": __version__,
+                   **best["export_settings"]}
+    write_directory(out, {model_file: lambda path: quantizer.export(framework, best["model"], path, data_gen),
                           "export.json": json_bytes(description)}, overwrite=overwrite)
-    log.info("exported the %s set's quantized model (bias correction %s) to %s", best["set"],
-             "on" if best["bias_correction"] else "off", out / model_file)
+    log.info("exported the %s set's quantized model (%s) to %s", best["set"], _describe(best["grid_point"]),
+             out / model_file)
     return {"dir": str(out), **description}
 
 
@@ -157,12 +171,14 @@ def confirm(
     overwrite: bool = False,
     trust_set: bool = False,
 ) -> ConfirmResult:
-    """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, bias correction) and
+    """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, point of MCT's settings grid:
+    bias correction on / off) and
     measure each quantized model on held-out ``eval_dir`` images. With ``export``, the best run's
     quantized model is written there by MCT's exporter (ONNX for PyTorch, ``.keras`` for Keras).
     Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
     repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front)."""
-    from repcurate.quantize.mct_adapter import WEIGHT_BITS, backend_for, target_platform
+    from repcurate.quantize.mct import WEIGHT_BITS
+    from repcurate.quantize.registry import get as quantizer_named
 
     _check_options(random_sets=random_sets, bias_correction=bias_correction, weights_bits=weights_bits,
                    weight_bits_allowed=WEIGHT_BITS, tpc=tpc, max_eval=max_eval, seed=seed, batch_size=batch_size)
@@ -179,11 +195,12 @@ def confirm(
     if preprocess is None:
         trust.require(origin, "preprocessing.spec", (manifest.get("preprocessing") or {}).get("spec"), "--preprocess",
                       trust_set=trust_set)
+    quantizer = quantizer_named("mct")
     loaded = load_model(model)
-    backend = backend_for(loaded.framework)
+    framework = loaded.framework
     if export is not None:
-        backend.require_exporter()
-    float_model, rewrites = backend.prepare(loaded.model)
+        quantizer.require_exporter(framework)
+    float_model, rewrites = quantizer.prepare(framework, loaded.model)
     for note in rewrites:
         log.info("%s", note)
     pre = as_preprocessor(preprocess) if preprocess is not None else None
@@ -206,31 +223,32 @@ def confirm(
         arms.append(Arm("first-n", tensors, fps))
 
     calibration_files = set().union(*(a.fingerprints for a in arms))
-    evaluation = load_eval(eval_dir, backend=backend, float_model=float_model, preprocessor=pre, manifest=manifest,
+    evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
                            model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
                            calibration_files=calibration_files)
     metric = evaluation.metric
     settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(evaluation.x), "set_size": size,
-                "random_sets": random_sets, "seed": seed, "framework": backend.framework, "rewrites": rewrites,
+                "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
                 "model": loaded.spec, "eval_dir": str(evaluation.root)}
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)
-    platform = target_platform(tpc)
+    grid = quantizer.grid(quantizer.settings(weights_bits=weights_bits, tpc=tpc), {"bias_correction": bias_correction})
     best: dict[str, Any] | None = None
     for arm in arms:
         gen = mct_data_gen(arm.tensors, batch_size)
-        for bc in bias_correction:
-            q_model, seconds = backend.quantize(float_model, gen, bias_correction=bc, weights_bits=weights_bits,
-                                                tpc=platform)
-            metrics = evaluation.score(backend, q_model)
-            log.info("PTQ %-12s bias correction %-3s %.1f s  %s %.4f", arm.name, "on" if bc else "off", seconds,
-                     metric, metrics[metric])
-            run = {"set": arm.name, "bias_correction": bc, "metric": metrics, "ptq_seconds": round(seconds, 2)}
+        for point in grid:
+            values = point.to_dict()
+            varied = {axis: values[axis] for axis in quantizer.grid_axes}
+            q_model, seconds = quantizer.quantize(framework, float_model, gen, point)
+            metrics = evaluation.score(framework, q_model)
+            log.info("PTQ %-12s %-20s %.1f s  %s %.4f", arm.name, _describe(varied), seconds, metric, metrics[metric])
+            run = {"set": arm.name, **varied, "metric": metrics, "ptq_seconds": round(seconds, 2), "settings": varied}
             result.arms.append(run)
             if export is not None and (best is None or _better(metrics[metric], best["metric"][metric], metric)):
-                best = {**run, "model": q_model, "data_gen": gen}
+                best = {**run, "grid_point": varied, "model": q_model, "data_gen": gen}
             del q_model
     if export is not None and best is not None:
         best["selected_by"] = f"best {metric} on the eval images"
-        best["settings"] = {"weights_bits": weights_bits, "tpc": tpc, "model": loaded.spec}
-        result.export = _write_export(backend, best, Path(export), data_gen=best["data_gen"], overwrite=overwrite)
+        best["export_settings"] = {"weights_bits": weights_bits, "tpc": tpc, "model": loaded.spec}
+        result.export = _write_export(quantizer, framework, best, Path(export), data_gen=best["data_gen"],
+                                      overwrite=overwrite)
     return result

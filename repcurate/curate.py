@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repcurate import __version__
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, scan
 from repcurate.embed.cache import default_cache_dir
-from repcurate.embed.loading import ModelArg, PreprocessArg, build_embedder
+from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors_skipping
 from repcurate.errors import InputError, UsageError
+from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
 from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
@@ -25,6 +25,7 @@ from repcurate.select.selection import (
     SelectionConfig,
     select_representatives,
 )
+from repcurate.version import __version__
 
 log = logging.getLogger("repcurate")
 

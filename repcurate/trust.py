@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from repcurate.embed.default_model import DEFAULT_MODEL_NAME
+from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.errors import UsageError
 
 log = logging.getLogger("repcurate")

@@ -1,62 +1,26 @@
 """``activation_ranges``: how much eval activation mass falls outside the ranges the set produces."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from repcurate.checks.base import Check, Measurement, Param, Status
 from repcurate.checks.context import EVAL_PIPELINE, CheckContext
+from repcurate.frameworks.base import Visit, batches_of
+from repcurate.frameworks.loading import LoadedModel
 
 
-Visit = Callable[[str, np.ndarray], None]
-
-
-def _torch_visit(model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
-    import torch
-
-    handles = []
-    for name, module in model.named_modules():
-        if name and not list(module.children()):
-            def hook(_m: Any, _i: Any, out: Any, name: str = name) -> None:
-                if isinstance(out, torch.Tensor):
-                    visit(name, out.detach().float().cpu().numpy())
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _keras_visit(model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
-    import tensorflow as tf
-
-    layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
-    probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
-    for batch in batches:
-        values = probe(np.ascontiguousarray(batch, dtype=np.float32), training=False)
-        for layer, value in zip(layers, values if isinstance(values, list) else [values]):
-            visit(layer.name, np.asarray(value))
-
-
-def visit_layer_outputs(loaded: Any, tensors: np.ndarray, visit: Visit, batch_size: int = 32) -> None:
+def visit_layer_outputs(loaded: LoadedModel, tensors: np.ndarray, visit: Visit, batch_size: int = 32) -> None:
     """Call ``visit(layer_name, output)`` for every layer's output of the float model, batch by batch.
 
     Statistics are reduced per batch: keeping every activation of a 224×224 CNN (≈ 74 MB per image
     for EfficientNet-Lite0) for a 300-image set and 256 eval images would take tens of GB.
     """
-    batches = (tensors[i:i + batch_size] for i in range(0, len(tensors), batch_size))
-    if loaded.framework == "torch":
-        _torch_visit(loaded.model.eval(), batches, visit)
-    else:
-        _keras_visit(loaded.model, batches, visit)
+    loaded.framework.visit_layer_outputs(loaded.model, batches_of(tensors, batch_size), visit)
 
 
-def layer_ranges(loaded: Any, tensors: np.ndarray, batch_size: int = 32) -> dict[str, tuple[float, float]]:
+def layer_ranges(loaded: LoadedModel, tensors: np.ndarray, batch_size: int = 32) -> dict[str, tuple[float, float]]:
     """Every layer's output range ``(min, max)`` on ``tensors``."""
     ranges: dict[str, tuple[float, float]] = {}
 
@@ -70,7 +34,7 @@ def layer_ranges(loaded: Any, tensors: np.ndarray, batch_size: int = 32) -> dict
     return ranges
 
 
-def outside_counts(loaded: Any, tensors: np.ndarray, ranges: dict[str, tuple[float, float]],
+def outside_counts(loaded: LoadedModel, tensors: np.ndarray, ranges: dict[str, tuple[float, float]],
                    batch_size: int = 32) -> dict[str, dict[str, float]]:
     """Per layer: how many output values on ``tensors`` fall outside ``ranges``, of how many, and their range."""
     stats: dict[str, dict[str, float]] = {}

@@ -12,8 +12,9 @@ from repcurate import trust
 from repcurate.data.images import decode_image
 from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.data.scan import ImageRecord, ScanResult
-from repcurate.embed.default_model import DEFAULT_MODEL_NAME
-from repcurate.embed.loading import ModelArg, build_embedder, load_model, load_recorded_preprocessor
+from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
+from repcurate.embed.loading import build_embedder
+from repcurate.frameworks.loading import ModelArg, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
 from repcurate.repset import RepresentativeSet
 

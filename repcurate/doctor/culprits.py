@@ -3,12 +3,10 @@ editor (16-bit activations on a group of nodes per PTQ run), far fewer runs than
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from repcurate.doctor.lab import Incumbent, StepContext
 from repcurate.doctor.result import Experiment
-
-if TYPE_CHECKING:
-    from repcurate.doctor.steps import Incumbent, StepContext
 
 
 class _OutOfBudget(Exception):

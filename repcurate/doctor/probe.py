@@ -1,4 +1,5 @@
-"""Float-model activation statistics per graph node on the representative set (PyTorch, torch.fx)."""
+"""Float-model activation statistics per graph node on the representative set, for any framework's
+:class:`~repcurate.frameworks.base.LayerGraph` (PyTorch: fx nodes; Keras: layers)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from repcurate.frameworks.base import LayerGraph, batches_of
+
 #: Activations whose outputs go negative: MCT's shift-negative correction targets these.
 NEGATIVE_ACTIVATIONS = ("SiLU", "LeakyReLU", "Hardswish", "GELU", "PReLU", "ELU", "SELU", "CELU", "Mish",
                         "silu", "leaky_relu", "hardswish", "gelu", "prelu", "elu", "selu", "celu", "mish",
                         "swish", "hard_swish", "hard_silu")  # torch modules / functions, Keras activations
-CONCAT_FUNCTIONS = ("cat", "concat", "concatenate")
 _SAMPLE_PER_BATCH = 1 << 16
 
 
@@ -53,15 +55,6 @@ class NodeStats:
                 "negative_fraction": round(self.negative_fraction, 6)}
 
 
-def node_kind(graph_module: Any, node: Any) -> str:
-    """The module class name or function name behind an fx node."""
-    if node.op == "call_module":
-        return type(graph_module.get_submodule(node.target)).__name__
-    if node.op in ("call_function", "call_method"):
-        return getattr(node.target, "__name__", str(node.target))
-    return node.op
-
-
 class StatsAccumulator:
     """Running sums, extremes and a strided |x| sample of one node's outputs, batch after batch."""
 
@@ -93,33 +86,13 @@ class StatsAccumulator:
                          negative_fraction=self.negative / self.count)
 
 
-def activation_stats(graph_module: Any, tensors: np.ndarray, batch_size: int = 32) -> dict[str, NodeStats]:
-    """Statistics of every tensor-valued node of ``graph_module`` over ``tensors`` (in graph order)."""
-    import torch
-    from torch.fx import Interpreter
-
+def activation_stats(graph: LayerGraph, tensors: np.ndarray, batch_size: int = 32) -> dict[str, NodeStats]:
+    """Statistics of every tensor-valued node of ``graph`` over ``tensors`` (in graph order)."""
     accumulators: dict[str, StatsAccumulator] = {}
 
-    class Recorder(Interpreter):
-        def run_node(self, n: Any) -> Any:
-            result = super().run_node(n)
-            if n.op != "output" and isinstance(result, torch.Tensor) and result.is_floating_point() and result.numel():
-                accumulators.setdefault(n.name, StatsAccumulator()).add(result.detach().cpu().numpy())
-            return result
+    def visit(name: str, values: np.ndarray) -> None:
+        accumulators.setdefault(name, StatsAccumulator()).add(values)
 
-    recorder = Recorder(graph_module)
-    with torch.no_grad():
-        for start in range(0, len(tensors), batch_size):
-            recorder.run(torch.from_numpy(np.ascontiguousarray(tensors[start:start + batch_size], dtype=np.float32)))
-    kinds = {n.name: node_kind(graph_module, n) for n in graph_module.graph.nodes}
-    return {name: acc.stats(name, kinds.get(name, "?")) for name, acc in accumulators.items()}
-
-
-def concatenations(graph_module: Any) -> list[tuple[str, list[str]]]:
-    """Every concatenation node and the names of the nodes it concatenates."""
-    found = []
-    for node in graph_module.graph.nodes:
-        if node.op == "call_function" and getattr(node.target, "__name__", "") in CONCAT_FUNCTIONS:
-            tensors = node.args[0] if node.args else node.kwargs.get("tensors", [])
-            found.append((node.name, [t.name for t in tensors if hasattr(t, "name")]))
-    return found
+    graph.visit(batches_of(tensors, batch_size), visit)
+    kinds = graph.kinds()
+    return {name: acc.stats(name, kinds.get(name, "?")) for name, acc in accumulators.items() if acc.count}

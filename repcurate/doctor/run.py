@@ -3,71 +3,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from repcurate import trust
 from repcurate.doctor import steps
-from repcurate.doctor.result import DoctorResult, Experiment, Finding
+from repcurate.doctor.lab import Incumbent, Lab, StepContext
+from repcurate.doctor.result import DoctorResult, Finding
 from repcurate.doctor.settings import PTQSettings
-from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
+from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.errors import UsageError
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
-from repcurate.quantize.evaluation import EvalData, load_eval
+from repcurate.quantize.evaluation import load_eval
+from repcurate.quantize.mct import WEIGHT_BITS, MCTQuantizer
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
 log = logging.getLogger("repcurate")
-
-#: Relative cost of one GPTQ run vs one PTQ run, for budgeting (measured on the digits CNN: 5 epochs ≈ 9×).
-GPTQ_COST = 10.0
-
-
-@dataclass
-class Lab:
-    """Runs PTQ experiments on one model within a time budget and scores them on the eval images."""
-
-    backend: Any
-    model: Any
-    data_gen: Any
-    evaluation: EvalData
-    tpc: Any
-    budget_seconds: float
-    started: float
-    runs: int = 0
-    run_seconds: float = 0.0
-    baseline_model: Any = None  # kept for inspection: XQuant and the quantized node names
-
-    def elapsed(self) -> float:
-        """Seconds since the doctor started."""
-        return time.perf_counter() - self.started
-
-    def estimate(self, settings: PTQSettings) -> float:
-        """Expected seconds of one run of ``settings`` (mean of past runs; GPTQ costs more)."""
-        mean = self.run_seconds / self.runs if self.runs else 0.0
-        return mean * (GPTQ_COST if settings.gptq_epochs is not None else 1.0)
-
-    def measure(self, settings: PTQSettings, step: str, *, keep_as_baseline: bool = False) -> Experiment:
-        """One PTQ run of ``settings`` scored on the eval images, unless the budget would be exceeded (the
-        first run always happens); ``keep_as_baseline`` keeps its quantized model as ``baseline_model``."""
-        if self.runs and self.elapsed() + self.estimate(settings) > self.budget_seconds:
-            log.info("doctor %-22s skipped (budget): %s", step, settings.label())
-            return Experiment(settings, skipped="time budget")
-        started = time.perf_counter()
-        core = settings.core_config(self.backend.kernels(self.model))
-        q_model, _seconds = self.backend.run(self.model, self.data_gen, core, self.tpc,
-                                             weights_memory=settings.weights_memory, gptq_epochs=settings.gptq_epochs)
-        hits = self.evaluation.hits(self.backend.outputs(q_model, self.evaluation.x))
-        value = round(float(hits.mean()), 6)
-        if keep_as_baseline:
-            self.baseline_model = q_model
-        seconds = time.perf_counter() - started
-        self.runs += 1
-        self.run_seconds += seconds
-        log.info("doctor %-22s run %d (%.1f s, %.0f s of %.0f s budget): %s → %.2f", step, self.runs, seconds,
-                 self.elapsed(), self.budget_seconds, settings.label(), value * 100)
-        return Experiment(settings, metric=value, seconds=seconds, hits=hits)
-
 
 def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg,
                    trust_set: bool = False) -> Finding:
@@ -115,8 +65,6 @@ def doctor(
     experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
     when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
     :class:`UsageError` up front)."""
-    from repcurate.quantize.mct_adapter import WEIGHT_BITS, backend_for, target_platform
-
     if weights_bits not in WEIGHT_BITS or isinstance(weights_bits, bool):
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
     require_number(tolerance, "--tolerance", low=0.0, high=100.0, meaning=" (metric points)")
@@ -134,7 +82,8 @@ def doctor(
         trust.require(origin, "preprocessing.spec", (loaded_set.manifest.get("preprocessing") or {}).get("spec"),
                       "--preprocess", trust_set=trust_set)
     loaded = load_model(model)
-    backend = backend_for(loaded.framework)
+    framework = loaded.framework
+    quantizer = MCTQuantizer()  # the doctor automates MCT's own guide: MCT, whatever quantizer confirm uses
     pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(
         loaded_set.manifest, trust_set=trust_set, origin=origin, option="--preprocess")
     if pre is None:
@@ -142,47 +91,43 @@ def doctor(
     findings: list[Finding] = []
     if run_checks:
         log.info("doctor: running the check suite on the representative set")
-        findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model if loaded.framework == "torch" else model,
-                                       preprocess if preprocess is not None else pre, trust_set))
+        findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
+                                       trust_set))
     tensors = loaded_set.tensors
     base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
     settings = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                 "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
                 "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed}
 
-    graph_module = None
-    if loaded.framework == "torch":
-        preflight_finding, graph_module, float_model = steps.preflight_step(loaded.model, backend, tensors)
+    preflight_finding, graph, float_model = steps.preflight_step(loaded.model, framework, tensors)
+    if preflight_finding is not None:
         findings.append(preflight_finding)
-        if graph_module is None:
-            return DoctorResult(metric="top1", float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
-                                recommended=base, framework=loaded.framework, findings=findings,
-                                seconds=time.perf_counter() - started, settings=settings)
-    else:
-        float_model, _notes = backend.prepare(loaded.model)
+    if graph is None:
+        return DoctorResult(metric="top1", float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
+                            recommended=base, framework=framework.name, findings=findings,
+                            seconds=time.perf_counter() - started, settings=settings)
 
-    evaluation = load_eval(eval_dir, backend=backend, float_model=float_model, preprocessor=pre,
+    evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre,
                            manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,
                            max_eval=max_eval, seed=seed,
                            calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]})
     float_value = evaluation.float_metrics()[evaluation.metric]
     settings.update({"eval_images": int(len(evaluation.x)), "metric": evaluation.metric})
-    lab = Lab(backend=backend, model=float_model, data_gen=mct_data_gen(tensors, batch_size), evaluation=evaluation,
-              tpc=target_platform(tpc), budget_seconds=budget_minutes * 60, started=started)
+    lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
+              evaluation=evaluation, tpc=quantizer.platform(tpc), budget_seconds=budget_minutes * 60, started=started)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,
              float_value * 100, len(evaluation.x))
     baseline = lab.measure(base, "baseline", keep_as_baseline=True)
-    current = steps.Incumbent(base, baseline.metric, baseline.hits)  # type: ignore[arg-type]
+    current = Incumbent(base, baseline.metric, baseline.hits)  # type: ignore[arg-type]
     findings.append(Finding("baseline", "measured", f"MCT defaults, {weights_bits}-bit weights: "
                             f"{baseline.metric * 100:.2f} vs float {float_value * 100:.2f}",  # type: ignore[operator]
                             experiments=[baseline]))
 
-    stats, concats, kinds, activation_nodes = steps.graph_view(loaded.framework, float_model, graph_module, tensors,
-                                                               batch_size)
+    stats, concats, kinds, activation_nodes = steps.graph_view(graph, framework.mct, tensors, batch_size)
     set_problem = any(f.step == "representative set" and f.status == "problem" for f in findings)
-    context = steps.StepContext(lab=lab, stats=stats, concats=concats, kinds=kinds, activation_nodes=activation_nodes,
+    context = StepContext(lab=lab, stats=stats, concats=concats, kinds=kinds, activation_nodes=activation_nodes,
                                 min_gain=min_gain / 100, float_value=float_value, tolerance=tolerance / 100,
-                                set_problem=set_problem, gptq_epochs=gptq_epochs, framework=loaded.framework)
+                                set_problem=set_problem, gptq_epochs=gptq_epochs)
     xquant = steps.xquant_step(context, batch_size)
     if xquant is not None:
         findings.append(xquant)
@@ -194,5 +139,5 @@ def doctor(
         findings.append(finding)
     return DoctorResult(metric=evaluation.metric, float_metric=float_value, baseline=baseline.metric,
                         final=current.metric, tolerance=tolerance, recommended=current.settings,
-                        framework=loaded.framework, findings=findings, ptq_runs=lab.runs,
+                        framework=framework.name, findings=findings, ptq_runs=lab.runs,
                         seconds=time.perf_counter() - started, settings=settings)

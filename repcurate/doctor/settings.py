@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repcurate.quantize.mct_adapter import core_config
+from repcurate.frameworks.registry import get as framework_named
+from repcurate.quantize.mct import core_config
 
 
 @dataclass(frozen=True)
@@ -58,21 +59,22 @@ class PTQSettings:
                 "gptq_epochs": self.gptq_epochs, "tpc": self.tpc}
 
     def python(self, framework: str = "torch") -> str:
-        """Copy-pasteable Python that builds this configuration and runs MCT with it."""
+        """Copy-pasteable Python that builds this configuration and runs MCT with it (names from the framework's
+        MCT glue: its facade functions and kernel layer types)."""
+        glue = framework_named(framework).mct
         device, _, version = self.tpc.partition(":")
         qc_args = ", ".join(f"{k}={v!r}" for k, v in self.quantization)
         lines = ["import model_compression_toolkit as mct"]
         if self.activation_16bit:
             lines.append("from model_compression_toolkit.core.common.network_editors import (\n"
                          "    ChangeCandidatesActivationQuantConfigAttr, EditRule, NodeNameFilter)")
+        import_line, layer_types, attr = glue.snippet_kernels(self.weights_bits)
         if self.weights_bits != 8 and self.weights_memory is None:
-            layer_types = ("nn.Conv2d", "nn.Linear") if framework == "torch" else ("layers.Conv2D", "layers.Dense")
-            lines.append("import torch.nn as nn" if framework == "torch" else "from tensorflow.keras import layers")
+            lines.append(import_line)
             lines.append("from model_compression_toolkit.core.common.network_editors import NodeTypeFilter")
         lines += ["", f"tpc = mct.get_target_platform_capabilities(tpc_version={version or '1.0'!r}, device_type={device!r})",
                   f"quantization_config = mct.core.QuantizationConfig({qc_args})", "bit_width_config = mct.core.BitWidthConfig()"]
         if self.weights_bits != 8 and self.weights_memory is None:
-            attr = "weight" if framework == "torch" else "kernel"
             lines.append(f"bit_width_config.set_manual_weights_bit_width([NodeTypeFilter({layer_types[0]}), "
                          f"NodeTypeFilter({layer_types[1]})], [{self.weights_bits}, {self.weights_bits}], "
                          f"[{attr!r}, {attr!r}])")
@@ -87,7 +89,7 @@ class PTQSettings:
         if self.weights_memory is not None:
             core_args.append("mixed_precision_config=mct.core.MixedPrecisionQuantizationConfig()")
         lines.append("core_config = mct.core.CoreConfig(" + ", ".join(core_args) + ")")
-        prefix = "pytorch" if framework == "torch" else "keras"
+        prefix = glue.facade
         extra = ""
         if self.weights_memory is not None:
             extra += f", target_resource_utilization=mct.core.ResourceUtilization(weights_memory={self.weights_memory:.0f})"

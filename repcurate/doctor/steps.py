@@ -8,18 +8,16 @@ import math
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from repcurate.doctor.culprits import find_culprits
-from repcurate.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats, activation_stats, concatenations, node_kind
+from repcurate.doctor.lab import Incumbent, StepContext
+from repcurate.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats, activation_stats
 from repcurate.doctor.result import EDITOR_CAVEAT, Experiment, Finding
-from repcurate.doctor.settings import PTQSettings
-
-if TYPE_CHECKING:
-    from repcurate.doctor.run import Lab
+from repcurate.frameworks.base import Framework, LayerGraph, MCTGlue
 
 log = logging.getLogger("repcurate")
 
@@ -39,37 +37,6 @@ MIXED_PRECISION_HEADROOM = 1.25
 CONCAT_ADVICE = ("model-side fixes (MCT's guide): rescale the large branch (fold the factor into the layer before the "
                  "concatenation and out of the layer after it), add a normalization layer to each branch before the "
                  "concatenation, or retrain so the branches share a range")
-
-
-@dataclass
-class Incumbent:
-    """The best configuration measured so far."""
-
-    settings: PTQSettings
-    metric: float
-    hits: Any = field(default=None, repr=False)
-
-
-@dataclass
-class StepContext:
-    """What every step may use."""
-
-    lab: Lab
-    stats: dict[str, NodeStats]
-    concats: list[tuple[str, list[str]]]
-    kinds: dict[str, str]
-    activation_nodes: Callable[[Any], list[str]]
-    min_gain: float
-    float_value: float
-    tolerance: float
-    set_problem: bool
-    gptq_epochs: int
-    framework: str
-    xquant_negative: list[str] = field(default_factory=list)
-
-    def short(self, metric: float) -> bool:
-        """Whether ``metric`` is more than the tolerance below float."""
-        return self.float_value - metric > self.tolerance + 1e-12
 
 
 def _points(value: float) -> float:
@@ -119,50 +86,51 @@ def _status(context: StepContext, incumbent: Incumbent, best: Experiment | None,
 
 # ---------------------------------------------------------------- preflight and statistics (no PTQ)
 
-def preflight_step(model: Any, backend: Any, tensors: np.ndarray) -> tuple[Finding, Any, Any]:
-    """Step 2: rewrite what MCT cannot read (outputs proven unchanged), then trace with MCT's fx tracer."""
-    from repcurate.doctor.preflight import max_output_difference, trace
+def max_output_difference(framework: Framework, original: Any, rewritten: Any, tensors: np.ndarray,
+                          batch_size: int = 32) -> float:
+    """Largest absolute difference between two models' outputs on ``tensors`` (proves a rewrite exact)."""
+    before, after = framework.outputs(original, tensors, batch_size), framework.outputs(rewritten, tensors, batch_size)
+    return max((float(np.abs(a - b).max()) for a, b in zip(before, after) if a.size), default=0.0)
 
-    prepared, notes = backend.prepare(model)
+
+def preflight_step(model: Any, framework: Framework, tensors: np.ndarray) -> tuple[Finding | None, LayerGraph | None, Any]:
+    """Step 2: rewrite what MCT cannot read (outputs proven unchanged), then read the graph as MCT does (PyTorch:
+    trace with MCT's fx tracer). No finding when the framework has nothing to check (Keras)."""
+    prepared, notes = framework.mct.prepare(model)
+    result = framework.mct.preflight(prepared, tensors[: min(len(tensors), 8)])
+    if result.name is None:
+        return None, result.graph, prepared
     details: dict[str, Any] = {"rewrites": notes}
     if notes:
-        details["rewrite_max_output_difference"] = max_output_difference(model, prepared, tensors[:64])
-    result = trace(prepared, tensors[: min(len(tensors), 8)])
+        details["rewrite_max_output_difference"] = max_output_difference(framework, model, prepared, tensors[:64])
     details.update(result.to_dict())
     if not result.ok:
         where = f" at {result.location}" if result.location else ""
-        return (Finding("torch.fx preflight", "problem", f"MCT cannot trace the model{where}: {result.error}",
+        return (Finding(result.name, "problem", f"MCT cannot trace the model{where}: {result.error}",
                         details, advice=result.remedies), None, prepared)
-    summary = "the model traces with MCT's torch.fx tracer"
+    summary = f"the model traces with {result.reader}"
     if notes:
         summary += (f"; applied {'; '.join(notes)} — largest output difference on the set "
                     f"{details['rewrite_max_output_difference']:.2e}")
-    return Finding("torch.fx preflight", "nothing to fix" if not notes else "fix found", summary, details), \
-        result.graph_module, prepared
+    return Finding(result.name, "nothing to fix" if not notes else "fix found", summary, details), result.graph, prepared
 
 
-def graph_view(framework: str, model: Any, graph_module: Any, tensors: np.ndarray,
-               batch_size: int) -> tuple[dict[str, NodeStats], list[tuple[str, list[str]]], dict[str, str], Callable[[Any], list[str]]]:
+def graph_view(graph: LayerGraph, glue: MCTGlue, tensors: np.ndarray, batch_size: int
+               ) -> tuple[dict[str, NodeStats], list[tuple[str, list[str]]], dict[str, str], Callable[[Any], list[str]]]:
     """Float activation statistics on the representative set, the concatenations, node kinds, and how to read
-    the quantized nodes' names — from the traced fx graph (PyTorch) or the layer graph (Keras)."""
-    if framework == "keras":
-        from repcurate.doctor.keras_graph import (keras_activation_nodes, keras_activation_stats, keras_concatenations,
-                                                  keras_kinds)
-
-        return (keras_activation_stats(model, tensors, batch_size), keras_concatenations(model), keras_kinds(model),
-                keras_activation_nodes)
-    kinds = {n.name: node_kind(graph_module, n) for n in graph_module.graph.nodes}
-    return activation_stats(graph_module, tensors, batch_size), concatenations(graph_module), kinds, activation_nodes
+    the quantized nodes' names — from the framework's graph as MCT reads it."""
+    return activation_stats(graph, tensors, batch_size), graph.concatenations(), graph.kinds(), glue.activation_nodes
 
 
 def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
     """Step 3: MCT's own XQuant troubleshooting on the baseline model: per-layer similarity and its judgements
     (PyTorch only in MCT 2.6)."""
     lab = context.lab
-    if context.framework != "torch":
-        return None
     try:
-        from model_compression_toolkit.xquant import XQuantConfig, xquant_report_troubleshoot_pytorch_experimental
+        troubleshoot_fn = lab.framework.mct.xquant()
+        if troubleshoot_fn is None:  # MCT has no XQuant for this framework
+            return None
+        from model_compression_toolkit.xquant import XQuantConfig
     except ImportError as exc:
         return Finding("MCT XQuant", "skipped", f"XQuant is not available: {exc}")
     eval_x = lab.evaluation.x[:256]
@@ -176,7 +144,7 @@ def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
     try:
         with tempfile.TemporaryDirectory(prefix="repcurate-xquant-") as report_dir, \
                 contextlib.redirect_stdout(sys.stderr):  # XQuant prints its log path on stdout
-            similarity, troubleshoot = xquant_report_troubleshoot_pytorch_experimental(
+            similarity, troubleshoot = troubleshoot_fn(
                 lab.model, lab.baseline_model, lab.data_gen, validation, XQuantConfig(report_dir=report_dir))
     except Exception as exc:  # experimental in MCT 2.6: report, do not fail the doctor
         return Finding("MCT XQuant", "failed", f"XQuant failed: {type(exc).__name__}: {str(exc)[:200]}")
@@ -301,12 +269,6 @@ def concat_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, In
 
 # ---------------------------------------------------------------- when still short of the tolerance
 
-def activation_nodes(q_model: Any) -> list[str]:
-    """Names of the graph nodes whose activations MCT quantized (PyTorch: activation holder modules)."""
-    suffix = "_activation_holder_quantizer"
-    return [name[: -len(suffix)] for name, _module in q_model.named_modules() if name.endswith(suffix)]
-
-
 def culprit_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
     """Step 8: which layers' activation quantization costs the accuracy (MCT network editor, group testing)."""
     step = "culprit layers"
@@ -329,7 +291,7 @@ def escalation_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding
     notes = []
     bits = incumbent.settings.weights_bits
     if bits < 8:
-        uniform = lab.backend.kernel_weights(lab.model) * bits / 8
+        uniform = lab.framework.kernel_weights(lab.model) * bits / 8
         memory = math.floor(uniform * MIXED_PRECISION_HEADROOM)
         experiments.append(lab.measure(replace(incumbent.settings, weights_memory=float(memory)), "mixed precision"))
         notes.append(f"mixed precision: weights memory ≤ {memory} B ({MIXED_PRECISION_HEADROOM:.2f}× uniform {bits}-bit)")

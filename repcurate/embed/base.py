@@ -1,17 +1,18 @@
-"""The embedder contract shared by the PyTorch, Keras and bundled-default backends."""
+"""The embedder contract, and the one embedder built on a framework's feature capture."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from repcurate.data.preprocess import Preprocessor
+from repcurate.frameworks.base import Framework
 
 
 class Embedder(Protocol):
     """Maps a batch of preprocessed samples to an ``(n, d)`` float32 feature matrix."""
 
-    #: "torch" or "keras".
+    #: The framework's name ("torch", "keras").
     framework: str
     #: Human-readable model reference (spec or class name).
     model_spec: str
@@ -27,11 +28,19 @@ class Embedder(Protocol):
         ...
 
 
-def pool_features(features: np.ndarray, *, channels_last: bool) -> np.ndarray:
-    """Global-average-pool 3-D/4-D feature maps to one vector per sample; flatten the rest."""
-    if features.ndim == 4:
-        axes = (1, 2) if channels_last else (2, 3)
-        features = features.mean(axis=axes)
-    elif features.ndim == 3:
-        features = features.mean(axis=1 if channels_last else 2)
-    return np.ascontiguousarray(features.reshape(features.shape[0], -1), dtype=np.float32)
+
+class ModelEmbedder:
+    """Embeds with a model of any registered framework: its :meth:`Framework.capture` of ``layer`` (by default
+    the input of the last Linear/Dense layer), fed by ``preprocessor``."""
+
+    def __init__(self, framework: Framework, model: Any, *, spec: str, preprocessor: Preprocessor,
+                 layer: str | None = None) -> None:
+        self.framework = framework.name
+        self.model_spec = spec
+        self.preprocessor = preprocessor
+        self._capture = framework.capture(model, layer=layer, spec=spec)
+        self.layer = self._capture.layer
+        self.fingerprint = self._capture.fingerprint
+
+    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
+        return self._capture(batch)

@@ -14,7 +14,7 @@ from repcurate.errors import InputError, UsageError
 from repcurate.quantize.metrics import float_metrics, score
 
 if TYPE_CHECKING:
-    from repcurate.quantize.mct_adapter import PTQBackend
+    from repcurate.frameworks.base import Framework
 
 log = logging.getLogger("repcurate")
 
@@ -37,9 +37,9 @@ class EvalData:
         """The float model's own metrics on these images."""
         return float_metrics(self.float_logits, self.labels)
 
-    def score(self, backend: PTQBackend, model: Any) -> dict[str, float]:
+    def score(self, framework: Framework, model: Any) -> dict[str, float]:
         """Metrics of ``model`` (e.g. a quantized one) on these images."""
-        return score(backend.outputs(model, self.x), self.float_logits, self.labels)
+        return score(framework.outputs(model, self.x)[0], self.float_logits, self.labels)
 
     def hits(self, outputs: np.ndarray) -> np.ndarray:
         """Per image: whether ``outputs`` count as correct for :attr:`metric` (true class, or the float
@@ -73,7 +73,7 @@ def class_indices(labels: list[str | None], manifest: dict[str, Any], class_map:
     return None
 
 
-def load_eval(eval_dir: str | Path, *, backend: PTQBackend, float_model: Any, preprocessor: Any,
+def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None) -> EvalData:
     """Scan, sample (seeded, at most ``max_eval``), preprocess and run the float model on ``eval_dir``.
@@ -91,11 +91,15 @@ def load_eval(eval_dir: str | Path, *, backend: PTQBackend, float_model: Any, pr
         raise InputError(f"{source.root}: no eval images; fix: pass a folder of held-out images")
     x = load_tensors(records, source.root, preprocessor)
     try:
-        logits = backend.outputs(float_model, x)
+        outputs = framework.outputs(float_model, x)
     except Exception as exc:
         raise InputError(f"{model_spec} failed on eval tensors of shape {x.shape[1:]} "
                          f"({type(exc).__name__}: {str(exc)[:200]}); fix: pass the model's own --preprocess "
                          "(Keras models take channels-last input)") from exc
+    if len(outputs) != 1:
+        raise InputError(f"{model_spec} returns {len(outputs)} outputs; this needs one score vector per image "
+                         "(a classifier)")
+    logits = outputs[0]
     if logits.ndim != 2:
         raise InputError(f"{model_spec} returns outputs of shape {logits.shape[1:]}; this needs one score "
                          "vector per image (a classifier)")

@@ -30,8 +30,8 @@ import numpy as np
 
 from repcurate import __version__, trust
 from repcurate.curate import DEFAULT_SIZE
-from repcurate.embed.default_model import DEFAULT_MODEL_NAME
-from repcurate.embed.loading import PreprocessArg
+from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
+from repcurate.frameworks.loading import PreprocessArg
 from repcurate.errors import InputError, MissingDependencyError, RepcurateError, UsageError
 from repcurate.io.atomic import write_text_atomic
 from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
@@ -265,7 +265,7 @@ def _coverage_section(source: _SetSource) -> dict[str, Any]:
 def _load_pipeline(spec: Any) -> Any:
     """The evaluation pipeline from an argument, or from the spec the check recorded (callers gate that one)."""
     from repcurate.data.preprocess import Preprocessor, make_preprocessor
-    from repcurate.embed.loading import default_preprocessor
+    from repcurate.frameworks.loading import default_preprocessor
 
     if isinstance(spec, Preprocessor):
         return spec

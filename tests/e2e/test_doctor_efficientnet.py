@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from repcurate.doctor.steps import graph_view, preflight_step
-from repcurate.embed.default_model import efficientnet_lite0_preprocess
-from repcurate.embed.loading import load_model
-from repcurate.quantize.mct_adapter import backend_for
+from repcurate.frameworks.bundled import efficientnet_lite0_preprocess
+from repcurate.frameworks.loading import load_model
 
 
 @pytest.mark.slow
@@ -19,11 +18,11 @@ def test_efficientnet_preflight_rewrites_and_proves_outputs_unchanged():
     photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
     tensors = np.stack([efficientnet_lite0_preprocess(Image.fromarray(p)) for p in photos]).astype(np.float32)
     loaded = load_model("efficientnet-lite0")
-    finding, graph_module, prepared = preflight_step(loaded.model, backend_for("torch"), tensors)
-    assert finding.status == "fix found" and graph_module is not None
+    finding, graph, prepared = preflight_step(loaded.model, loaded.framework, tensors)
+    assert finding.status == "fix found" and graph is not None
     assert any("static-same-padding" in note for note in finding.details["rewrites"])
     assert finding.details["rewrite_max_output_difference"] < 1e-3
-    stats, concats, kinds, _ = graph_view("torch", prepared, graph_module, tensors, batch_size=4)
+    stats, concats, kinds, _ = graph_view(graph, loaded.framework.mct, tensors, batch_size=4)
     assert concats == [] and len(stats) > 50
     negative = [n for n, s in stats.items() if s.negative_fraction > 0 and kinds[n] in ("ReLU6", "Hardtanh")]
     assert negative == []  # ReLU6 never goes negative: shift-negative correction has nothing to do here

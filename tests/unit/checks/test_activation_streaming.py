@@ -11,7 +11,7 @@ import pytest
 import repcurate
 from repcurate.checks.activation_ranges import layer_ranges, outside_counts
 from repcurate.checks.base import Status
-from repcurate.embed.loading import load_model
+from repcurate.frameworks.loading import load_model
 
 
 def _full_outputs(model, tensors: np.ndarray) -> dict[str, np.ndarray]:

@@ -39,3 +39,16 @@ def test_with_quantization_merges_and_sorts():
     assert second.quantization == (("weights_bias_correction", False), ("z_threshold", 10.0))
     assert first.quantization == (("z_threshold", 5.0),)
     assert "z_threshold=10.0" in second.label() and "8-bit weights" in second.label()
+
+
+@pytest.mark.parametrize("framework, expected", [
+    ("torch", ["import torch.nn as nn", "[NodeTypeFilter(nn.Conv2d), NodeTypeFilter(nn.Linear)], [4, 4], ['weight', 'weight']",
+               "mct.ptq.pytorch_post_training_quantization(model"]),
+    ("keras", ["from tensorflow.keras import layers",
+               "[NodeTypeFilter(layers.Conv2D), NodeTypeFilter(layers.Dense)], [4, 4], ['kernel', 'kernel']",
+               "mct.ptq.keras_post_training_quantization(model"]),
+])
+def test_generated_python_names_come_from_the_frameworks_mct_glue(framework, expected):
+    code = PTQSettings(weights_bits=4).python(framework)
+    assert all(line in code for line in expected)
+    assert "gptq.get_keras_gptq_config" in PTQSettings(gptq_epochs=2).python("keras")

@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repcurate.embed.default_model import bundled_model_fingerprint, load_efficientnet_lite0
-from repcurate.embed.loading import LazyBundledEmbedder, build_embedder, default_preprocessor
-from repcurate.embed.torch_backend import TorchEmbedder, default_head_layer
+from repcurate.frameworks.bundled import bundled_model_fingerprint, load_efficientnet_lite0
+from repcurate.embed.loading import LazyBundledEmbedder, build_embedder
+from repcurate.frameworks.loading import default_preprocessor
+from repcurate.embed.base import ModelEmbedder
+from repcurate.frameworks.registry import get
+from repcurate.frameworks.torch import default_head_layer
 
 
 def test_default_model_without_layer_is_lazy_and_fingerprinted_from_its_files() -> None:
@@ -30,14 +33,14 @@ def test_lazy_embedder_matches_the_eager_one() -> None:
     assert lazy.layer == default_head_layer(model)
     rng = np.random.default_rng(0)
     batch = rng.uniform(-1, 1, size=(2, 3, 224, 224)).astype(np.float32)
-    eager = TorchEmbedder(model, spec="efficientnet-lite0", preprocessor=default_preprocessor())
+    eager = ModelEmbedder(get("torch"), model, spec="efficientnet-lite0", preprocessor=default_preprocessor())
     np.testing.assert_array_equal(lazy.embed_batch(batch), eager.embed_batch(batch))
-    assert isinstance(lazy.loaded, TorchEmbedder) and lazy.loaded is lazy.loaded
+    assert isinstance(lazy.loaded, ModelEmbedder) and lazy.loaded is lazy.loaded
 
 
 def test_explicit_layer_loads_the_model_at_once() -> None:
     embedder, _ = build_embedder(None, layer="_conv_head", preprocess=None)
-    assert isinstance(embedder, TorchEmbedder) and embedder.layer == "_conv_head"
+    assert isinstance(embedder, ModelEmbedder) and embedder.layer == "_conv_head"
 
 
 @pytest.mark.slow

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repcurate.embed.loading import build_embedder, load_model
+from repcurate.embed.loading import build_embedder
+from repcurate.frameworks.loading import load_model
 from repcurate.errors import InputError, UsageError
 
 MODEL_FILE = """

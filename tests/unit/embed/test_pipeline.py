@@ -10,17 +10,18 @@ from PIL import Image
 from repcurate.data.preprocess import make_preprocessor
 from repcurate.data.scan import scan_directory
 from repcurate.embed.pipeline import embed_records, load_tensors
-from repcurate.embed.torch_backend import TorchEmbedder
+from repcurate.embed.base import ModelEmbedder
+from repcurate.frameworks.registry import get
 from repcurate.errors import InputError
 from repcurate.example_data import write_digits_folder
 
 
-def _embedder(preprocess=None) -> TorchEmbedder:
+def _embedder(preprocess=None) -> ModelEmbedder:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
     pre = make_preprocessor(preprocess or (lambda im: np.asarray(im.convert("L").resize((8, 8)), np.float32)[None] / 255),
                             name="grey8")
-    return TorchEmbedder(model.eval(), spec="tiny", preprocessor=pre)
+    return ModelEmbedder(get("torch"), model.eval(), spec="tiny", preprocessor=pre)
 
 
 def test_cache_makes_the_second_run_free_and_identical(tmp_path) -> None:

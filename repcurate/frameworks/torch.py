@@ -1,14 +1,15 @@
-"""Features from a PyTorch ``nn.Module``: the classifier head's input, or any named layer."""
+"""PyTorch: ``nn.Module`` models — loading, fingerprint, feature capture, layer outputs, kernel types."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from repcurate.data.preprocess import Preprocessor
-from repcurate.embed.base import pool_features
 from repcurate.errors import InputError, UsageError
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, pool_features
+from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_lite0
 
 
 class _Captured(Exception):
@@ -41,22 +42,29 @@ def default_head_layer(model: Any) -> str:
     return linear[-1]
 
 
-class TorchEmbedder:
-    """Runs a torch model under ``inference_mode`` and captures one layer's features.
+def flatten_outputs(output: Any) -> list[Any]:
+    """A model's output as a flat list of tensors: a tensor, the elements of a tuple or list, the values of a
+    dict (in its order), nested ones flattened depth-first; other values are dropped."""
+    if isinstance(output, dict):
+        return [t for value in output.values() for t in flatten_outputs(value)]
+    if isinstance(output, (tuple, list)):
+        return [t for value in output for t in flatten_outputs(value)]
+    return [output] if hasattr(output, "detach") else []
+
+
+class TorchCapture:
+    """Captures one layer's features of a torch model under ``inference_mode``.
 
     With the default layer (the classifier head) the *input* of the head is captured, i.e. the
     pooled penultimate features; with ``layer=NAME`` the layer's *output*, global-average-pooled
     when it is a feature map.
     """
 
-    framework = "torch"
-
-    def __init__(self, model: Any, *, spec: str, preprocessor: Preprocessor, layer: str | None = None) -> None:
+    def __init__(self, model: Any, *, layer: str | None, spec: str) -> None:
         import torch
 
         self.model = model.eval()
         self.model_spec = spec
-        self.preprocessor = preprocessor
         self._capture_input = layer is None
         self.layer = layer or default_head_layer(model)
         modules = dict(model.named_modules())
@@ -70,7 +78,7 @@ class TorchEmbedder:
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
-    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
         captured: list[Any] = []
@@ -105,3 +113,77 @@ class TorchEmbedder:
             raise UsageError(f"layer {self.layer!r} was not called during the forward pass; fix: pick another --layer")
         features = captured[0].detach().float().cpu().numpy()
         return pool_features(features, channels_last=False)
+
+
+class TorchFramework:
+    """PyTorch ``nn.Module`` models (and the bundled EfficientNet-Lite0)."""
+
+    name = "torch"
+    channels_last = False
+
+    def loads(self, spec: str) -> bool:
+        return spec == DEFAULT_MODEL_NAME
+
+    def load(self, spec: str) -> Any:
+        return load_efficientnet_lite0()
+
+    def owns(self, model: Any) -> bool:
+        try:
+            import torch.nn as nn
+        except ImportError:  # pragma: no cover - torch is a core dependency
+            return False
+        return isinstance(model, nn.Module)
+
+    def fingerprint(self, model: Any, layer: str) -> str:
+        return torch_model_fingerprint(model, layer)
+
+    def capture(self, model: Any, *, layer: str | None, spec: str) -> TorchCapture:
+        return TorchCapture(model, layer=layer, spec=spec)
+
+    def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
+        """Forward hooks on every leaf module (named as in ``named_modules()``); tensor outputs only."""
+        import torch
+
+        model = model.eval()
+        handles = []
+        for name, module in model.named_modules():
+            if name and not list(module.children()):
+                def hook(_m: Any, _i: Any, out: Any, name: str = name) -> None:
+                    if isinstance(out, torch.Tensor):
+                        visit(name, out.detach().float().cpu().numpy())
+                handles.append(module.register_forward_hook(hook))
+        try:
+            with torch.inference_mode():
+                for batch in batches:
+                    model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        finally:
+            for h in handles:
+                h.remove()
+
+    def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
+        import torch
+
+        parameters = list(model.parameters())
+        device = parameters[0].device if parameters else torch.device("cpu")
+        per_batch = []
+        with torch.no_grad():
+            for batch in batches_of(x, batch_size):
+                tensors = flatten_outputs(model(torch.from_numpy(batch).to(device)))
+                per_batch.append([t.detach().float().cpu().numpy() for t in tensors])
+        return concatenate_outputs(per_batch)
+
+    def kernel_types(self, model: Any) -> list[tuple[type, str]]:
+        import torch.nn as nn
+
+        present = {type(module) for module in model.modules()}  # MCT refuses a filter that matches no layer
+        return [(layer, "weight") for layer in (nn.Conv2d, nn.Linear, nn.ConvTranspose2d) if layer in present]
+
+    def kernel_weights(self, model: Any) -> int:
+        kinds = tuple(layer for layer, _ in self.kernel_types(model))
+        return int(sum(m.weight.numel() for m in model.modules() if kinds and isinstance(m, kinds)))
+
+    @property
+    def mct(self) -> Any:
+        from repcurate.frameworks.torch_mct import TorchMCT
+
+        return TorchMCT()

@@ -1,4 +1,4 @@
-"""TorchEmbedder and the bundled default model, on real images."""
+"""The torch framework's feature capture (through ModelEmbedder) and the bundled default model, on real images."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +7,11 @@ import torch
 import torch.nn as nn
 
 from repcurate.data.preprocess import make_preprocessor
-from repcurate.embed.base import pool_features
-from repcurate.embed.default_model import efficientnet_lite0_preprocess
-from repcurate.embed.torch_backend import TorchEmbedder, default_head_layer, torch_model_fingerprint
+from repcurate.embed.base import ModelEmbedder
+from repcurate.frameworks.base import pool_features
+from repcurate.frameworks.bundled import efficientnet_lite0_preprocess
+from repcurate.frameworks.registry import get
+from repcurate.frameworks.torch import default_head_layer, torch_model_fingerprint
 from repcurate.errors import InputError, UsageError
 
 
@@ -41,7 +43,7 @@ def test_default_layer_is_the_last_linear_and_captures_its_input() -> None:
     torch.manual_seed(0)
     model = TwoHeads().eval()
     assert default_head_layer(model) == "classifier"
-    embedder = TorchEmbedder(model, spec="two", preprocessor=_pre())
+    embedder = ModelEmbedder(get("torch"), model, spec="two", preprocessor=_pre())
     batch = _batch()
     features = embedder.embed_batch(batch)
     with torch.no_grad():
@@ -53,7 +55,7 @@ def test_default_layer_is_the_last_linear_and_captures_its_input() -> None:
 def test_named_layer_output_is_average_pooled() -> None:
     torch.manual_seed(0)
     model = TwoHeads().eval()
-    embedder = TorchEmbedder(model, spec="two", preprocessor=_pre(), layer="body.0")
+    embedder = ModelEmbedder(get("torch"), model, spec="two", preprocessor=_pre(), layer="body.0")
     batch = _batch()
     with torch.no_grad():
         expected = model.body[0](torch.from_numpy(batch)).mean(dim=(2, 3)).numpy()
@@ -62,13 +64,13 @@ def test_named_layer_output_is_average_pooled() -> None:
 
 def test_unknown_layer_and_missing_head_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="not found"):
-        TorchEmbedder(TwoHeads(), spec="two", preprocessor=_pre(), layer="nope")
+        ModelEmbedder(get("torch"), TwoHeads(), spec="two", preprocessor=_pre(), layer="nope")
     with pytest.raises(UsageError, match="--layer"):
-        TorchEmbedder(nn.Sequential(nn.Conv2d(3, 2, 1)), spec="conv", preprocessor=_pre())
+        ModelEmbedder(get("torch"), nn.Sequential(nn.Conv2d(3, 2, 1)), spec="conv", preprocessor=_pre())
 
 
 def test_wrong_input_shape_is_an_input_error_naming_the_shape() -> None:
-    embedder = TorchEmbedder(TwoHeads(), spec="two", preprocessor=_pre())
+    embedder = ModelEmbedder(get("torch"), TwoHeads(), spec="two", preprocessor=_pre())
     with pytest.raises(InputError, match=r"\(2, 1, 8, 8\)"):
         embedder.embed_batch(np.zeros((2, 1, 8, 8), np.float32))
 
@@ -96,7 +98,7 @@ def test_bundled_default_model_recognises_a_cat() -> None:
     import skimage.data
     from PIL import Image
 
-    from repcurate.embed.default_model import load_efficientnet_lite0
+    from repcurate.frameworks.bundled import load_efficientnet_lite0
 
     model = load_efficientnet_lite0()
     sample = efficientnet_lite0_preprocess(Image.fromarray(skimage.data.chelsea()))
@@ -105,6 +107,6 @@ def test_bundled_default_model_recognises_a_cat() -> None:
     with torch.no_grad():
         logits = model(torch.from_numpy(sample[None]))
     assert int(logits.argmax()) in range(281, 286)  # ImageNet cats (282 tiger cat, 285 Egyptian cat)
-    embedder = TorchEmbedder(model, spec="efficientnet-lite0", preprocessor=make_preprocessor(efficientnet_lite0_preprocess))
+    embedder = ModelEmbedder(get("torch"), model, spec="efficientnet-lite0", preprocessor=make_preprocessor(efficientnet_lite0_preprocess))
     assert embedder.layer == "_fc"
     assert embedder.embed_batch(sample[None]).shape == (1, 1280)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from repcurate.embed.default_model import efficientnet_lite0_preprocess, load_efficientnet_lite0
-from repcurate.quantize.rewrite import make_mct_compatible
+from repcurate.frameworks.bundled import efficientnet_lite0_preprocess, load_efficientnet_lite0
+from repcurate.frameworks.torch_rewrite import make_mct_compatible
 
 
 @pytest.fixture(scope="module")

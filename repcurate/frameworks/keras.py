@@ -1,0 +1,132 @@
+"""Keras (TensorFlow 2): loading ``.keras`` / ``.h5`` files, fingerprint, feature capture, layer outputs."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repcurate.errors import InputError, MissingDependencyError, UsageError
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, pool_features
+from repcurate.frameworks.keras_graph import as_list, visit_layers
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def import_tensorflow() -> Any:
+    """TensorFlow, or :class:`MissingDependencyError` naming the ``keras`` extra."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise MissingDependencyError("tensorflow", extra="keras", purpose="Keras models") from None
+    return tf
+
+
+def keras_model_fingerprint(model: Any, layer: str) -> str:
+    """Hash of layer names and classes, every weight array and the feature layer."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"keras|{layer}|".encode())
+    for keras_layer in model.layers:
+        digest.update(f"{keras_layer.name}:{type(keras_layer).__name__}|".encode())
+    for weight in model.get_weights():
+        array = np.ascontiguousarray(weight)
+        digest.update(f"{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def is_keras_model(obj: Any) -> bool:
+    """True for a Keras (TensorFlow 2) model object, without importing TensorFlow."""
+    module = type(obj).__module__
+    return module.startswith(("keras", "tensorflow", "tf_keras")) and hasattr(obj, "layers") and hasattr(obj, "predict")
+
+
+class KerasCapture:
+    """One layer's (pooled) features of a Keras model in inference mode: the last Dense layer's input by
+    default, or a named layer's output. Keras models take channels-last input."""
+
+    def __init__(self, model: Any, *, layer: str | None, spec: str) -> None:
+        tf = import_tensorflow()
+        self.model_spec = spec
+        if layer is None:
+            dense = [lyr for lyr in model.layers if isinstance(lyr, tf.keras.layers.Dense)]
+            if not dense:
+                raise UsageError(f"{spec} has no Dense classifier head; fix: pass --layer NAME (see model.summary())")
+            target = dense[-1].input
+            self.layer = f"{dense[-1].name}:input"
+        else:
+            names = [lyr.name for lyr in model.layers]
+            if layer not in names:
+                raise UsageError(f"layer {layer!r} not found in {spec}; layers: {', '.join(names[-8:])} …")
+            target = model.get_layer(layer).output
+            self.layer = layer
+        self._features = tf.keras.Model(inputs=model.inputs, outputs=target)
+        self.fingerprint = keras_model_fingerprint(model, self.layer)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            features = self._features(np.ascontiguousarray(batch, dtype=np.float32), training=False)
+        except Exception as exc:
+            raise InputError(
+                f"{self.model_spec} failed on a batch of shape {batch.shape}: {type(exc).__name__}: {exc}; "
+                "fix: make --preprocess return the model's channels-last input"
+            ) from exc
+        return pool_features(np.asarray(features), channels_last=True)
+
+
+class KerasFramework:
+    """Keras (TensorFlow 2.15) models: ``.keras`` / ``.h5`` files or objects from a factory."""
+
+    name = "keras"
+    channels_last = True
+
+    def loads(self, spec: str) -> bool:
+        return spec.lower().endswith(KERAS_SUFFIXES)
+
+    def load(self, spec: str) -> Any:
+        path = Path(spec)
+        if not path.is_file():
+            raise InputError(f"{path}: model file not found; fix: pass an existing .keras or .h5 file")
+        tf = import_tensorflow()
+        try:
+            return tf.keras.models.load_model(path, compile=False)
+        except Exception as exc:
+            raise InputError(f"{path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
+
+    def owns(self, model: Any) -> bool:
+        return is_keras_model(model)
+
+    def fingerprint(self, model: Any, layer: str) -> str:
+        return keras_model_fingerprint(model, layer)
+
+    def capture(self, model: Any, *, layer: str | None, spec: str) -> KerasCapture:
+        return KerasCapture(model, layer=layer, spec=spec)
+
+    def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
+        visit_layers(model, batches, visit)
+
+    def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
+        per_batch = [[np.asarray(v) for v in as_list(model(batch, training=False))] for batch in batches_of(x, batch_size)]
+        return concatenate_outputs(per_batch)
+
+    def kernel_types(self, model: Any) -> list[tuple[type, str]]:
+        from tensorflow.keras import layers
+
+        present = {type(layer) for layer in model.layers}  # MCT refuses a filter that matches no layer
+        return [(layer, attr) for layer, attr in ((layers.Conv2D, "kernel"), (layers.Dense, "kernel"),
+                                                  (layers.Conv2DTranspose, "kernel"),
+                                                  (layers.DepthwiseConv2D, "depthwise_kernel"))
+                if layer in present]
+
+    def kernel_weights(self, model: Any) -> int:
+        kernels = self.kernel_types(model)
+        return int(sum(int(np.prod(getattr(layer, attr).shape)) for layer in model.layers
+                       for kind, attr in kernels if type(layer) is kind))
+
+    @property
+    def mct(self) -> Any:
+        from repcurate.frameworks.keras_mct import KerasMCT
+
+        return KerasMCT()
