@@ -8,7 +8,7 @@ from typing import Any
 
 from repcurate.checks.base import CheckResult, Status
 from repcurate.checks.context import CheckContext
-from repcurate.checks.registry import CHECKS
+from repcurate.checks.registry import registered
 
 log = logging.getLogger("repcurate")
 
@@ -46,7 +46,7 @@ def run_suite(ctx: CheckContext, params: dict[str, dict[str, Any]], *, skip: lis
     """Run the checks in registry order (shared statistics are computed once, on first use)."""
     results: list[CheckResult] = []
     seconds: dict[str, float] = {}
-    for check_class in CHECKS:
+    for check_class in registered():
         check = check_class()
         if skip and check.id in skip and not check.required:
             results.append(CheckResult(check.id, Status.SKIPPED, None, "skipped by configuration", {}, check.description))
