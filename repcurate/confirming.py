@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from repcurate import trust
+from repcurate import tasks, trust
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import iter_loaded
@@ -56,8 +56,7 @@ class ConfirmResult:
             random = [a["metric"][self.metric] for a in runs if a["set"].startswith("random-")]
             curated = next((a["metric"][self.metric] for a in runs if a["set"] == "curated"), None)
             first_n = next((a["metric"][self.metric] for a in runs if a["set"] == "first-n"), None)
-            better_is_lower = self.metric == "kl"
-            worst = (max(random) if better_is_lower else min(random)) if random else None
+            worst = tasks.metric(self.metric).worst(random) if random else None
             row = {"bias_correction": bc, "curated": curated, "first_n": first_n,
                    "random_mean": round(float(np.mean(random)), 6) if random else None,
                    "random_std": round(float(np.std(random)), 6) if random else None, "random_worst": worst,
@@ -79,10 +78,9 @@ def verdict_words(curated: float | None, random: list[float], metric: str) -> st
     if curated is None or not random:
         return "no comparison"
     mean, std = float(np.mean(random)), float(np.std(random))
-    sign = -1.0 if metric == "kl" else 1.0
-    margin = sign * (curated - mean)
-    scale = 100.0 if metric in ("top1", "agreement") else 1.0
-    unit = " points" if scale == 100.0 else ""
+    how = tasks.metric(metric)
+    margin = (1.0 if how.higher_is_better else -1.0) * (curated - mean)
+    scale, unit = how.scale, how.unit_suffix
     spread = f"random {mean * scale:.2f} ± {std * scale:.2f}{unit} (min..max {min(random) * scale:.2f}..{max(random) * scale:.2f})"
     if abs(margin) <= max(std, 1e-9) or abs(margin) * scale < 0.1:
         return f"no measurable difference: curated {curated * scale:.2f} vs {spread}"
@@ -104,7 +102,7 @@ def _draw(records: list[ImageRecord], root: Path, preprocessor: Any, count: int,
 
 
 def _better(candidate: float, incumbent: float, metric: str) -> bool:
-    return candidate < incumbent if metric == "kl" else candidate > incumbent
+    return tasks.metric(metric).better(candidate, incumbent)
 
 
 def _write_export(backend: PTQBackend, best: dict[str, Any], out: Path, *, data_gen: Any, overwrite: bool) -> dict[str, Any]:

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repcurate import trust
+from repcurate import tasks, trust
 from repcurate.doctor import steps
 from repcurate.doctor.result import DoctorResult, Experiment, Finding
 from repcurate.doctor.settings import PTQSettings
 from repcurate.embed.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.errors import UsageError
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
-from repcurate.quantize.evaluation import EvalData, load_eval
+from repcurate.quantize.evaluation import EvalData, load_eval, model_outputs
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
 log = logging.getLogger("repcurate")
@@ -57,8 +57,8 @@ class Lab:
         core = settings.core_config(self.backend.kernels(self.model))
         q_model, _seconds = self.backend.run(self.model, self.data_gen, core, self.tpc,
                                              weights_memory=settings.weights_memory, gptq_epochs=settings.gptq_epochs)
-        hits = self.evaluation.hits(self.backend.outputs(q_model, self.evaluation.x))
-        value = round(float(hits.mean()), 6)
+        hits = self.evaluation.per_sample(model_outputs(self.backend, q_model, self.evaluation.x))
+        value = self.evaluation.aggregate(hits)
         if keep_as_baseline:
             self.baseline_model = q_model
         seconds = time.perf_counter() - started
@@ -110,8 +110,9 @@ def doctor(
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
-    (top-1 or agreement ×100); a fix is adopted only when it gains ``min_gain`` points and the gain is
-    significant by McNemar's test on the same eval images (p < 0.05); ``budget_minutes`` bounds the PTQ
+    (top-1 or agreement ×100 for a classifier, cosine similarity to the float model ×100 for any other model); a
+    fix is adopted only when it gains ``min_gain`` points and the gain is significant by the task's paired test
+    on the same eval images (McNemar for a classifier, Wilcoxon signed-rank otherwise; one-sided 5 %); ``budget_minutes`` bounds the PTQ
     experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
     when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
     :class:`UsageError` up front)."""
@@ -155,7 +156,7 @@ def doctor(
         preflight_finding, graph_module, float_model = steps.preflight_step(loaded.model, backend, tensors)
         findings.append(preflight_finding)
         if graph_module is None:
-            return DoctorResult(metric="top1", float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
+            return DoctorResult(metric=tasks.DEFAULT_METRIC, float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
                                 recommended=base, framework=loaded.framework, findings=findings,
                                 seconds=time.perf_counter() - started, settings=settings)
     else:

@@ -66,17 +66,23 @@ class TorchPTQ:
                        mct.gptq.get_pytorch_gptq_config, model, data_gen, core, tpc, weights_memory=weights_memory,
                        gptq_epochs=gptq_epochs)
 
-    def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray | list[np.ndarray]:
+        """The model's outputs on ``x``: one array for a single-tensor model, a list of arrays (one per output)
+        for a model returning a tuple or list of tensors (MCT's quantized models return a list)."""
         import torch
 
         parameters = list(model.parameters())
         device = parameters[0].device if parameters else torch.device("cpu")
-        outputs = []
+        outputs: list[list[np.ndarray]] = []
+        single = True
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size], dtype=np.float32)).to(device)
-                outputs.append(model(batch).detach().float().cpu().numpy())
-        return np.concatenate(outputs).astype(np.float64)
+                result = model(batch)
+                single = isinstance(result, torch.Tensor)
+                outputs.append([t.detach().float().cpu().numpy() for t in ([result] if single else result)])
+        arrays = [np.concatenate(parts).astype(np.float64) for parts in zip(*outputs)]
+        return arrays[0] if single else arrays
 
     def require_exporter(self) -> None:
         if importlib.util.find_spec("onnx") is None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate import __version__, trust
+from repcurate import __version__, tasks, trust
 from repcurate.curate import DEFAULT_SIZE
 from repcurate.embed.default_model import DEFAULT_MODEL_NAME
 from repcurate.embed.loading import PreprocessArg
@@ -133,9 +133,7 @@ def _fmt(value: Any) -> str:
 
 
 def _metric_text(value: float | None, metric: str) -> str:
-    if value is None:
-        return "–"
-    return f"{value * 100:.2f}" if metric in ("top1", "agreement") else f"{value:.4g}"
+    return tasks.metric(metric).format(value, missing="–")
 
 
 def _class_name(label: str | None) -> str:
@@ -416,7 +414,7 @@ def _confirm_section(report: dict[str, Any]) -> dict[str, Any]:
                 "random": f"{_metric_text(r.get('random_mean'), metric)} ± {_metric_text(r.get('random_std'), metric)}",
                 "worst": _metric_text(r.get("random_worst"), metric), "first_n": _metric_text(r.get("first_n"), metric),
                 "verdict": r.get("verdict", "")} for r in report.get("summary", [])]
-    unit = " (%)" if metric in ("top1", "agreement") else ""
+    unit = " (%)" if tasks.metric(metric).scale == 100.0 else ""
     return {"metric": metric, "unit": unit, "float": _metric_text((report.get("float") or {}).get(metric), metric),
             "settings": sorted((k, _fmt(v) if not isinstance(v, (list, dict)) else json.dumps(v))
                                for k, v in (report.get("settings") or {}).items()),
