@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -47,6 +47,12 @@ class ConfirmResult:
     arms: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] | None = None
+
+    kind: ClassVar[str] = "confirm"
+
+    def passed(self) -> bool:
+        """``confirm`` reports a comparison and never fails a gate (exit code 0)."""
+        return True
 
     def summary(self) -> list[dict[str, Any]]:
         """Per bias-correction setting: curated, random mean ± std and worst, first-N."""

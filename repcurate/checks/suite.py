@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from repcurate.checks.base import CheckResult, Status
 from repcurate.checks.context import CheckContext
@@ -22,6 +22,8 @@ class SuiteResult:
     allow_errors: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "check"
 
     @property
     def verdict(self) -> str:
