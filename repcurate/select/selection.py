@@ -19,7 +19,7 @@ from repcurate.select.geometry import (
 )
 from repcurate.select.quotas import BALANCES, ClassQuota, compute_quotas
 from repcurate.select.strategies import REGISTRY as STRATEGY_REGISTRY
-from repcurate.select.strategies import pick
+from repcurate.select.strategies import STRATEGIES, pick  # noqa: F401 - STRATEGIES re-exported for callers
 
 #: Two images closer than this (Euclidean, unit-normalised embeddings) count as near duplicates;
 #: 0.1 ≈ cosine similarity 0.995. Measured with EfficientNet-Lite0: a photo re-saved as JPEG q90 or
