@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from repcurate.curate import DEFAULT_SIZE, build
@@ -11,7 +10,7 @@ from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.select.strategies import STRATEGIES
 
-from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit_json, guard_report_files, write_html_report
+from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit, guard_report_files, write_html_report
 
 EXAMPLES = """examples:
   repcurate build --train-dir data/train --out repset
@@ -63,33 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(action=run)
 
 
-def _text_report(summary: dict) -> str:
-    lines = [f"selected {summary['selected']} images → {summary['out']}"]
-    counts = summary["counts"]
-    lines.append(f"candidates {counts['candidates']} · usable {counts['usable']} · skipped {counts['skipped']} · "
-                 f"exact duplicates {counts['exact_duplicates']} · outliers excluded {counts['outliers_excluded']}")
-    lines.append(f"{'class':<24}{'available':>10}{'requested':>10}{'selected':>10}")
-    for c in summary["classes"]:
-        label = "(unlabelled)" if c["label"] is None else c["label"]
-        flag = f"  {c['reason']}" if c.get("reason") else "  quota not met" if c["available"] < c["requested"] else ""
-        lines.append(f"{label:<24}{c['available']:>10}{c['requested']:>10}{c['selected']:>10}{flag}")
-    if summary["empty_classes"]:
-        reasons = summary.get("empty_class_reasons", {})
-        lines.append("empty classes: " + ", ".join(f"{c} ({reasons[c]})" if c in reasons else c
-                                                   for c in summary["empty_classes"]))
-    if summary["skipped_by_reason"]:
-        lines.append("skipped: " + ", ".join(f"{n} {r}" for r, n in summary["skipped_by_reason"].items()))
-    cov = summary["coverage"]
-    lines.append(f"coverage (distance to nearest selected, lower is better): curated mean {cov['curated_mean']:.4f} "
-                 f"max {cov['curated_max']:.4f} · random mean {cov['random_mean']:.4f} max {cov['random_max']:.4f}")
-    if summary["domain_match"]:
-        dm = summary["domain_match"]
-        lines.append(f"domain match ({dm['images']} target images): MMD² curated {dm['mmd_curated']:.5f} · "
-                     f"random {dm['mmd_random']['mean']:.5f} ± {dm['mmd_random']['std']:.5f}")
-    lines.append(f"embedded {summary['embedded']} images, {summary['cache_hits']} from cache")
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace) -> int:
     train_is_list = args.train_dir.is_file()
     guard_report_files(args, input_dirs={"training folder": None if train_is_list else args.train_dir,
@@ -104,9 +76,4 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
     )
     write_html_report(args, args.out)
-    summary = result.summary()
-    if args.format == "json":
-        emit_json(summary)
-    else:
-        sys.stdout.write(_text_report(summary))
-    return 0
+    return emit(result, args.format, None)

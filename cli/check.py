@@ -5,15 +5,14 @@ import argparse
 from pathlib import Path
 
 from repcurate.checking import check
-from repcurate.errors import EXIT_CHECKS_FAILED, EXIT_OK
-from repcurate.report.suite_formats import FORMATS, RENDERERS
+from repcurate.report.suite_formats import FORMATS
 
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_report_option,
     add_trust_option,
-    emit_report,
+    emit,
     guard_report_files,
     set_files,
     write_html_report,
@@ -59,7 +58,5 @@ def run(args: argparse.Namespace) -> int:
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set)
-    report = RENDERERS[args.format](result, fail_on=args.fail_on)
-    emit_report(report, args.output)
     write_html_report(args, args.repset, check=result)
-    return EXIT_OK if result.passed(fail_on=args.fail_on) else EXIT_CHECKS_FAILED
+    return emit(result, args.format, args.output, fail_on=args.fail_on)

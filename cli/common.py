@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from repcurate.errors import (
+    EXIT_CHECKS_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -54,6 +55,15 @@ def configure_logging(args: argparse.Namespace) -> None:
     root.setLevel(level)
     root.propagate = False
     logging.getLogger("faiss").setLevel(logging.WARNING)
+
+
+def emit(result: Any, fmt: str, output: Path | None, **options: Any) -> int:
+    """Render ``result`` (any command's result) in ``fmt``, write it to ``output`` or stdout, and return the exit
+    code of its gate: 0 when ``result.passed(**options)``, else 1 (checks failed)."""
+    from repcurate.report.views import render
+
+    emit_report(render(result, fmt, **options), output)
+    return EXIT_OK if result.passed(**options) else EXIT_CHECKS_FAILED
 
 
 def emit_report(text: str, output: Path | None) -> None:

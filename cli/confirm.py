@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from repcurate.confirming import DEFAULT_MAX_EVAL, ConfirmResult, confirm
+from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
 
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_report_option,
     add_trust_option,
-    emit_report,
+    emit,
     guard_report_files,
     read_class_map,
     set_files,
@@ -63,43 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(action=run)
 
 
-def _fmt(value: float | None, metric: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 100:.2f}" if metric in ("top1", "agreement") else f"{value:.4g}"
-
-
-def _export_line(result: ConfirmResult) -> list[str]:
-    if result.export is None:
-        return []
-    e = result.export
-    return ["", f"exported: {e['dir']}/{e['file']} ({e['set']}, bias correction {'on' if e['bias_correction'] else 'off'}, "
-                f"{e['selected_by']})"]
-
-
-def render(result: ConfirmResult, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
-    m = result.metric
-    header = ["bias correction", "curated", "random mean ± std", "random worst", "first-N"]
-    rows = [[("on" if r["bias_correction"] else "off"), _fmt(r["curated"], m),
-             f"{_fmt(r['random_mean'], m)} ± {_fmt(r['random_std'], m)}", _fmt(r["random_worst"], m),
-             _fmt(r["first_n"], m)] for r in result.summary()]
-    title = f"{m} on {result.settings['eval_images']} held-out images, {result.settings['weights_bits']}-bit weights; float model: {_fmt(result.float[m], m)}"
-    verdicts = [f"bias correction {'on' if r['bias_correction'] else 'off'}: {r['verdict']}" for r in result.summary()]
-    runs = [f"{a['set']:<12} bc {'on ' if a['bias_correction'] else 'off'} {_fmt(a['metric'][m], m):>8}  PTQ {a['ptq_seconds']:.1f} s"
-            for a in result.arms]
-    if fmt == "markdown":
-        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines + [""] + [f"- {v}" for v in verdicts] + _export_line(result)) + "\n"
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    exported = _export_line(result)
-    return "\n".join(lines + [""] + verdicts + ["", "runs:"] + runs + exported) + "\n"
-
-
 def run(args: argparse.Namespace) -> int:
     eval_is_list = args.eval_dir.is_file()
     guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
@@ -109,7 +71,5 @@ def run(args: argparse.Namespace) -> int:
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
                      export=args.export, overwrite=args.overwrite, trust_set=args.trust_set)
-    report = render(result, args.format)
-    emit_report(report, args.output)
     write_html_report(args, args.repset, confirm=result)
-    return 0
+    return emit(result, args.format, args.output)

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from repcurate.errors import EXIT_CHECKS_FAILED
 
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_report_option,
     add_trust_option,
-    emit_report,
+    emit,
     guard_report_files,
     read_class_map,
     set_files,
@@ -71,12 +69,5 @@ def run(args: argparse.Namespace) -> int:
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
                         run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set)
-    if args.format == "json":
-        text = json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    elif args.format == "markdown":
-        text = result.markdown()
-    else:
-        text = result.text() + "\n"
-    emit_report(text, args.output)
     write_html_report(args, args.repset, doctor=result.to_dict())
-    return 0 if result.within_tolerance() else EXIT_CHECKS_FAILED
+    return emit(result, args.format, args.output)

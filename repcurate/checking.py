@@ -8,7 +8,7 @@ from typing import Any
 from repcurate.checks.config import discover_config, read_config_file, resolve_params, skipped_ids
 from repcurate import trust
 from repcurate.checks.context import CheckContext, require_trusted_code
-from repcurate.checks.registry import CHECKS
+from repcurate.checks.registry import registered
 from repcurate.checks.suite import SuiteResult, run_suite
 from repcurate.data.scan import scan
 from repcurate.embed.cache import default_cache_dir
@@ -60,7 +60,7 @@ def check(
     skip = skipped_ids(settings, source=source)
     require_trusted_code(loaded.manifest, trust.manifest_label(loaded.directory), eval_preprocess=eval_preprocess,
                          model=model, trust_set=trust_set,
-                         uses={use for c in CHECKS if c.id not in skip for use in c.uses})
+                         uses={use for c in registered() if c.id not in skip for use in c.uses})
     eval_source = scan(Path(eval_dir), workers=max(2, workers))
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     ctx = CheckContext(loaded, eval_source, eval_preprocess=eval_preprocess, model=model, cache_dir=cache,

@@ -5,11 +5,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from repcurate import trust
+from repcurate import tasks, trust
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import iter_loaded
@@ -49,17 +49,22 @@ class ConfirmResult:
     settings: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] | None = None
 
+    kind: ClassVar[str] = "confirm"
+
+    def passed(self) -> bool:
+        """``confirm`` reports a comparison and never fails a gate (exit code 0)."""
+        return True
+
     def summary(self) -> list[dict[str, Any]]:
         """Per point of the quantizer's settings grid (MCT: bias correction on, off): curated, random mean ± std
         and worst, first-N."""
         rows = []
         for point in _grid_points(self.arms):
-            runs = [a for a in self.arms if a["settings"] == point]
+            runs = [a for a in self.arms if _grid_point(a) == point]
             random = [a["metric"][self.metric] for a in runs if a["set"].startswith("random-")]
             curated = next((a["metric"][self.metric] for a in runs if a["set"] == "curated"), None)
             first_n = next((a["metric"][self.metric] for a in runs if a["set"] == "first-n"), None)
-            better_is_lower = self.metric == "kl"
-            worst = (max(random) if better_is_lower else min(random)) if random else None
+            worst = tasks.metric(self.metric).worst(random) if random else None
             row = {**point, "curated": curated, "first_n": first_n,
                    "random_mean": round(float(np.mean(random)), 6) if random else None,
                    "random_std": round(float(np.std(random)), 6) if random else None, "random_worst": worst,
@@ -76,10 +81,16 @@ class ConfirmResult:
         return report
 
 
+def _grid_point(arm: dict[str, Any]) -> dict[str, Any]:
+    """An arm's settings-grid point; confirm JSON written before arms carried ``settings`` had only
+    ``bias_correction``."""
+    return arm.get("settings") or {"bias_correction": arm["bias_correction"]}
+
+
 def _grid_points(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The distinct grid points of ``arms`` in a fixed order (their JSON text, descending: MCT's bias correction
     on before off), whatever order the caller listed them in."""
-    texts = {json.dumps(a["settings"], sort_keys=True): a["settings"] for a in arms}
+    texts = {json.dumps(_grid_point(a), sort_keys=True): _grid_point(a) for a in arms}
     return [texts[t] for t in sorted(texts, reverse=True)]
 
 
@@ -94,10 +105,9 @@ def verdict_words(curated: float | None, random: list[float], metric: str) -> st
     if curated is None or not random:
         return "no comparison"
     mean, std = float(np.mean(random)), float(np.std(random))
-    sign = -1.0 if metric == "kl" else 1.0
-    margin = sign * (curated - mean)
-    scale = 100.0 if metric in ("top1", "agreement") else 1.0
-    unit = " points" if scale == 100.0 else ""
+    how = tasks.metric(metric)
+    margin = (1.0 if how.higher_is_better else -1.0) * (curated - mean)
+    scale, unit = how.scale, how.unit_suffix
     spread = f"random {mean * scale:.2f} ± {std * scale:.2f}{unit} (min..max {min(random) * scale:.2f}..{max(random) * scale:.2f})"
     if abs(margin) <= max(std, 1e-9) or abs(margin) * scale < 0.1:
         return f"no measurable difference: curated {curated * scale:.2f} vs {spread}"
@@ -119,7 +129,7 @@ def _draw(records: list[ImageRecord], root: Path, preprocessor: Any, count: int,
 
 
 def _better(candidate: float, incumbent: float, metric: str) -> bool:
-    return candidate < incumbent if metric == "kl" else candidate > incumbent
+    return tasks.metric(metric).better(candidate, incumbent)
 
 
 def _write_export(quantizer: Quantizer, framework: Framework, best: dict[str, Any], out: Path, *, data_gen: Any,

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, scan
@@ -44,6 +44,16 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
     embedded: int = 0
     cache_hits: int = 0
+
+    kind: ClassVar[str] = "build"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form: :meth:`summary`."""
+        return self.summary()
+
+    def passed(self) -> bool:
+        """``build`` has no gate: a set that was written passes (exit code 0)."""
+        return True
 
     @property
     def manifest(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.checks.base import Check, Measurement, Param, Status
+from repcurate.checks.base import Check, Measurement, Param, ReportInputs, Status
 from repcurate.checks.context import EVAL_PIPELINE, CheckContext
 from repcurate.frameworks.base import Visit, batches_of
 from repcurate.frameworks.loading import LoadedModel
@@ -52,8 +52,21 @@ def outside_counts(loaded: LoadedModel, tensors: np.ndarray, ranges: dict[str, t
     return stats
 
 
+def activation_view(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's panel: bars of the layers whose eval activations leave the set's range most."""
+    from repcurate.report import figures
+
+    details = entry.get("details") or {}
+    layers = details.get("layers") or details.get("worst") or []
+    if not layers:
+        return None
+    return {"bars": figures.activation_bars(layers), "worst": layers[: figures.MAX_LAYER_BARS],
+            "eval_images": details.get("eval_images"), "layers_total": len(layers)}
+
+
 class ActivationRangesCheck(Check):
     id = "activation_ranges"
+    report_panel = "activation"
     description = ("With the float model, the share of each layer's eval activations outside the range the set "
                    "produces — the clipping PTQ thresholds will impose; names the worst layers.")
     parameters = {"warn_outside": Param(0.001, minimum=0, maximum=1), "fail_outside": Param(0.01, minimum=0, maximum=1),
@@ -90,3 +103,7 @@ class ActivationRangesCheck(Check):
         if m.value > params["warn_outside"]:
             return Status.WARN, m.message
         return Status.PASS, m.message
+
+    @classmethod
+    def report_view(cls, entry: dict[str, Any], inputs: ReportInputs) -> dict[str, Any] | None:
+        return activation_view(entry)

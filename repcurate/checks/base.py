@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -74,6 +75,18 @@ class Measurement:
     skipped: bool = False
 
 
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a check's HTML-report figure may use besides its own JSON entry: the set's manifest, its calibration
+    tensors (row i ↔ sample i, read on demand), the evaluation pipeline given to the report (None: the recorded
+    one, re-run only when repcurate's own or with ``trust_set``)."""
+
+    manifest: dict[str, Any]
+    tensors: Callable[[], Any]
+    eval_preprocess: Any = None
+    trust_set: bool = False
+
+
 @dataclass
 class CheckResult:
     """One check's verdict, JSON-ready."""
@@ -106,6 +119,9 @@ class Check:
     #: set names for them is refused up front without ``trust_set``.
     uses: ClassVar[frozenset[str]] = frozenset()
 
+    #: The HTML report's panel this check fills with :meth:`report_view` (None: the card shows its details only).
+    report_panel: ClassVar[str | None] = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.defaults = {name: param.default for name, param in cls.parameters.items()}
@@ -116,6 +132,12 @@ class Check:
     def judge(self, measurement: Measurement, params: dict[str, Any]) -> tuple[Status, str]:
         """Condition: map the measurement to a status and a message (default: pass)."""
         return Status.PASS, measurement.message
+
+    @classmethod
+    def report_view(cls, entry: dict[str, Any], inputs: ReportInputs) -> dict[str, Any] | None:
+        """The check's own figure for the HTML report, from its JSON ``entry`` (status, value, details): a dict the
+        report's ``report_panel`` section renders, or None when there is nothing to draw. Optional."""
+        return None
 
     def run(self, ctx: CheckContext, params: dict[str, Any]) -> CheckResult:
         """Measure then judge; exceptions become ``error`` results (the suite decides what they mean)."""

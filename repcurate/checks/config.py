@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from repcurate.checks.registry import CHECKS
+from repcurate.checks.registry import registered
 from repcurate.errors import UsageError
 
 #: Top-level keys that are not check ids.
@@ -80,8 +80,8 @@ def resolve_params(config: dict[str, Any], *, source: str = "config") -> dict[st
     """
     if not isinstance(config, dict):
         raise _not_a_table(f"{source}: the config", config)
-    by_id = {c.id: c for c in CHECKS}
-    resolved = {c.id: dict(c.defaults) for c in CHECKS}
+    by_id = {c.id: c for c in registered()}
+    resolved = {c.id: dict(c.defaults) for c in registered()}
     for check_id, settings in config.items():
         if check_id in SUITE_KEYS:
             continue
@@ -105,7 +105,7 @@ def skipped_ids(config: dict[str, Any], *, source: str = "config") -> list[str]:
     if not isinstance(config, dict):
         raise _not_a_table(f"{source}: the config", config)
     skip = config.get("skip", [])
-    by_id = {c.id: c for c in CHECKS}
+    by_id = {c.id: c for c in registered()}
     if not isinstance(skip, list):
         raise UsageError(f"{source}: skip must be a list of check ids")
     for item in skip:

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.checks.base import Check, Measurement, Param, Status
+from repcurate.checks.base import Check, Measurement, Param, ReportInputs, Status
 from repcurate.checks.context import EMBEDDINGS, EVAL_PIPELINE, CheckContext, Unavailable
 from repcurate.select.geometry import l2_normalize, nearest_distances, pca_2d, rbf_bandwidth
 
@@ -44,8 +44,44 @@ def knn_coverage(reference: np.ndarray, candidate: np.ndarray, *, k: int) -> flo
     return float(np.mean(nearest <= radii))
 
 
+def _shown(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def shift_view(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's panel: the shift statistics, the set-vs-eval projection and the per-channel statistics."""
+    from repcurate.report import figures
+
+    details = entry.get("details") or {}
+    if "mmd2" not in details:
+        return None
+    rows = [("MMD² (embedding space)", details.get("mmd2")), ("permutation p-value", details.get("p_value")),
+            ("k-NN coverage of the eval set", details.get("coverage")),
+            ("expected coverage without shift", details.get("expected_coverage_same_distribution")),
+            ("k", details.get("coverage_k")), ("kernel bandwidth", details.get("bandwidth")),
+            ("set images / eval images", f"{details.get('repset_images')} / {details.get('eval_images')}")]
+    view: dict[str, Any] = {"rows": [(k, _shown(v)) for k, v in rows]}
+    projection = details.get("projection")
+    if isinstance(projection, dict) and projection.get("set") and projection.get("eval"):
+        view["projection"] = figures.shift_projection(np.asarray(projection["set"], dtype=np.float64),
+                                                      np.asarray(projection["eval"], dtype=np.float64),
+                                                      projection.get("explained_variance_ratio", [0.0, 0.0]))
+    channels = details.get("channels") or {}
+    if "set_mean" in channels:
+        view["channels"] = figures.channel_stats(channels)
+        view["max_shift"] = channels.get("max_shift")
+    elif channels.get("skipped"):
+        view["channels_note"] = channels["skipped"]
+    return view
+
+
 class DistributionShiftCheck(Check):
     id = "distribution_shift"
+    report_panel = "shift"
     description = ("The set and the eval set come from the same distribution: MMD two-sample test in embedding "
                    "space, k-NN coverage of the eval set by the set, and per-channel input statistics.")
     parameters = {"alpha": Param(0.01, minimum=0, maximum=1), "permutations": Param(200, minimum=1),
@@ -117,3 +153,7 @@ class DistributionShiftCheck(Check):
         if d["p_value"] < params["alpha"]:
             return Status.WARN, f"the two-sample test detects a difference (p < {params['alpha']}): {m.message}"
         return Status.PASS, m.message
+
+    @classmethod
+    def report_view(cls, entry: dict[str, Any], inputs: ReportInputs) -> dict[str, Any] | None:
+        return shift_view(entry)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from repcurate.checks.base import CheckResult, Status
 from repcurate.checks.context import CheckContext
-from repcurate.checks.registry import CHECKS
+from repcurate.checks.registry import registered
 
 log = logging.getLogger("repcurate")
 
@@ -22,6 +22,8 @@ class SuiteResult:
     allow_errors: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "check"
 
     @property
     def verdict(self) -> str:
@@ -46,7 +48,7 @@ def run_suite(ctx: CheckContext, params: dict[str, dict[str, Any]], *, skip: lis
     """Run the checks in registry order (shared statistics are computed once, on first use)."""
     results: list[CheckResult] = []
     seconds: dict[str, float] = {}
-    for check_class in CHECKS:
+    for check_class in registered():
         check = check_class()
         if skip and check.id in skip and not check.required:
             results.append(CheckResult(check.id, Status.SKIPPED, None, "skipped by configuration", {}, check.description))

@@ -13,7 +13,7 @@ from repcurate.doctor.probe import NodeStats
 from repcurate.doctor.result import Experiment
 from repcurate.doctor.settings import PTQSettings
 from repcurate.frameworks.base import Framework
-from repcurate.quantize.evaluation import EvalData
+from repcurate.quantize.evaluation import EvalData, model_outputs
 from repcurate.quantize.mct import MCTQuantizer
 
 log = logging.getLogger("repcurate")
@@ -57,8 +57,8 @@ class Lab:
         core = settings.core_config(self.framework.kernel_types(self.model))
         q_model, _seconds = self.quantizer.run(self.framework, self.model, self.data_gen, core, self.tpc,
                                                weights_memory=settings.weights_memory, gptq_epochs=settings.gptq_epochs)
-        hits = self.evaluation.hits(self.framework.outputs(q_model, self.evaluation.x)[0])
-        value = round(float(hits.mean()), 6)
+        hits = self.evaluation.per_sample(model_outputs(self.framework, q_model, self.evaluation.x))
+        value = self.evaluation.aggregate(hits)
         if keep_as_baseline:
             self.baseline_model = q_model
         seconds = time.perf_counter() - started

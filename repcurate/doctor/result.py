@@ -1,8 +1,8 @@
-"""The doctor's findings, recommendation and their text / Markdown / JSON forms."""
+"""The doctor's findings and recommendation, and their JSON form (text / Markdown: repcurate.report.doctor_formats)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from repcurate.doctor.settings import PTQSettings
 
@@ -48,6 +48,8 @@ class Finding:
 class DoctorResult:
     """Everything ``repcurate doctor`` found and measured."""
 
+    kind: ClassVar[str] = "doctor"
+
     metric: str
     float_metric: float
     baseline: float | None
@@ -66,7 +68,7 @@ class DoctorResult:
         return with_gain + [f for f in self.findings if f.gain is None]
 
     def within_tolerance(self) -> bool:
-        """Whether the recommended configuration is within ``tolerance`` points of float."""
+        """Whether the recommended configuration is within ``tolerance`` points of float (:meth:`passed`)."""
         return self.final is not None and (self.float_metric - self.final) * 100 <= self.tolerance
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,53 +81,18 @@ class DoctorResult:
                                        "label": self.recommended.label()},
                 "ptq_runs": self.ptq_runs, "seconds": round(self.seconds, 1), "settings": self.settings}
 
-    def _pct(self, value: float | None) -> str:
-        return "-" if value is None else f"{value * 100:.2f}"
+    def passed(self) -> bool:
+        """The gate (exit code 0): the recommended configuration is within tolerance of float."""
+        return self.within_tolerance()
 
     def text(self) -> str:
-        """Plain-text report."""
-        if self.baseline is None:
-            lines = ["doctor: stopped before any PTQ run — MCT cannot read the model", ""]
-            for finding in self.findings:
-                lines.append(f"- {finding.step}: {finding.status} — {finding.summary}")
-                lines += [f"    → {advice}" for advice in finding.advice]
-            return "\n".join(lines)
-        lines = [f"doctor: {self.metric} float {self._pct(self.float_metric)}, MCT defaults {self._pct(self.baseline)}, "
-                 f"recommended {self._pct(self.final)} (tolerance {self.tolerance:g} points: "
-                 f"{'met' if self.within_tolerance() else 'missed'})",
-                 f"{self.ptq_runs} PTQ runs in {self.seconds:.0f} s", "", "findings (by measured gain):"]
-        for finding in self.ranked():
-            gain = "" if finding.gain is None else f" [{finding.gain:+.2f} points]"
-            lines.append(f"- {finding.step}: {finding.status}{gain} — {finding.summary}")
-            for exp in finding.experiments:
-                value = f"{self._pct(exp.metric)}" if exp.skipped is None else f"skipped ({exp.skipped})"
-                lines.append(f"    {value:>8}  {exp.settings.label()}")
-            lines += [f"    → {advice}" for advice in finding.advice]
-        lines += ["", f"recommended: {self.recommended.label()}", "", self.recommended.python(self.framework)]
-        return "\n".join(lines)
+        """Plain-text report (rendered by :mod:`repcurate.report.doctor_formats`)."""
+        from repcurate.report.doctor_formats import render_text
+
+        return render_text(self)[:-1]
 
     def markdown(self) -> str:
-        """Markdown report."""
-        if self.baseline is None:
-            body = [f"- **{f.step}**: {f.status} — {f.summary}" + "".join(f"\n  - {a}" for a in f.advice)
-                    for f in self.findings]
-            return "\n".join(["## repcurate doctor", "", "Stopped before any PTQ run: MCT cannot read the model.", "",
-                              *body]) + "\n"
-        lines = ["## repcurate doctor", "",
-                 f"{self.metric}: float **{self._pct(self.float_metric)}**, MCT defaults **{self._pct(self.baseline)}**, "
-                 f"recommended **{self._pct(self.final)}** — tolerance {self.tolerance:g} points "
-                 f"{'met' if self.within_tolerance() else 'missed'}; {self.ptq_runs} PTQ runs, {self.seconds:.0f} s.", "",
-                 "| step | status | gain (points) | summary |", "|---|---|---|---|"]
-        for finding in self.ranked():
-            gain = "" if finding.gain is None else f"{finding.gain:+.2f}"
-            lines.append(f"| {finding.step} | {finding.status} | {gain} | {finding.summary} |")
-        lines += ["", "### Measurements", "", f"| step | configuration | {self.metric} | seconds |", "|---|---|---|---|"]
-        for finding in self.findings:
-            for exp in finding.experiments:
-                value = self._pct(exp.metric) if exp.skipped is None else f"skipped: {exp.skipped}"
-                lines.append(f"| {finding.step} | {exp.settings.label()} | {value} | {exp.seconds:.1f} |")
-        advice = [f"- **{f.step}**: {a}" for f in self.ranked() for a in f.advice]
-        if advice:
-            lines += ["", "### Advice", "", *advice]
-        lines += ["", "### Recommended configuration", "", "```python", self.recommended.python(self.framework).rstrip(), "```"]
-        return "\n".join(lines) + "\n"
+        """Markdown report (rendered by :mod:`repcurate.report.doctor_formats`)."""
+        from repcurate.report.doctor_formats import render_markdown
+
+        return render_markdown(self)

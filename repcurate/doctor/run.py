@@ -5,7 +5,7 @@ import logging
 import time
 from pathlib import Path
 
-from repcurate import trust
+from repcurate import tasks, trust
 from repcurate.doctor import steps
 from repcurate.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.doctor.result import DoctorResult, Finding
@@ -60,8 +60,9 @@ def doctor(
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
-    (top-1 or agreement ×100); a fix is adopted only when it gains ``min_gain`` points and the gain is
-    significant by McNemar's test on the same eval images (p < 0.05); ``budget_minutes`` bounds the PTQ
+    (top-1 or agreement ×100 for a classifier, cosine similarity to the float model ×100 for any other model); a
+    fix is adopted only when it gains ``min_gain`` points and the gain is significant by the task's paired test
+    on the same eval images (McNemar for a classifier, Wilcoxon signed-rank otherwise; one-sided 5 %); ``budget_minutes`` bounds the PTQ
     experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
     when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
     :class:`UsageError` up front)."""
@@ -103,7 +104,7 @@ def doctor(
     if preflight_finding is not None:
         findings.append(preflight_finding)
     if graph is None:
-        return DoctorResult(metric="top1", float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
+        return DoctorResult(metric=tasks.DEFAULT_METRIC, float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
                             recommended=base, framework=framework.name, findings=findings,
                             seconds=time.perf_counter() - started, settings=settings)
 

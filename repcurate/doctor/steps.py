@@ -29,8 +29,6 @@ TAIL_RATIO = 8.0
 TAIL_MIN_Z = 5.0
 #: Concatenated inputs whose ranges differ by this factor are unbalanced (MCT XQuant's default too).
 CONCAT_RATIO = 16.0
-#: One-sided 5 % level of McNemar's test (normal approximation) for adopting a fix.
-MCNEMAR_Z = 1.645
 #: Mixed precision gets this much more weights memory than uniform ``weights_bits``.
 MIXED_PRECISION_HEADROOM = 1.25
 
@@ -52,14 +50,9 @@ def _compare(incumbent: Incumbent, experiments: list[Experiment]) -> tuple[Exper
     return best, _points(best.metric - incumbent.metric)  # type: ignore[operator]
 
 
-def significant(trial_hits: Any, incumbent_hits: Any, z: float = MCNEMAR_Z) -> bool:
-    """McNemar's test on paired per-image correctness: does the trial win on significantly more images
-    than it loses (normal approximation, one-sided at ``z``)?"""
-    if trial_hits is None or incumbent_hits is None:
-        return False
-    wins = int(np.sum(trial_hits & ~incumbent_hits))
-    losses = int(np.sum(~trial_hits & incumbent_hits))
-    return wins > losses and (wins - losses) / math.sqrt(wins + losses) >= z
+def _significant(context: StepContext, trial: Any, incumbent: Any) -> bool:
+    """The task's paired test on the same eval images (McNemar on a classifier's per-image hits)."""
+    return context.lab.evaluation.significant(trial, incumbent)
 
 
 def _gains_enough(context: StepContext, candidate: float | None, reference: float | None) -> bool:
@@ -69,14 +62,14 @@ def _gains_enough(context: StepContext, candidate: float | None, reference: floa
 
 def _adopt(context: StepContext, incumbent: Incumbent, best: Experiment | None) -> Incumbent:
     """``best`` replaces the incumbent when it gains at least ``min_gain`` and the gain is significant."""
-    if best is not None and _gains_enough(context, best.metric, incumbent.metric) and significant(best.hits, incumbent.hits):
+    if best is not None and _gains_enough(context, best.metric, incumbent.metric) and _significant(context, best.hits, incumbent.hits):
         return Incumbent(best.settings, best.metric, best.hits)  # type: ignore[arg-type]
     return incumbent
 
 
 def _status(context: StepContext, incumbent: Incumbent, best: Experiment | None, new: Incumbent) -> str:
-    """'fix found' when adopted; 'not significant' when it gained enough points but McNemar's test says the
-    images it won could be noise; else 'no gain'."""
+    """'fix found' when adopted; 'not significant' when it gained enough points but the task's paired test
+    (McNemar for a classifier) says the images it won could be noise; else 'no gain'."""
     if new is not incumbent:
         return "fix found"
     if best is not None and _gains_enough(context, best.metric, incumbent.metric):
@@ -209,7 +202,7 @@ def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Fin
     snc_off_metric = flipped.metric if enabled else incumbent.metric
     on_settings, on_hits, off_hits = ((incumbent.settings, incumbent.hits, flipped.hits) if enabled
                                       else (flipped.settings, flipped.hits, incumbent.hits))
-    if _gains_enough(context, snc_on_metric, snc_off_metric) and significant(on_hits, off_hits):
+    if _gains_enough(context, snc_on_metric, snc_off_metric) and _significant(context, on_hits, off_hits):
         for extra in ({"shift_negative_params_search": True}, {"shift_negative_threshold_recalculation": True},
                       {"shift_negative_ratio": 0.1}):
             experiments.append(context.lab.measure(on_settings.with_quantization(**extra), "shift-negative"))

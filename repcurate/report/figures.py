@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from repcurate import tasks
 from repcurate.errors import MissingDependencyError
 from repcurate.report.thumbnails import data_uri
 
@@ -195,7 +196,7 @@ def value_histograms(set_tensor: np.ndarray, eval_tensor: np.ndarray) -> str:
 
 
 def _is_percent(metric: str) -> bool:
-    return metric in ("top1", "agreement")
+    return tasks.metric(metric).scale == 100.0
 
 
 def confirm_plot(report: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate import __version__, trust
+from repcurate import __version__, tasks, trust
 from repcurate.curate import DEFAULT_SIZE
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
@@ -37,7 +37,7 @@ from repcurate.io.atomic import write_text_atomic
 from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
 from repcurate.report import figures
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
-from repcurate.report.thumbnails import encode_image, sample_thumbnails, tensor_to_image
+from repcurate.report.thumbnails import sample_thumbnails
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 
 #: A section's input: a JSON file, its parsed content, or a result object with ``to_dict()``.
@@ -48,8 +48,6 @@ TEMPLATE = "report.html.j2"
 MAX_SKIPPED_ROWS = 500
 #: Characters of a check's details shown as JSON at most.
 MAX_DETAILS_CHARS = 6000
-#: Side of the raw image and the rendered tensors in the preprocessing-parity panel.
-PARITY_SIDE = 160
 _REQUIRED = {"check": ("verdict", "checks"), "confirm": ("metric", "arms"), "doctor": ("findings",)}
 _PRODUCER = {"check": "repcurate check --format json", "confirm": "repcurate confirm --format json",
              "doctor": "repcurate doctor --format json"}
@@ -133,9 +131,7 @@ def _fmt(value: Any) -> str:
 
 
 def _metric_text(value: float | None, metric: str) -> str:
-    if value is None:
-        return "–"
-    return f"{value * 100:.2f}" if metric in ("top1", "agreement") else f"{value:.4g}"
+    return tasks.metric(metric).format(value, missing="–")
 
 
 def _class_name(label: str | None) -> str:
@@ -262,137 +258,23 @@ def _coverage_section(source: _SetSource) -> dict[str, Any]:
     return section
 
 
-def _load_pipeline(spec: Any) -> Any:
-    """The evaluation pipeline from an argument, or from the spec the check recorded (callers gate that one)."""
-    from repcurate.data.preprocess import Preprocessor, make_preprocessor
-    from repcurate.frameworks.loading import default_preprocessor
-
-    if isinstance(spec, Preprocessor):
-        return spec
-    if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
-        return default_preprocessor()
-    if callable(spec):
-        return make_preprocessor(spec)
-    if spec is None or ":" not in str(spec):
-        raise InputError(f"the evaluation pipeline {spec!r} was a Python object; pass it again (eval_preprocess=)")
-    return make_preprocessor(str(spec))
-
-
-def _describe_tensor(t: np.ndarray) -> str:
-    t = np.asarray(t)
-    return (f"shape {tuple(t.shape)} {t.dtype}, range [{float(t.min()):.3g}, {float(t.max()):.3g}], "
-            f"mean {float(t.mean()):.3g}, std {float(t.std()):.3g}")
-
-
-def _parity_view(entry: dict[str, Any], source: _SetSource, eval_preprocess: PreprocessArg, *,
-                 trust_set: bool) -> dict[str, Any] | None:
-    """The same raw file through the set's and the evaluation pipeline, rendered side by side.
-
-    The check JSON is data: the raw file is read only when it is one of the set's samples whose path stays
-    below the set's root and whose content matches its fingerprint (an eval image the JSON names is not
-    read); a pipeline the JSON or the manifest names is re-run only when it is repcurate's own or with
-    ``trust_set`` (``eval_preprocess`` given here always runs)."""
-    from repcurate.data.images import DecodeError
-    from repcurate.data.preprocess import PreprocessError
-    from repcurate.data.set_files import decode_verified
-
-    details = entry.get("details") or {}
-    comparisons = [c for c in details.get("comparisons") or [] if isinstance(c, dict) and isinstance(c.get("file"), str)]
-    if not comparisons:
-        return None
-    cause = details.get("cause")
-    same_cause = [c for c in comparisons if c.get("cause") == cause] or comparisons
-    chosen = next((c for c in same_cause if c.get("source", "repset") == "repset"), same_cause[0])
-    view: dict[str, Any] = {"file": chosen["file"], "source": chosen.get("source", "repset"), "cause": chosen.get("cause"),
-                            "message": chosen.get("message", ""), "notes": [],
-                            "set_pipeline": details.get("set_pipeline"), "eval_pipeline": details.get("eval_pipeline"),
-                            "comparisons": comparisons}
-    manifest = source.manifest
-    samples = manifest.get("samples", [])
-    row = next((i for i, s in enumerate(samples) if s["path"] == chosen["file"]), None) if view["source"] == "repset" else None
-    image = None
-    if row is None:
-        view["notes"].append(f"{chosen['file']}: not shown — the report reads only files that are samples of the set "
-                             "(a file named by the check JSON alone is not opened)")
-    else:
-        try:
-            image = decode_verified(Path(manifest["root"]), samples[row]["path"], samples[row]["content_fingerprint"]).image
-        except DecodeError as exc:
-            view["notes"].append(f"{chosen['file']}: not shown ({exc.reason}: {exc.detail}); only the stored tensor is shown")
-    if image is not None:
-        view["raw"] = encode_image(image, max_side=PARITY_SIDE)
-    set_tensor = source.tensors()[row] if row is not None else None
-    eval_tensor = None
-    if image is not None:
-        recorded_eval = details.get("eval_pipeline")
-        spec = eval_preprocess if eval_preprocess is not None else recorded_eval
-        if eval_preprocess is None and not trust.allowed(recorded_eval, trust_set):
-            view["notes"].append(f"the eval pipeline {recorded_eval!r} is not re-run: it is code named by the check JSON, "
-                                 "not by you; pass --eval-preprocess SPEC, or --trust-set to run it")
-        else:
-            if eval_preprocess is None and not trust.is_bundled(recorded_eval):
-                trust.announce("check JSON eval_pipeline", recorded_eval)
-            try:
-                eval_tensor = _load_pipeline(spec)(image)
-            except (RepcurateError, PreprocessError) as exc:
-                view["notes"].append(f"the eval pipeline cannot be run again here: {exc}")
-    for side, tensor in (("set", set_tensor), ("eval", eval_tensor)):
-        if tensor is not None:
-            view[f"{side}_image"] = encode_image(tensor_to_image(tensor), max_side=2 * PARITY_SIDE)
-            view[f"{side}_text"] = _describe_tensor(tensor)
-    if set_tensor is not None and eval_tensor is not None:
-        view["histogram"] = figures.value_histograms(set_tensor, eval_tensor)
-    return view
-
-
-def _shift_view(entry: dict[str, Any]) -> dict[str, Any] | None:
-    details = entry.get("details") or {}
-    if "mmd2" not in details:
-        return None
-    rows = [("MMD² (embedding space)", details.get("mmd2")), ("permutation p-value", details.get("p_value")),
-            ("k-NN coverage of the eval set", details.get("coverage")),
-            ("expected coverage without shift", details.get("expected_coverage_same_distribution")),
-            ("k", details.get("coverage_k")), ("kernel bandwidth", details.get("bandwidth")),
-            ("set images / eval images", f"{details.get('repset_images')} / {details.get('eval_images')}")]
-    view: dict[str, Any] = {"rows": [(k, _fmt(v)) for k, v in rows]}
-    projection = details.get("projection")
-    if isinstance(projection, dict) and projection.get("set") and projection.get("eval"):
-        view["projection"] = figures.shift_projection(np.asarray(projection["set"], dtype=np.float64),
-                                                      np.asarray(projection["eval"], dtype=np.float64),
-                                                      projection.get("explained_variance_ratio", [0.0, 0.0]))
-    channels = details.get("channels") or {}
-    if "set_mean" in channels:
-        view["channels"] = figures.channel_stats(channels)
-        view["max_shift"] = channels.get("max_shift")
-    elif channels.get("skipped"):
-        view["channels_note"] = channels["skipped"]
-    return view
-
-
-def _activation_view(entry: dict[str, Any]) -> dict[str, Any] | None:
-    details = entry.get("details") or {}
-    layers = details.get("layers") or details.get("worst") or []
-    if not layers:
-        return None
-    return {"bars": figures.activation_bars(layers), "worst": layers[: figures.MAX_LAYER_BARS],
-            "eval_images": details.get("eval_images"), "layers_total": len(layers)}
-
-
 def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess: PreprocessArg, *,
                     trust_set: bool) -> dict[str, Any]:
+    from repcurate.checks.base import ReportInputs
+    from repcurate.checks.registry import REGISTRY as check_classes
+
     inputs = report.get("inputs") or {}
+    panels = sorted({c.report_panel for c in check_classes.values() if c.report_panel is not None})
+    view_inputs = ReportInputs(manifest=source.manifest, tensors=source.tensors, eval_preprocess=eval_preprocess,
+                               trust_set=trust_set)
     cards = []
     for entry in report["checks"]:
         card = {"id": entry.get("id"), "status": entry.get("status", "error"), "value": _fmt(entry.get("value")),
                 "message": entry.get("message", ""), "details": _details_json(entry.get("details") or {}),
-                "parity": None, "shift": None, "activation": None}
-        if card["status"] != "skipped":
-            if card["id"] == "preprocessing_parity":
-                card["parity"] = _parity_view(entry, source, eval_preprocess, trust_set=trust_set)
-            elif card["id"] == "distribution_shift":
-                card["shift"] = _shift_view(entry)
-            elif card["id"] == "activation_ranges":
-                card["activation"] = _activation_view(entry)
+                **{panel: None for panel in panels}}
+        check_class = check_classes.get(card["id"])
+        if card["status"] != "skipped" and check_class is not None and check_class.report_panel is not None:
+            card[check_class.report_panel] = check_class.report_view(entry, view_inputs)  # the check draws its figure
         cards.append(card)
     note = None
     ran_on = inputs.get("repset")
@@ -416,7 +298,7 @@ def _confirm_section(report: dict[str, Any]) -> dict[str, Any]:
                 "random": f"{_metric_text(r.get('random_mean'), metric)} ± {_metric_text(r.get('random_std'), metric)}",
                 "worst": _metric_text(r.get("random_worst"), metric), "first_n": _metric_text(r.get("first_n"), metric),
                 "verdict": r.get("verdict", "")} for r in report.get("summary", [])]
-    unit = " (%)" if metric in ("top1", "agreement") else ""
+    unit = " (%)" if tasks.metric(metric).scale == 100.0 else ""
     return {"metric": metric, "unit": unit, "float": _metric_text((report.get("float") or {}).get(metric), metric),
             "settings": sorted((k, _fmt(v) if not isinstance(v, (list, dict)) else json.dumps(v))
                                for k, v in (report.get("settings") or {}).items()),

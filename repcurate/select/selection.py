@@ -18,7 +18,8 @@ from repcurate.select.geometry import (
     robust_z,
 )
 from repcurate.select.quotas import BALANCES, ClassQuota, compute_quotas
-from repcurate.select.strategies import STRATEGIES, pick
+from repcurate.select.strategies import REGISTRY as STRATEGY_REGISTRY
+from repcurate.select.strategies import STRATEGIES, pick  # noqa: F401 - STRATEGIES re-exported for callers
 
 #: Two images closer than this (Euclidean, unit-normalised embeddings) count as near duplicates;
 #: 0.1 ≈ cosine similarity 0.995. Measured with EfficientNet-Lite0: a photo re-saved as JPEG q90 or
@@ -54,8 +55,8 @@ class SelectionConfig:
         require_int(self.size, "--size", 1, MAX_COUNT)
         if self.balance not in BALANCES:
             raise ValueError(f"balance must be one of {', '.join(BALANCES)}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        if self.strategy not in STRATEGY_REGISTRY:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGY_REGISTRY)}")
         require_seed(self.seed)
         require_number(self.outlier_z, "--outlier-z", low=0.0, low_open=True, keyword="outlier_z")
         require_number(self.near_duplicate, "--near-duplicate", low=0.0, keyword="near_duplicate",

@@ -7,12 +7,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 
+from repcurate.registry import lookup, registrar
 from repcurate.select.geometry import nearest_distances
 
-STRATEGIES = ("kmeans", "kcenter", "random")
+
+class Strategy(Protocol):
+    """Every strategy's one signature: ``k`` row indices into ``x`` (ordered, distinct, eligible, never two
+    closer than ``near_duplicate``); ``weights`` (per row, optional) and ``target`` (embeddings of the data the
+    set should cover, optional) may be ignored by a strategy that has no use for them."""
+
+    def __call__(self, x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
+                 weights: np.ndarray | None = None, target: np.ndarray | None = None) -> list[int]: ...
+
+
+#: strategy name → pick function with the :class:`Strategy` signature.
+REGISTRY: dict[str, Strategy] = {}
+register = registrar(REGISTRY, "strategy", name_of=lambda strategy: strategy.__name__)
 #: Lloyd iterations of the k-means.
 KMEANS_ITERATIONS = 25
 #: Candidates examined per centroid before it is left to the coverage fill.
@@ -216,17 +230,31 @@ def random_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_
     return picked
 
 
+def kcenter_pick(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
+                 weights: np.ndarray | None = None, target: np.ndarray | None = None) -> list[int]:
+    """Greedy k-center from scratch (:func:`kcenter_fill`); deterministic, so ``seed`` and ``target`` are unused."""
+    return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
+
+
+def _random(x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
+            weights: np.ndarray | None = None, target: np.ndarray | None = None) -> list[int]:
+    """:func:`random_pick` with the uniform signature (``target`` unused)."""
+    return random_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights)
+
+
+register(kmeans_pick, name="kmeans")
+register(kcenter_pick, name="kcenter")
+register(_random, name="random")
+
+#: The built-in strategy names (the CLI's choices); :data:`REGISTRY` holds every registered one.
+STRATEGIES = tuple(REGISTRY)
+
+
 def pick(strategy: str, x: np.ndarray, k: int, *, seed: int, eligible: np.ndarray, near_duplicate: float,
          weights: np.ndarray | None = None, target: np.ndarray | None = None) -> list[int]:
-    """Dispatch to a strategy by name (faiss single-threaded for small classes, see
+    """Run the strategy registered as ``strategy`` (faiss single-threaded for small classes, see
     ``FAISS_SINGLE_THREAD_WORK``)."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
+    chosen = lookup(REGISTRY, strategy, "strategy")
     rows = x.shape[0] + (0 if target is None else target.shape[0])
     with _faiss_threads_for(rows * max(k, 1) * (x.shape[1] if x.ndim == 2 else 1)):
-        if strategy == "kmeans":
-            return kmeans_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights,
-                               target=target)
-        if strategy == "kcenter":
-            return kcenter_fill(x, k, eligible=eligible, picked=[], near_duplicate=near_duplicate, weights=weights)
-        return random_pick(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights)
+        return chosen(x, k, seed=seed, eligible=eligible, near_duplicate=near_duplicate, weights=weights, target=target)

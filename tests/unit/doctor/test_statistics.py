@@ -1,4 +1,4 @@
-"""The doctor's statistics: float activation probes on a traced model, McNemar's test, concat discovery."""
+"""The doctor's statistics: float activation probes on a traced model, concat discovery (McNemar's test: tests/unit/tasks)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,6 @@ import torch
 import torch.nn as nn
 
 from repcurate.doctor.probe import activation_stats
-from repcurate.doctor.steps import significant
 from repcurate.frameworks.torch_trace import trace
 
 
@@ -38,17 +37,3 @@ def test_rare_spikes_have_a_large_tail_ratio_and_z_score():
     graph = trace(nn.Identity(), values[:1]).graph
     [stats] = activation_stats(graph, values).values()  # the input itself
     assert stats.tail_ratio == pytest.approx(1000.0) and stats.max_z > 300
-
-
-def test_mcnemar_needs_more_wins_than_noise():
-    base = np.zeros(1000, dtype=bool)
-    two_wins = base.copy()
-    two_wins[:2] = True
-    assert not significant(two_wins, base)  # 2 wins, 0 losses: z = 1.41
-    many = base.copy()
-    many[:30] = True
-    assert significant(many, base)
-    mixed = many.copy()
-    loser = np.ones(1000, dtype=bool)
-    loser[:30] = False
-    assert not significant(base, many) and not significant(mixed & loser, mixed)

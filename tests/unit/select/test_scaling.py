@@ -98,13 +98,13 @@ def test_small_classes_run_faiss_on_one_thread_with_the_same_picks(monkeypatch) 
     eligible = np.ones(len(x), dtype=bool)
     threads = faiss.omp_get_max_threads()
     seen: list[int] = []
-    original = strategies.kmeans_pick
+    original = strategies.REGISTRY["kmeans"]
 
     def spy(*args, **kwargs):
         seen.append(faiss.omp_get_max_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(strategies, "kmeans_pick", spy)
+    monkeypatch.setitem(strategies.REGISTRY, "kmeans", spy)
     results = {}
     for name, limit in (("single", 1 << 62), ("default", 0)):
         monkeypatch.setattr(strategies, "FAISS_SINGLE_THREAD_WORK", limit)

@@ -1,0 +1,141 @@
+"""Contract of every registered task (sklearn's estimator_checks, for tasks), on real model outputs: seeded
+PyTorch CNNs (a classifier and a two-head box + class model) on scikit-learn's digits, against the same
+models with their weights rounded to 8 and to 2 bits."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from functools import lru_cache
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from sklearn.datasets import load_digits
+
+from repcurate import tasks
+from repcurate.tasks.base import Task
+
+MEMBERS = list(tasks.REGISTRY)
+
+
+class TwoHeads(nn.Module):
+    def __init__(self, heads: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                                      nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.classes = nn.Linear(64, 10)
+        self.boxes = nn.Linear(64, 4) if heads == 2 else None
+
+    def forward(self, x):
+        f = self.features(x)
+        return self.classes(f) if self.boxes is None else (self.boxes(f), self.classes(f))
+
+
+def _round_weights(model: nn.Module, bits: int) -> nn.Module:
+    rounded = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in rounded.parameters():
+            step = p.abs().max() / (2 ** (bits - 1) - 1)
+            p.copy_(torch.round(p / step) * step)
+    return rounded
+
+
+def _run(model: nn.Module, x: torch.Tensor) -> list[np.ndarray]:
+    with torch.no_grad():
+        out = model(x)
+    return [t.numpy().astype(np.float64) for t in ((out,) if isinstance(out, torch.Tensor) else out)]
+
+
+@lru_cache(maxsize=2)
+def outputs(heads: int) -> SimpleNamespace:
+    """float / 8-bit / 2-bit outputs of a seeded model on 400 digits, and their labels."""
+    digits = load_digits()
+    x = torch.tensor(((digits.images[:400] / 16.0 - 0.3) / 0.4)[:, None], dtype=torch.float32)
+    torch.manual_seed(0)
+    model = TwoHeads(heads).eval()
+    labels = [str(d) for d in digits.target[:400]]
+    return SimpleNamespace(float=_run(model, x), q8=_run(_round_weights(model, 8), x), q2=_run(_round_weights(model, 2), x),
+                           labels=labels, records=[SimpleNamespace(label=lab) for lab in labels])
+
+
+def _model_outputs_for(task: Task) -> SimpleNamespace:
+    """The real outputs this task accepts (a classifier's for classification, the two-head model's otherwise)."""
+    for heads in (2, 1):
+        data = outputs(heads)
+        if task.accepts(data.float):
+            return data
+    pytest.fail(f"task {task.name} accepts neither a classifier's nor a two-head model's outputs")
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_task_is_registered_under_its_snake_case_name_and_describes_its_metrics(name: str) -> None:
+    task = tasks.get(name)
+    assert isinstance(task, Task) and task.name == name and re.fullmatch(r"[a-z][a-z0-9_]*", name)
+    assert task.metrics and all(key == m.name for key, m in task.metrics.items())
+    for m in task.metrics.values():
+        assert m.scale > 0 and isinstance(m.unit, str) and m.description
+        assert tasks.metric(m.name) is m
+    assert isinstance(task.feature_layer, str) and task.feature_layer
+    assert isinstance(task.higher_is_better, bool)
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_task_reads_labels_and_balances_them(name: str) -> None:
+    task = tasks.get(name)
+    data = _model_outputs_for(task)
+    assert task.labels(data.records) == data.labels
+    quotas = task.quotas({"0": 30, "1": 5, None: 10}, 20, "uniform")
+    assert sum(q.quota for q in quotas) == 20
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_task_scores_real_outputs_consistently(name: str) -> None:
+    task = tasks.get(name)
+    data = _model_outputs_for(task)
+    for references in (task.references(data.labels, data.float, manifest={}, class_map=None), None):
+        headline = task.headline(references)
+        assert headline in task.metrics and task.metrics[headline].higher_is_better is task.higher_is_better
+        floats = task.float_metrics(data.float, references)
+        assert headline in floats
+        for quantized in (data.float, data.q8, data.q2):
+            scores = task.score(quantized, data.float, references)
+            json.dumps(scores, allow_nan=False)
+            assert all(isinstance(v, float) and math.isfinite(v) for v in scores.values())
+            assert set(floats) <= set(scores)
+            per_sample = task.per_sample(quantized, data.float, references)
+            assert per_sample.shape == (len(data.labels),)
+            assert round(task.aggregate(per_sample), 6) == pytest.approx(scores[headline], abs=1e-6)
+        assert task.score(data.float, data.float, references) == floats  # the float model scores its own metrics
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_task_ranks_coarser_quantization_worse_against_the_float_model(name: str) -> None:
+    task = tasks.get(name)
+    data = _model_outputs_for(task)
+    value = {k: task.aggregate(task.per_sample(getattr(data, k), data.float, None)) for k in ("float", "q8", "q2")}
+    better = (lambda a, b: a > b) if task.higher_is_better else (lambda a, b: a < b)
+    assert better(value["q8"], value["q2"]) and not better(value["q8"], value["float"])
+    headline = task.metrics[task.headline(None)]
+    assert headline.better(value["q8"], value["q2"]) and headline.worst([value["q8"], value["q2"]]) == value["q2"]
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_tasks_paired_test_is_one_sided(name: str) -> None:
+    task = tasks.get(name)
+    data = _model_outputs_for(task)
+    fine, coarse = (task.per_sample(getattr(data, k), data.float, None) for k in ("q8", "q2"))
+    assert task.significant(fine, coarse)
+    assert not task.significant(coarse, fine) and not task.significant(fine, fine)
+
+
+def test_the_first_task_accepting_the_outputs_scores_them():
+    assert tasks.for_outputs(outputs(1).float).name == "classification"
+    assert tasks.for_outputs(outputs(2).float).name == "fidelity"
+    with pytest.raises(ValueError, match="did you mean 'fidelity'"):
+        tasks.get("fidelty")
+    with pytest.raises(ValueError, match="already registered"):
+        tasks.register(tasks.get("fidelity").__class__())
