@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-dir", required=True, type=Path, metavar="DIR",
                         help="image folder (class-per-subfolder or flat) or a CSV/JSONL list with path,label")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace an --out that repcurate wrote before (never a folder holding anything else)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an --out that repcurate wrote before (never a folder holding anything else)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, metavar="N",
                         help=f"number of images to select (default: {DEFAULT_SIZE})")
     parser.add_argument("--balance", choices=BALANCES, default="uniform", help="per-class quotas (default: uniform)")

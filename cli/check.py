@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR", help="a `repcurate build` output")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="evaluation images (labelled or not), or a CSV/JSONL list")
-    parser.add_argument("--eval-preprocess", default=None, metavar="SPEC", help="evaluation pipeline (default: the repset's own; code the set names runs only with --trust-set)")
+    parser.add_argument("--eval-preprocess", default=None, metavar="SPEC",
+                        help="evaluation pipeline (default: the repset's own; code the set names runs only with --trust-set)")
     parser.add_argument("--model", default=None, metavar="SPEC", help="float model: enables activation_ranges")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                         help="TOML/JSON {check_id: {param: value}} (default: [tool.repcurate.check] in pyproject.toml)")

@@ -191,7 +191,7 @@ def run_guarded(args: argparse.Namespace, action: Any) -> int:
             raise
         sys.stderr.write("repcurate: error: out of memory; fix: lower --batch-size or --size\n")
         return EXIT_INTERNAL
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         if args.debug:
             raise
         sys.stderr.write(f"repcurate: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)\n")

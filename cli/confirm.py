@@ -41,9 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "bias-correction setting, and measure every quantized model on held-out images.",
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR")
-    parser.add_argument("--model", required=True, metavar="SPEC", help="the model to quantize: efficientnet-lite0, file.py:factory, module:factory (PyTorch or Keras), or a .keras/.h5 file")
+    parser.add_argument("--model", required=True, metavar="SPEC",
+                        help="the model to quantize: efficientnet-lite0, file.py:factory, module:factory (PyTorch or Keras), or a .keras/.h5 file")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the training directory")
-    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
+    parser.add_argument("--preprocess", default=None, metavar="SPEC",
+                        help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
     parser.add_argument("--no-first-n", action="store_true", help="skip the 'first N files' arm")
     parser.add_argument("--bias-correction", type=_bias_correction, default=(True, False), metavar="on,off")
@@ -55,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
     parser.add_argument("--export", type=Path, default=None, metavar="DIR",
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
-    parser.add_argument("--overwrite", action="store_true", help="replace an --export directory that repcurate wrote before (never a folder holding anything else)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an --export directory that repcurate wrote before (never a folder holding anything else)")
     add_report_option(parser)
     add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
@@ -36,17 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the problem; localise culprit layers with MCT's network editor; escalate to mixed precision and "
                     "GPTQ. Findings are ranked by measured gain; the recommended CoreConfig is printed as Python.",
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, metavar="SPEC", help="the model to quantize (file.py:factory, module:factory, efficientnet-lite0, .keras/.h5)")
+    parser.add_argument("--model", required=True, metavar="SPEC",
+                        help="the model to quantize (file.py:factory, module:factory, efficientnet-lite0, .keras/.h5)")
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR", help="a repcurate build directory")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the set")
     parser.add_argument("--tolerance", type=float, default=1.0, metavar="POINTS", help="accepted loss vs float, in metric points (default: 1)")
     parser.add_argument("--budget-minutes", type=float, default=30.0, metavar="M", help="time budget for PTQ experiments (default: 30)")
     parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
-    parser.add_argument("--preprocess", default=None, metavar="SPEC", help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
+    parser.add_argument("--preprocess", default=None, metavar="SPEC",
+                        help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
     parser.add_argument("--max-eval", type=int, default=2000, help="eval images used at most (default: 2000)")
-    parser.add_argument("--min-gain", type=float, default=0.5, metavar="POINTS", help="smallest gain that changes the recommendation (default: 0.5; it must also be significant)")
+    parser.add_argument("--min-gain", type=float, default=0.5, metavar="POINTS",
+                        help="smallest gain that changes the recommendation (default: 0.5; it must also be significant)")
     parser.add_argument("--gptq-epochs", type=int, default=5, help="GPTQ epochs when escalating (default: 5)")
     parser.add_argument("--no-checks", action="store_true", help="skip the representative-set check suite")
     parser.add_argument("--seed", type=int, default=0)

@@ -8,9 +8,9 @@ import sys
 import threading
 from types import FrameType
 
-from repcurate import __version__
 from repcurate.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated
 from repcurate.runtime import quiet_tensorflow, tune_allocator
+from repcurate.version import __version__
 
 from . import build as build_command
 from . import check as check_command

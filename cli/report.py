@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--doctor", type=Path, default=None, metavar="FILE.json",
                         help='findings to rank: {"findings": [{"title", "gain", "message"}], "recommended_config": {}}')
     parser.add_argument("--eval-preprocess", default=None, metavar="SPEC",
-                        help="evaluation pipeline for the preprocessing-parity panel (default: the one the check recorded, run only with --trust-set unless it is the bundled one)")
+                        help="evaluation pipeline for the preprocessing-parity panel (default: the one the check recorded, "
+                             "run only with --trust-set unless it is the bundled one)")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the HTML file to write (atomically)")
     add_trust_option(parser)
     add_common_options(parser)

@@ -6,13 +6,12 @@ imported only when a function needs them.
 """
 from __future__ import annotations
 
+from repcurate.checking import check
+from repcurate.confirming import confirm
+from repcurate.curate import BuildResult, build
+from repcurate.doctor import doctor
+from repcurate.report.html import report_html
+from repcurate.repset import RepresentativeSet, load
 from repcurate.version import __version__
 
-from repcurate.checking import check  # noqa: E402
-from repcurate.confirming import confirm  # noqa: E402
-from repcurate.curate import BuildResult, build  # noqa: E402
-from repcurate.doctor import doctor  # noqa: E402
-from repcurate.report.html import report_html  # noqa: E402
-from repcurate.repset import RepresentativeSet, load  # noqa: E402
-
-__all__ = ["build", "check", "confirm", "doctor", "report_html", "load", "RepresentativeSet", "BuildResult", "__version__"]
+__all__ = ["BuildResult", "RepresentativeSet", "__version__", "build", "check", "confirm", "doctor", "load", "report_html"]

@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from repcurate.checks.config import discover_config, read_config_file, resolve_params, skipped_ids
 from repcurate import trust
+from repcurate.checks.config import discover_config, read_config_file, resolve_params, skipped_ids
 from repcurate.checks.context import CheckContext, require_trusted_code
 from repcurate.checks.registry import registered
 from repcurate.checks.suite import SuiteResult, run_suite

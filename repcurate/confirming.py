@@ -5,22 +5,21 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from repcurate import tasks, trust
 from repcurate.data.scan import ImageRecord, scan
-from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
+from repcurate.frameworks.base import Framework
+from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.io.atomic import json_bytes, write_directory
 from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overlap
-from repcurate.options import (MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed,
-                               require_tpc)
-from repcurate.quantize.evaluation import load_eval
-from repcurate.frameworks.base import Framework
+from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed, require_tpc
 from repcurate.quantize.base import Quantizer
+from repcurate.quantize.evaluation import load_eval
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 from repcurate.version import __version__
 
@@ -117,10 +116,11 @@ def verdict_words(curated: float | None, random: list[float], metric: str) -> st
 
 def _draw(records: list[ImageRecord], root: Path, preprocessor: Any, count: int, order: np.ndarray) -> tuple[np.ndarray, set[str]]:
     """The first ``count`` records in ``order`` that decode and preprocess."""
-    chosen, fingerprints = [], set()
+    chosen: list[np.ndarray] = []
+    fingerprints: set[str] = set()
     ordered = [records[i] for i in order]
     for item in iter_loaded(ordered, root, preprocessor, workers=2, lookahead=8):
-        if item.failure is None:
+        if item.failure is None and item.sample is not None:
             chosen.append(item.sample)
             fingerprints.add(item.record.fingerprint)
             if len(chosen) == count:

@@ -13,7 +13,7 @@ DIGIT_IMAGE_SIZE = 32
 def digit_to_image(pixels: np.ndarray, *, size: int = DIGIT_IMAGE_SIZE) -> Image.Image:
     """One 8×8 digit (values 0..16) as an 8-bit greyscale image of ``size``×``size`` pixels."""
     grey = np.rint(pixels * (255.0 / 16.0)).astype(np.uint8)
-    return Image.fromarray(grey, mode="L").resize((size, size), Image.BILINEAR)
+    return Image.fromarray(grey, mode="L").resize((size, size), Image.Resampling.BILINEAR)
 
 
 def write_digits_folder(directory: str | Path, *, per_class: dict[int, int] | None = None,

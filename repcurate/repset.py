@@ -157,7 +157,8 @@ def load_manifest(directory: str | Path) -> dict[str, Any]:
         raise InputError(f"{manifest_path}: not a repcurate manifest (expected a JSON object); fix: rebuild the set")
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise InputError(f"{manifest_path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION}); fix: rebuild with this repcurate")
+        raise InputError(f"{manifest_path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION}); "
+                         "fix: rebuild with this repcurate")
     problem = manifest_problem(manifest)
     if problem is not None:
         raise InputError(f"{manifest_path}: {problem} (damaged or tampered manifest); fix: rebuild the set with `repcurate build`")

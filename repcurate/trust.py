@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.errors import UsageError
+from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 
 log = logging.getLogger("repcurate")
 

@@ -79,7 +79,7 @@ class ActivationRangesCheck(Check):
         loaded = ctx.loaded_model
         ranges = layer_ranges(loaded, ctx.repset.tensors)
         eval_stats = outside_counts(loaded, ctx.eval_tensors, ranges)
-        layers = []
+        layers: list[dict[str, Any]] = []
         for name, (lo, hi) in ranges.items():
             ev = eval_stats.get(name)
             if ev is None:
@@ -95,7 +95,7 @@ class ActivationRangesCheck(Check):
         names = ", ".join(f"{r['layer']} ({r['outside_fraction']:.2%})" for r in worst if r["outside_fraction"] > 0)
         message = (f"worst layers by eval activations outside the set's range: {names}" if names
                    else f"all eval activations fall inside the set's ranges ({len(layers)} layers)")
-        return Measurement(value, message, {"layers": layers, "worst": worst, "eval_images": int(len(ctx.eval_tensors))})
+        return Measurement(value, message, {"layers": layers, "worst": worst, "eval_images": len(ctx.eval_tensors)})
 
     def judge(self, m: Measurement, params: dict[str, Any]) -> tuple[Status, str]:
         if m.value > params["fail_outside"]:

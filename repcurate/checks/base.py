@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from repcurate.checks.context import CheckContext, MissingInput, Unavailable
 
 
-class Status(str, enum.Enum):
+class Status(str, enum.Enum):  # noqa: UP042 - str() of a member stays "Status.PASS" as before
     """Outcome of one check; ``error`` means the check itself crashed."""
 
     PASS = "pass"

@@ -18,14 +18,14 @@ class ClassCoverageCheck(Check):
         counts = Counter(s["label"] for s in ctx.manifest["samples"] if s["label"] is not None)
         if not counts:
             return Measurement(None, "the set is unlabelled; class coverage cannot be judged", skipped=True)
+        reference: list[str] = []
         if ctx.eval_labelled:
             reference = sorted({r.label for r in ctx.eval_records if r.label is not None})
             source = "eval set"
         else:
             classes = ctx.manifest.get("classes")
-            valid = isinstance(classes, list) and all(isinstance(c, dict) and "label" in c for c in classes)
-            reference = sorted(c["label"] for c in classes
-                               if c["label"] is not None and c.get("available", 1) > 0) if valid else []
+            if isinstance(classes, list) and all(isinstance(c, dict) and "label" in c for c in classes):
+                reference = sorted(c["label"] for c in classes if c["label"] is not None and c.get("available", 1) > 0)
             if not reference:  # a labelled set was built from labelled classes: the manifest lost them
                 raise MissingInput("classes", "the set's manifest records no training classes to compare the set "
                                               "against (the eval set is unlabelled); fix: rebuild the set with "

@@ -27,7 +27,8 @@ def _kind(value: Any) -> str:
         return "a boolean"
     if isinstance(value, (int, float)):
         return "a number"
-    return {str: "a string", list: "a list", dict: "a table"}.get(type(value), f"a {type(value).__name__}")
+    names: dict[type, str] = {str: "a string", list: "a list", dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _not_a_table(where: str, value: Any) -> UsageError:

@@ -12,10 +12,10 @@ from repcurate import trust
 from repcurate.data.images import decode_image
 from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.data.scan import ImageRecord, ScanResult
-from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.embed.loading import build_embedder
-from repcurate.frameworks.loading import ModelArg, load_model, load_recorded_preprocessor
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
+from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
+from repcurate.frameworks.loading import ModelArg, load_model, load_recorded_preprocessor
 from repcurate.repset import RepresentativeSet
 
 log = logging.getLogger("repcurate")
@@ -189,7 +189,7 @@ class CheckContext:
     def repset_embeddings(self) -> np.ndarray:
         run = self._embed(self.repset_records, self.repset_root, "embedding repset")
         if len(run.records) != len(self.repset_records):
-            missing = sorted(set(r.path for r in self.repset_records) - set(r.path for r in run.records))
+            missing = sorted({r.path for r in self.repset_records} - {r.path for r in run.records})
             raise Unavailable(f"{len(missing)} repset files can no longer be read (e.g. {missing[0]})")
         return run.vectors
 

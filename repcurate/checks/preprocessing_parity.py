@@ -13,7 +13,6 @@ from repcurate.checks.parity import MAJOR_CAUSES, diagnose
 from repcurate.data.images import DecodeError
 from repcurate.data.set_files import decode_verified
 
-
 #: Side of the raw image and the rendered tensors in the report's preprocessing-parity panel.
 PARITY_SIDE = 160
 
@@ -25,8 +24,8 @@ def _load_pipeline(spec: Any) -> Any:
 
     if isinstance(spec, Preprocessor):
         return spec
-    from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
     from repcurate.errors import InputError
+    from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 
     if spec == f"{DEFAULT_MODEL_NAME}:preprocess":
         return default_preprocessor()

@@ -5,6 +5,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -89,6 +90,7 @@ def decode_image(path: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, dr
     ``decompression_bomb``, ``truncated`` or ``corrupt``.
     """
     try:
+        handle: BinaryIO
         if isinstance(path, bytes):
             size, handle = len(path), io.BytesIO(path)
         else:
@@ -102,7 +104,7 @@ def decode_image(path: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, dr
     with handle:
         try:
             # Pillow warns above its limit (silenced above); the size check below refuses such images.
-            img = Image.open(handle)
+            img: Image.Image = Image.open(handle)
             width, height = img.size
             if width * height > max_pixels:
                 raise DecodeError(

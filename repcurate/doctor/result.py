@@ -73,7 +73,8 @@ class DoctorResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``--format json`` writes and ``repcurate report --doctor`` reads)."""
-        return {"metric": self.metric, "gain_unit": f"{self.metric} points", "float": self.float_metric, "baseline": self.baseline, "final": self.final,
+        return {"metric": self.metric, "gain_unit": f"{self.metric} points", "float": self.float_metric,
+                "baseline": self.baseline, "final": self.final,
                 "tolerance_points": self.tolerance, "within_tolerance": self.within_tolerance(),
                 "findings": [f.to_dict() for f in self.ranked()],
                 "recommended_config": {"json": self.recommended.to_dict(),

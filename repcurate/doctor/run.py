@@ -10,8 +10,8 @@ from repcurate.doctor import steps
 from repcurate.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.doctor.result import DoctorResult, Finding
 from repcurate.doctor.settings import PTQSettings
-from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.errors import UsageError
+from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
 from repcurate.quantize.evaluation import load_eval
 from repcurate.quantize.mct import WEIGHT_BITS, MCTQuantizer
@@ -26,7 +26,7 @@ def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, p
 
     try:
         suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set)
-    except Exception as exc:  # the doctor goes on without the checks, and says why
+    except Exception as exc:  # noqa: BLE001 - the doctor goes on without the checks, and says why
         return Finding("representative set", "failed", f"the check suite could not run: {type(exc).__name__}: {exc}")
     bad = [c for c in suite.checks if c.status.value in ("fail", "warn", "error")]
     details = {"verdict": suite.verdict, "checks": [c.to_dict() for c in suite.checks]}
@@ -113,7 +113,7 @@ def doctor(
                            max_eval=max_eval, seed=seed,
                            calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]})
     float_value = evaluation.float_metrics()[evaluation.metric]
-    settings.update({"eval_images": int(len(evaluation.x)), "metric": evaluation.metric})
+    settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric})
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
               evaluation=evaluation, tpc=quantizer.platform(tpc), budget_seconds=budget_minutes * 60, started=started)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,

@@ -139,7 +139,7 @@ def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
                 contextlib.redirect_stdout(sys.stderr):  # XQuant prints its log path on stdout
             similarity, troubleshoot = troubleshoot_fn(
                 lab.model, lab.baseline_model, lab.data_gen, validation, XQuantConfig(report_dir=report_dir))
-    except Exception as exc:  # experimental in MCT 2.6: report, do not fail the doctor
+    except Exception as exc:  # noqa: BLE001 - experimental in MCT 2.6: report, do not fail the doctor
         return Finding("MCT XQuant", "failed", f"XQuant failed: {type(exc).__name__}: {str(exc)[:200]}")
     finally:
         for handler in [h for h in mct_logger.handlers if h not in handlers]:  # its log file is gone with the temp dir
@@ -222,7 +222,7 @@ def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
         worst = max(context.stats.values(), key=lambda s: s.tail_ratio, default=None)
         detail = f" (largest max/p99.9 ratio {worst.tail_ratio:.1f} at {worst.name})" if worst else ""
         return Finding("outlier removal (z_threshold)", "nothing to fix", f"no heavy-tailed activations{detail}"), incumbent
-    details = {"layers": [s.to_dict() for s in heavy.values()]}
+    details: dict[str, Any] = {"layers": [s.to_dict() for s in heavy.values()]}
     top_z = max(s.max_z for s in heavy.values())
     values = [z for z in Z_THRESHOLDS if z < top_z]
     experiments = [context.lab.measure(incumbent.settings.with_quantization(z_threshold=z), "z_threshold") for z in values]
@@ -239,7 +239,7 @@ def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
 
 def concat_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
     """Step 6: concatenations of inputs whose ranges differ by ≥ 16×; A/B of concat_threshold_update."""
-    unbalanced = []
+    unbalanced: list[dict[str, Any]] = []
     for name, inputs in context.concats:
         ranges = {i: max(abs(context.stats[i].maximum), abs(context.stats[i].minimum)) for i in inputs if i in context.stats}
         positive = {k: v for k, v in ranges.items() if v > 0}

@@ -113,7 +113,7 @@ def pad_batch(stacked: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate([stacked, np.repeat(stacked[-1:], missing, axis=0)])
 
 
-def _progress(total: int, enabled: bool | None, desc: str):  # noqa: ANN202 - tqdm type
+def _progress(total: int, enabled: bool | None, desc: str):
     from tqdm import tqdm
 
     show = sys.stderr.isatty() if enabled is None else enabled

@@ -28,7 +28,7 @@ def efficientnet_lite0_preprocess(image: Image.Image) -> np.ndarray:
     width, height = image.size
     scale = RESIZE_SIZE / min(width, height)
     new_w, new_h = max(INPUT_SIZE, round(width * scale)), max(INPUT_SIZE, round(height * scale))
-    resized = image.convert("RGB").resize((new_w, new_h), Image.BILINEAR)
+    resized = image.convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR)
     left, top = (new_w - INPUT_SIZE) // 2, (new_h - INPUT_SIZE) // 2
     crop = resized.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
     array = (np.asarray(crop, dtype=np.float32) - 127.0) / 128.0

@@ -68,7 +68,7 @@ class KerasGraph:
         import tensorflow as tf
 
         def source(tensor: Any) -> str:
-            return tensor._keras_history.layer.name  # noqa: SLF001 - Keras 2's public-in-practice graph link
+            return tensor._keras_history.layer.name
 
         return [(layer.name, [source(t) for t in tf.nest.flatten(layer.input)]) for layer in self.model.layers
                 if isinstance(layer, tf.keras.layers.Concatenate)]

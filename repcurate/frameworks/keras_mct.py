@@ -49,7 +49,7 @@ class KerasMCT:
         names = []
         for layer in q_model.layers:
             if type(layer).__name__ == "KerasActivationQuantizationHolder":
-                source = layer.input._keras_history.layer  # noqa: SLF001
+                source = layer.input._keras_history.layer
                 inner = getattr(source, "layer", source)  # a quantization wrapper carries the original layer
                 names.append(inner.name)
         return names

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -180,7 +180,7 @@ class TorchFramework:
 
     def kernel_weights(self, model: Any) -> int:
         kinds = tuple(layer for layer, _ in self.kernel_types(model))
-        return int(sum(m.weight.numel() for m in model.modules() if kinds and isinstance(m, kinds)))
+        return int(sum(cast(Any, m).weight.numel() for m in model.modules() if kinds and isinstance(m, kinds)))
 
     @property
     def mct(self) -> Any:

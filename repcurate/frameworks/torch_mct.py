@@ -24,11 +24,11 @@ def legacy_onnx_exporter() -> Iterator[None]:
     import torch.onnx
 
     original = torch.onnx.export
-    torch.onnx.export = functools.partial(original, dynamo=False)  # type: ignore[assignment]
+    torch.onnx.export = functools.partial(original, dynamo=False)
     try:
         yield
     finally:
-        torch.onnx.export = original  # type: ignore[assignment]
+        torch.onnx.export = original
 
 
 class TorchMCT:

@@ -98,13 +98,13 @@ def trace(model: Any, sample: np.ndarray) -> Preflight:
         mct_trace = torch.fx.symbolic_trace
     try:
         graph_module = mct_trace(model)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any tracing failure is the preflight's finding
         return Preflight(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                          location=_user_frame(exc), remedies=list(FX_REMEDIES), name=PREFLIGHT_NAME, reader=READER)
     try:
         with torch.no_grad():
             ShapeProp(graph_module).propagate(torch.from_numpy(np.ascontiguousarray(sample, dtype=np.float32)))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any shape-propagation failure is the preflight's finding
         return Preflight(ok=False, error=f"shape propagation failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
                          location=_user_frame(exc), remedies=list(FX_REMEDIES), name=PREFLIGHT_NAME, reader=READER)
     return Preflight(ok=True, graph=FxGraph(graph_module), name=PREFLIGHT_NAME, reader=READER)

@@ -16,7 +16,7 @@ from repcurate.data.set_files import unsafe_path_reason
 
 _STRING_OR_NULL = {"type": ["string", "null"]}
 _COUNT = {"type": "integer", "minimum": 0}
-_SPEC_SECTION = {"type": "object", "properties": {"spec": {"type": "string"}, "fingerprint": {"type": ["string", "null"]}}}
+_SPEC_SECTION: dict[str, Any] = {"type": "object", "properties": {"spec": {"type": "string"}, "fingerprint": {"type": ["string", "null"]}}}
 
 MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

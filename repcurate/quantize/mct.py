@@ -27,7 +27,7 @@ def target_platform(spec: str = "imx500:1.0") -> Any:
     device, _, version = spec.partition(":")
     try:
         return mct.get_target_platform_capabilities(tpc_version=version or "1.0", device_type=device)
-    except Exception as exc:  # MCT raises bare exceptions for unknown devices/versions
+    except Exception as exc:  # noqa: BLE001 - MCT raises bare exceptions for unknown devices/versions
         raise UsageError(f"--tpc {spec!r}: {exc}; fix: e.g. imx500:1.0, tflite:1.0, qnnpack:1.0") from None
 
 
@@ -41,7 +41,11 @@ def core_config(*, bias_correction: bool = True, weights_bits: int, kernels: Seq
     pick per-layer weight bits under a resource target instead of fixing ``weights_bits``."""
     import model_compression_toolkit as mct
     from model_compression_toolkit.core.common.network_editors import (
-        ChangeCandidatesActivationQuantConfigAttr, EditRule, NodeNameFilter, NodeTypeFilter)
+        ChangeCandidatesActivationQuantConfigAttr,
+        EditRule,
+        NodeNameFilter,
+        NodeTypeFilter,
+    )
 
     if weights_bits not in WEIGHT_BITS:
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
@@ -92,7 +96,7 @@ class MCTQuantizer:
             raise UsageError(f"bias_correction: {settings.bias_correction!r} is not True or False")
         return settings
 
-    def grid(self, base: MCTSettings, axes: Mapping[str, Sequence[Any]] | None = None) -> list[MCTSettings]:  # type: ignore[override]
+    def grid(self, base: MCTSettings, axes: Mapping[str, Sequence[Any]] | None = None) -> list[MCTSettings]:
         axes = dict(axes if axes is not None else self.default_axes)
         unknown = sorted(set(axes) - set(self.grid_axes))
         if unknown:
@@ -110,7 +114,7 @@ class MCTQuantizer:
     def prepare(self, framework: Framework, model: Any) -> tuple[Any, list[str]]:
         return framework.mct.prepare(model)
 
-    def quantize(self, framework: Framework, model: Any, data_gen: DataGen,  # type: ignore[override]
+    def quantize(self, framework: Framework, model: Any, data_gen: DataGen,
                  settings: MCTSettings) -> tuple[Any, float]:
         config = core_config(bias_correction=settings.bias_correction, weights_bits=settings.weights_bits,
                              kernels=framework.kernel_types(model))

@@ -1,6 +1,8 @@
 """The quantizers repcurate knows, by name (``mct`` for now; ONNX Runtime comes later)."""
 from __future__ import annotations
 
+from typing import cast
+
 from repcurate.errors import UsageError
 from repcurate.quantize.base import Quantizer
 from repcurate.quantize.mct import MCTQuantizer
@@ -17,7 +19,7 @@ def register(quantizer: Quantizer) -> Quantizer:
     return quantizer
 
 
-register(MCTQuantizer())
+register(cast(Quantizer, MCTQuantizer()))  # its settings are MCTSettings: narrower than the protocol says
 
 
 def get(name: str) -> Quantizer:

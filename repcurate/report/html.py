@@ -28,17 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from repcurate import __version__, tasks, trust
+from repcurate import tasks, trust
 from repcurate.curate import DEFAULT_SIZE
+from repcurate.errors import InputError, MissingDependencyError, UsageError
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
-from repcurate.errors import InputError, MissingDependencyError, RepcurateError, UsageError
 from repcurate.io.atomic import write_text_atomic
-from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
 from repcurate.report import figures
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
 from repcurate.report.thumbnails import sample_thumbnails
+from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
+from repcurate.version import __version__
 
 #: A section's input: a JSON file, its parsed content, or a result object with ``to_dict()``.
 SectionInput = str | Path | dict[str, Any] | Any | None
@@ -271,7 +272,7 @@ def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess:
     for entry in report["checks"]:
         card = {"id": entry.get("id"), "status": entry.get("status", "error"), "value": _fmt(entry.get("value")),
                 "message": entry.get("message", ""), "details": _details_json(entry.get("details") or {}),
-                **{panel: None for panel in panels}}
+                **dict.fromkeys(panels)}
         check_class = check_classes.get(card["id"])
         if card["status"] != "skipped" and check_class is not None and check_class.report_panel is not None:
             card[check_class.report_panel] = check_class.report_view(entry, view_inputs)  # the check draws its figure
@@ -307,7 +308,7 @@ def _confirm_section(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _doctor_section(report: dict[str, Any]) -> dict[str, Any]:
-    findings = []
+    findings: list[dict[str, Any]] = []
     for i, f in enumerate(report["findings"]):
         if not isinstance(f, dict):
             f = {"message": str(f)}

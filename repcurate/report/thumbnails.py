@@ -52,7 +52,7 @@ def encode_image(image: Image.Image, *, max_side: int | None = None) -> str:
     image = _greyscale(image if image.mode in ("RGB", "L") else image.convert("RGB"))
     if max_side is not None and max(image.size) > max_side:
         image = image.copy()
-        image.thumbnail((max_side, max_side), Image.BICUBIC)
+        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     png, jpeg = io.BytesIO(), io.BytesIO()
     image.save(png, format="PNG", optimize=True)
     image.save(jpeg, format="JPEG", quality=JPEG_QUALITY)

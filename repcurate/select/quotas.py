@@ -61,7 +61,7 @@ def compute_quotas(available: dict[str | None, int], size: int, balance: str = "
         return []
     weights = {c: 1.0 if balance == "uniform" else float(available[c]) for c in order}
     requested = _largest_remainder(size, weights, order)
-    quota = {c: 0 for c in order}
+    quota = dict.fromkeys(order, 0)
     remaining = min(size, sum(available[c] for c in order))
     open_classes = list(order)
     # Classes whose share exceeds their supply give everything; the rest is re-split among the

@@ -140,6 +140,7 @@ def _fit_centres(points: np.ndarray, k: int, *, seed: int, weights: np.ndarray |
     kmeans.train(points, weights=None if weights is None else np.ascontiguousarray(weights, dtype=np.float32),
                  init_centroids=init)
     _, assignment = kmeans.index.search(points, 1)
+    assert kmeans.centroids is not None  # set by train()
     return kmeans.centroids, np.bincount(assignment[:, 0], minlength=k)
 
 

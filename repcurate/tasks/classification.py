@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -62,20 +62,21 @@ def class_indices(labels: list[str | None], manifest: dict[str, Any], class_map:
     model's classes (then fidelity to the float model is measured instead)."""
     if any(lab is None for lab in labels):
         return None
+    texts = cast(list[str], labels)  # none is None (checked above)
     if class_map is not None:
-        missing = sorted({lab for lab in labels if lab not in class_map})
+        missing = sorted({lab for lab in texts if lab not in class_map})
         if missing:
             raise UsageError(f"--class-map has no index for eval classes {missing[:5]}")
-        indices = np.array([class_map[lab] for lab in labels])
+        indices = np.array([class_map[lab] for lab in texts])
         if indices.max() >= outputs or indices.min() < 0:
             raise UsageError(f"--class-map has indices outside the model's {outputs} outputs")
         return indices
-    if all(lab.isdigit() for lab in labels):  # type: ignore[union-attr]
-        indices = np.array([int(lab) for lab in labels])  # type: ignore[arg-type]
+    if all(lab.isdigit() for lab in texts):
+        indices = np.array([int(lab) for lab in texts])
         return indices if indices.max() < outputs else None
     names = sorted(c["label"] for c in manifest.get("classes", []) if c["label"] is not None)
-    if set(labels) <= set(names) and len(names) == outputs:  # ImageFolder: index = position in sorted names
-        return np.array([names.index(lab) for lab in labels])  # type: ignore[arg-type]
+    if set(texts) <= set(names) and len(names) == outputs:  # ImageFolder: index = position in sorted names
+        return np.array([names.index(lab) for lab in texts])
     log.info("eval folders do not name the model's %d classes (pass --class-map); measuring fidelity to "
              "the float model instead", outputs)
     return None

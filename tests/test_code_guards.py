@@ -1,0 +1,33 @@
+"""The code guards CI runs through the test command: ruff, mypy and import-linter's layer contracts
+(configured in pyproject.toml) must pass on the library and the command line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(command), cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_ruff_is_clean() -> None:
+    result = _run(sys.executable, "-m", "ruff", "check", "repcurate", "cli")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_mypy_is_clean() -> None:
+    result = _run(sys.executable, "-m", "mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_layers_hold() -> None:
+    code = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    result = _run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
