@@ -7,29 +7,23 @@ from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
 from repcurate.frameworks.keras import KerasFramework
 from repcurate.frameworks.torch import TorchFramework
+from repcurate.registry import lookup, registrar
 
-#: Framework name → framework object. Add one with :func:`register`.
-FRAMEWORKS: dict[str, Framework] = {}
-
-
-def register(framework: Framework) -> Framework:
-    """Add ``framework`` under its ``name`` (refuses a name already taken)."""
-    if framework.name in FRAMEWORKS:
-        raise ValueError(f"a framework named {framework.name!r} is already registered")
-    FRAMEWORKS[framework.name] = framework
-    return framework
-
+#: Framework name → framework object, in the order they are asked (see :mod:`repcurate.registry`).
+REGISTRY: dict[str, Framework] = {}
+FRAMEWORKS = REGISTRY
+register = registrar(REGISTRY, "framework", name_of=lambda framework: framework.name)
 
 register(TorchFramework())
 register(KerasFramework())
 
 
 def get(name: str) -> Framework:
-    """The framework registered as ``name`` (:class:`UsageError` naming the known ones otherwise)."""
+    """The framework registered as ``name`` (:class:`UsageError` naming the closest known one otherwise)."""
     try:
-        return FRAMEWORKS[name]
-    except KeyError:
-        raise UsageError(f"unknown framework {name!r}; fix: use one of {', '.join(sorted(FRAMEWORKS))}") from None
+        return lookup(REGISTRY, name, "framework")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def framework_of(model: Any) -> Framework | None:
