@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from repcurate import tasks
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, scan
 from repcurate.embed.cache import default_cache_dir
@@ -157,14 +158,20 @@ def build(
     workers: int = 2,
     overwrite: bool = False,
     progress: bool | None = None,
+    task: str = "classification",
 ) -> BuildResult:
     """Curate a representative set from ``train_dir`` (a folder, or a CSV/JSONL list).
 
     ``model``: the model to be quantized (spec string or ``nn.Module`` / Keras model; default the
     bundled EfficientNet-Lite0); ``preprocess``: the evaluation preprocessing (spec or callable),
-    which defines the set's tensors. With ``out`` the set is written there atomically. Returns a
+    which defines the set's tensors. ``task`` (a registered :mod:`repcurate.tasks` name) reads the labels
+    and sets the per-label quotas. With ``out`` the set is written there atomically. Returns a
     :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly.
     """
+    try:
+        labelling = tasks.get(task)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     try:
         config = SelectionConfig(size=size, balance=balance, strategy=strategy, seed=seed,
                                  include_outliers=include_outliers, outlier_z=outlier_z,
@@ -212,9 +219,9 @@ def build(
     timings["select"] = timings["preprocess"] = 0.0
     while True:  # a chosen file the set's preprocessing fails on (NaN, error) is skipped and the choice made again
         started = time.perf_counter()
-        labels = [r.label for r in run.records]
+        labels = labelling.labels(run.records)
         selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
-                                           target_embeddings=target_vectors)
+                                           target_embeddings=target_vectors, quota_rule=labelling.quotas)
         timings["select"] += time.perf_counter() - started
         started = time.perf_counter()
         chosen = [run.records[i] for i in selection.indices]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,9 +171,13 @@ def _no_supply_reason(images: int) -> str:
     return f"{what} of other classes' images (see duplicates); each content is eligible once, under its first path"
 
 
+#: How a task turns per-label supply into quotas: ``(available, size, balance) -> [ClassQuota]``.
+QuotaRule = Callable[[dict[str | None, int], int, str], list[ClassQuota]]
+
+
 def select_representatives(
     embeddings: np.ndarray, labels: list[str | None], fingerprints: list[str], config: SelectionConfig, *,
-    target_embeddings: np.ndarray | None = None,
+    target_embeddings: np.ndarray | None = None, quota_rule: QuotaRule = compute_quotas,
 ) -> Selection:
     """Pick ``config.size`` rows: class quotas, then ``config.strategy`` inside each class.
 
@@ -222,7 +227,7 @@ def select_representatives(
     # Water-fill quotas; a class that falls short (near duplicates) lowers its availability and
     # its shortfall is spread over the others on the next round.
     for _round in range(len(label_order) + 1):
-        quotas = compute_quotas(available, config.size, config.balance)
+        quotas = quota_rule(available, config.size, config.balance)
         shortfall = False
         for quota in quotas:
             lab = quota.label
@@ -241,9 +246,9 @@ def select_representatives(
                 shortfall = True
         if not shortfall:
             break
-    final_quotas = compute_quotas(available, config.size, config.balance)
+    final_quotas = quota_rule(available, config.size, config.balance)
     # Report requests against the original supply so shortfalls stay visible.
-    original_requested = {q.label: q.requested for q in compute_quotas(supply, config.size, config.balance)}
+    original_requested = {q.label: q.requested for q in quota_rule(supply, config.size, config.balance)}
     by_label = {q.label: ClassQuota(q.label, q.available, original_requested.get(q.label, q.requested), q.quota)
                 for q in final_quotas}
     # A class with no eligible image is still reported (it used to vanish from the manifest).

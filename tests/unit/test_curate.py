@@ -131,3 +131,30 @@ def test_every_class_the_scan_saw_is_in_the_manifest(tmp_path) -> None:
     assert m["empty_class_reasons"] == {"broken": "no usable image (1 not_an_image skipped)", "nothing": "no image files"}
     assert [s["reason"] for s in m["skipped"] if s["path"] == f"{classes[3]}/up"] == ["symlink_loop"]
     assert result.summary()["empty_class_reasons"] == m["empty_class_reasons"]
+
+
+def test_the_task_reads_the_labels_and_sets_the_quotas(tmp_path) -> None:
+    """build asks the task (repcurate.tasks) for labels and quotas: a task whose quotas give one class
+    everything changes the set; an unknown task is a usage error naming the known ones."""
+    from repcurate import tasks
+    from repcurate.select.quotas import compute_quotas
+    from repcurate.tasks.classification import ClassificationTask
+
+    class OnlyThrees(ClassificationTask):
+        name = "only-threes"
+
+        def quotas(self, available, size, balance):
+            return compute_quotas({"3": available.get("3", 0)}, size, balance)
+
+    write_digits_folder(tmp_path / "train", per_class={3: 8, 4: 8})
+    common = dict(size=6, model=_model(), preprocess=_preprocess, progress=False, use_cache=False)
+    default = repcurate.build(tmp_path / "train", **common)
+    assert sorted(set(default.representative_set.labels)) == ["3", "4"]
+    tasks.register(OnlyThrees())
+    try:
+        threes = repcurate.build(tmp_path / "train", task="only-threes", **common)
+    finally:
+        del tasks.REGISTRY["only-threes"]
+    assert threes.representative_set.labels == ["3"] * 6
+    with pytest.raises(UsageError, match="unknown task 'clasification'.*classification"):
+        repcurate.build(tmp_path / "train", task="clasification", **common)
