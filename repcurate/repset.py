@@ -90,6 +90,37 @@ class RepresentativeSet:
         """MCT's ``representative_data_gen`` for this set (see :func:`mct_data_gen`)."""
         return mct_data_gen(self.tensors, batch_size)
 
+    # Other toolchains' calibration inputs (repcurate.feeds; each imports its toolchain lazily).
+    def numpy(self, batch_size: int = 32) -> list[np.ndarray]:
+        """The samples as float32 batches, in set order."""
+        from repcurate.feeds import numpy_batches
+
+        return numpy_batches(self.tensors, batch_size)
+
+    def torch_dataset(self) -> Any:
+        """A ``torch.utils.data.TensorDataset`` of the samples."""
+        from repcurate.feeds import torch_dataset
+
+        return torch_dataset(self.tensors)
+
+    def torch_loader(self, batch_size: int = 32) -> Any:
+        """A non-shuffling ``torch.utils.data.DataLoader`` over the samples."""
+        from repcurate.feeds import torch_loader
+
+        return torch_loader(self.tensors, batch_size)
+
+    def ort_reader(self, input_name: str, batch_size: int = 1) -> Any:
+        """An ONNX Runtime ``CalibrationDataReader`` for ``quantize_static`` (needs ``repcurate[export]``)."""
+        from repcurate.feeds import ort_reader
+
+        return ort_reader(self.tensors, input_name, batch_size)
+
+    def tflite_representative_dataset(self, *, from_channels_first: bool = False) -> Callable[[], Iterator[list[np.ndarray]]]:
+        """The generator function for ``tf.lite.TFLiteConverter.representative_dataset`` (channels-last samples)."""
+        from repcurate.feeds import tflite_representative_dataset
+
+        return tflite_representative_dataset(self.tensors, from_channels_first=from_channels_first)
+
     def save(self, out: Path, *, overwrite: bool = False) -> None:
         """Write ``calibration.npz``, ``projection.npz`` when there is one, and ``manifest.json``
         (recording their sha256) atomically."""
