@@ -176,7 +176,7 @@ def child_select(rows: int, impl: str, size: int) -> dict[str, Any]:
         from repcurate.select.selection import SelectionConfig, select_representatives
 
         phases: dict[str, float] = {}
-        for name in ("pick", "neighbour_distances", "_coverage_stats", "_near_duplicate_threshold", "l2_normalize"):
+        for name in ("pick", "neighbour_distances", "_coverage_stats", "typical_neighbour_distance", "l2_normalize"):
             _timed(selection_module, name, phases)
         config = SelectionConfig(size=size)
         started = time.perf_counter()

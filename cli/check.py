@@ -13,8 +13,7 @@ from .common import (
     add_report_option,
     add_trust_option,
     emit,
-    guard_report_files,
-    set_files,
+    guard_eval_command_reports,
     write_html_report,
 )
 
@@ -53,9 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    eval_is_list = args.eval_dir.is_file()
-    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
-                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
+    guard_eval_command_reports(args)
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set)

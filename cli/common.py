@@ -22,7 +22,7 @@ from repcurate.errors import (
     UsageError,
 )
 from repcurate.io.atomic import write_text_atomic
-from repcurate.io.outputs import code_file, refuse_output_file
+from repcurate.io.outputs import absolute, code_file, refuse_output_file
 
 FORMATS = ("text", "json")
 
@@ -145,8 +145,16 @@ def guard_report_files(args: argparse.Namespace, *, input_dirs: dict[str, Path |
     for option, path in outputs:
         refuse_output_file(path, input_files=files, input_dirs=input_dirs, option=option)
     given = [path for _, path in outputs if path is not None]
-    if len(given) == 2 and Path(given[0]).resolve() == Path(given[1]).resolve():
+    if len(given) == 2 and absolute(given[0]) == absolute(given[1]):
         raise UsageError(f"--output and --report both name {given[0]}; fix: give them different files")
+
+
+def guard_eval_command_reports(args: argparse.Namespace) -> None:
+    """:func:`guard_report_files` for ``check`` / ``confirm`` / ``doctor``: the eval folder (or list) and the set's files
+    are their inputs."""
+    eval_is_list = args.eval_dir.is_file()
+    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
+                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
 
 
 def emit_json(data: Any) -> None:

@@ -12,9 +12,8 @@ from .common import (
     add_report_option,
     add_trust_option,
     emit,
-    guard_report_files,
+    guard_eval_command_reports,
     read_class_map,
-    set_files,
     write_html_report,
 )
 
@@ -66,9 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    eval_is_list = args.eval_dir.is_file()
-    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
-                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
+    guard_eval_command_reports(args)
     class_map = read_class_map(args.class_map)
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,

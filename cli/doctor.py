@@ -10,9 +10,8 @@ from .common import (
     add_report_option,
     add_trust_option,
     emit,
-    guard_report_files,
+    guard_eval_command_reports,
     read_class_map,
-    set_files,
     stdout_to_stderr,
     write_html_report,
 )
@@ -62,9 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from repcurate.doctor import doctor
 
-    eval_is_list = args.eval_dir.is_file()
-    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
-                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
+    guard_eval_command_reports(args)
     class_map = read_class_map(args.class_map)
     with stdout_to_stderr():  # MCT and its solver print; stdout carries only the report
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,

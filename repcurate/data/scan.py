@@ -57,9 +57,21 @@ class ScanResult:
         return self.layout != "flat" and any(r.label is not None for r in self.records)
 
 
+def _content_hash() -> hashlib.blake2b:
+    """The hash behind every content fingerprint: BLAKE2b-128."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def content_fingerprint(data: bytes) -> str:
+    """The content fingerprint of ``data``: the same value as :func:`fingerprint_file` of a file holding it."""
+    digest = _content_hash()
+    digest.update(data)
+    return digest.hexdigest()
+
+
 def fingerprint_file(path: Path) -> str:
     """BLAKE2b-128 hex digest of a file's bytes."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = _content_hash()
     with path.open("rb") as handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)

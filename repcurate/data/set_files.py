@@ -10,12 +10,12 @@ them when the set is built: the fingerprint, not the location, is what proves a 
 """
 from __future__ import annotations
 
-import hashlib
 import stat
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from repcurate.data.images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeError, decode_image
+from repcurate.data.scan import content_fingerprint
 
 
 def unsafe_path_reason(path: Any) -> str | None:
@@ -30,11 +30,6 @@ def unsafe_path_reason(path: Any) -> str | None:
     if ".." in path.replace("\\", "/").split("/"):
         return "has a '..' component (it would leave the set's root)"
     return None
-
-
-def content_fingerprint(data: bytes) -> str:
-    """BLAKE2b-128 hex digest of ``data``: the same value as ``fingerprint_file`` of a file holding it."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def read_verified(root: Path, path: str, fingerprint: Any) -> bytes:

@@ -65,10 +65,6 @@ class EvalData:
         """Per image: the headline metric of ``outputs`` (a classifier's hits); :meth:`aggregate` gives the metric."""
         return self.task.per_sample(as_output_list(outputs), self.float_outputs, self.labels)
 
-    def hits(self, outputs: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        """Alias of :meth:`per_sample` (a classifier's per-image correctness)."""
-        return self.per_sample(as_output_list(outputs))
-
     def aggregate(self, per_sample: np.ndarray) -> float:
         """The headline value of per-image scores, rounded to 6 decimals."""
         return round(self.task.aggregate(per_sample), 6)

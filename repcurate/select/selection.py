@@ -161,11 +161,6 @@ def near_duplicate_threshold(cap: float, typical_distance: float | None) -> floa
     return min(cap, NEAR_DUPLICATE_NN_FRACTION * typical_distance)
 
 
-def _near_duplicate_threshold(x: np.ndarray, rows: np.ndarray, config: SelectionConfig) -> float:
-    """:func:`near_duplicate_threshold` of ``config.near_duplicate`` on the eligible ``rows``."""
-    return near_duplicate_threshold(config.near_duplicate, typical_neighbour_distance(x, rows, seed=config.seed))
-
-
 def _no_supply_reason(images: int) -> str:
     what = "its image is an exact duplicate" if images == 1 else f"all {images} images are exact duplicates"
     return f"{what} of other classes' images (see duplicates); each content is eligible once, under its first path"

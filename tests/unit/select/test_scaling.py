@@ -13,8 +13,9 @@ from repcurate.select.selection import (
     OUTLIER_NEIGHBOURS,
     SelectionConfig,
     _coverage_stats,
-    _near_duplicate_threshold,
     class_members,
+    near_duplicate_threshold,
+    typical_neighbour_distance,
 )
 
 
@@ -80,7 +81,8 @@ def test_near_duplicate_threshold_samples_row_numbers_like_the_copy_did() -> Non
     xe = x[eligible]
     xe = xe[np.sort(np.random.default_rng(config.seed).choice(xe.shape[0], NEAR_DUPLICATE_SAMPLE, replace=False))]
     typical = round(float(np.median(neighbour_distances(xe, seed=config.seed)[:, OUTLIER_NEIGHBOURS - 1])), 6)
-    assert _near_duplicate_threshold(x, np.flatnonzero(eligible), config) == NEAR_DUPLICATE_NN_FRACTION * typical
+    measured = typical_neighbour_distance(x, np.flatnonzero(eligible), seed=config.seed)
+    assert near_duplicate_threshold(config.near_duplicate, measured) == NEAR_DUPLICATE_NN_FRACTION * typical
 
 
 def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
