@@ -51,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     so that partial outputs are removed on the way out. The previous handlers are restored on return."""
     in_main_thread = threading.current_thread() is threading.main_thread()
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
-    if in_main_thread:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
+    try:  # entered before the handlers change, so a signal between the two changes is still caught below
+        if in_main_thread:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, _raise_terminated)
         parser = make_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "action", None):
