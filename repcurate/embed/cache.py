@@ -20,6 +20,8 @@ log = logging.getLogger("repcurate")
 SCHEMA = "CREATE TABLE IF NOT EXISTS embeddings (content TEXT PRIMARY KEY, dim INTEGER, vec BLOB)"
 #: SQLite primary result codes that mean the file is damaged or not a database at all.
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+#: SQLite primary result codes that mean another connection holds the database for now.
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 #: Seconds a writer waits for another process's transaction on the same cache (concurrent builds).
 LOCK_TIMEOUT_S = 60
 #: Messages already logged in this process: a build that opens the same cache twice warns once.
@@ -43,6 +45,11 @@ def _warn_once(message: str) -> None:
 def _is_corrupt(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and (code & 0xFF) in _CORRUPT_CODES
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _BUSY_CODES
 
 
 def _reason(exc: BaseException) -> str:
@@ -75,6 +82,26 @@ class EmbeddingCache:
         return self._db is not None
 
     def _open(self) -> None:
+        """Connect, switch to WAL and create the table, retrying while another process holds the file.
+
+        SQLite answers ``PRAGMA journal_mode=WAL`` (and WAL recovery) with SQLITE_BUSY at once, without
+        its busy handler, when a concurrent build is creating or opening the same database; that is a
+        wait, not a failure.
+        """
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        pause = 0.01
+        while True:
+            try:
+                self._connect()
+                return
+            except sqlite3.OperationalError as exc:
+                self._close_quietly()
+                if not _is_busy(exc) or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def _connect(self) -> None:
         self._db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S)
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)

@@ -168,3 +168,21 @@ def test_read_only_cache_runs_without_it(tmp_path) -> None:
         assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
     finally:
         directory.chmod(0o755)
+
+
+def test_opening_waits_while_another_process_holds_the_database(tmp_path, cache_log) -> None:
+    """While a concurrent build writes the new database, ``journal_mode=WAL`` answers SQLITE_BUSY at once
+    (SQLite skips its busy handler there): the cache waits instead of running without itself."""
+    import sqlite3
+    import threading
+
+    path = EmbeddingCache(tmp_path, M, P).path
+    path.unlink()
+    holder = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the RESERVED lock a writer holds
+    threading.Timer(0.5, lambda: holder.execute("ROLLBACK")).start()
+    cache = EmbeddingCache(tmp_path, M, P)
+    assert cache.enabled and cache_log == []
+    cache.put_many([("a", np.ones(3, np.float32))])
+    assert sorted(cache.get_many(["a"])) == ["a"]
+    holder.close()
