@@ -7,25 +7,23 @@ replaced output back when it was moved aside but its replacement never arrived.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import tempfile
-import threading
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repcurate.io.outputs import absolute, ensure_writable_target
+from repcurate.io.signals import deferred_signals
 
 log = logging.getLogger("repcurate")
 
@@ -105,33 +103,6 @@ def clear_stale_staging(out: Path) -> list[Path]:
     return removed
 
 
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done (its steps must not be split), then act on them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[tuple[int, Any]] = []
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def hold(signum: int, frame: Any) -> None:
-        pending.append((signum, frame))
-
-    for sig in saved:
-        signal.signal(sig, hold)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        for signum, frame in pending[:1]:
-            handler = saved[signal.Signals(signum)]
-            if callable(handler):
-                handler(signum, frame)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)
-
-
 def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]], *, overwrite: bool) -> None:
     """Write ``files`` (name → bytes, or a writer given the path) into ``out`` atomically.
 
@@ -142,8 +113,10 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
     ensure_writable_target(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_staging(out)
-    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "tmp"), dir=out.parent))
+    staging: Path | None = None
     try:
+        with deferred_signals():  # a signal between mkdtemp and the assignment would orphan the folder
+            staging = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "tmp"), dir=out.parent))
         for name, content in files.items():
             target = staging / name
             if callable(content):
@@ -163,7 +136,8 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
             else:
                 os.replace(staging, out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
@@ -172,8 +146,10 @@ def write_text_atomic(path: Path, text: str) -> None:
     path = absolute(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_staging(path)
-    handle, staging = tempfile.mkstemp(prefix=staging_prefix(path.name, "tmp"), dir=path.parent)
+    staging: str | None = None
     try:
+        with deferred_signals():  # a signal between mkstemp and the assignment would orphan the file
+            handle, staging = tempfile.mkstemp(prefix=staging_prefix(path.name, "tmp"), dir=path.parent)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
@@ -181,5 +157,6 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.chmod(staging, 0o644)
         os.replace(staging, path)
     except BaseException:
-        Path(staging).unlink(missing_ok=True)
+        if staging is not None:
+            Path(staging).unlink(missing_ok=True)
         raise

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from repcurate.errors import UsageError
+from repcurate.io.signals import deferred_signals
 
 #: Files a repcurate output directory may hold (a set, a ``confirm --export``, HTML reports written beside them).
 OWN_FILE_NAMES = frozenset({"manifest.json", "calibration.npz", "projection.npz", "export.json",
@@ -135,11 +136,11 @@ def probe_writable(target: Path, *, option: str = "--out") -> None:
     if not parent.is_dir():
         raise UsageError(f"{option} {target}: {parent} is not a directory; fix: choose an {option} in a folder")
     try:
-        probe = tempfile.mkdtemp(prefix=".repcurate-probe-", dir=parent)
+        with deferred_signals():  # a signal between mkdtemp and the rmdir would leave the probe behind
+            os.rmdir(tempfile.mkdtemp(prefix=".repcurate-probe-", dir=parent))
     except OSError as exc:
         raise UsageError(f"{option} {target}: cannot write in {parent} ({exc.strerror or exc}); "
                          f"fix: choose an {option} in a writable folder") from None
-    os.rmdir(probe)
 
 
 def ensure_writable_target(out: str | os.PathLike[str], *, overwrite: bool, option: str = "--out") -> None:

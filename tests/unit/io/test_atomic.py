@@ -209,3 +209,28 @@ def test_json_bytes_is_stable() -> None:
     assert json_bytes({"a": {"é": "ü", "z": None}, "b": [1, 2]}) == data
     with pytest.raises(ValueError):
         json_bytes({"x": float("nan")})
+
+
+@pytest.mark.parametrize("maker", ["mkdtemp", "mkstemp"])
+def test_a_signal_right_after_the_staging_entry_is_created_leaves_no_debris(tmp_path: Path, monkeypatch,
+                                                                           maker: str) -> None:
+    """Ctrl-C landing between ``mkdtemp``/``mkstemp`` and the assignment once orphaned the staging entry."""
+    import signal
+    import tempfile
+
+    from repcurate.io.atomic import write_text_atomic
+
+    real = getattr(tempfile, maker)
+
+    def create_then_interrupt(*args, **kwargs):
+        made = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # the default handler raises KeyboardInterrupt here
+        return made
+
+    monkeypatch.setattr(tempfile, maker, create_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        if maker == "mkdtemp":
+            write_directory(tmp_path / "out", {"a.txt": b"a"}, overwrite=False)
+        else:
+            write_text_atomic(tmp_path / "report.txt", "text")
+    assert list(tmp_path.iterdir()) == []
