@@ -12,12 +12,14 @@ An image holds several objects of several classes, so per-image class quotas can
 3. **Multi-cover.** The other images are allotted to strata one at a time (a greedy weighted set multi-cover,
    every stratum represented by its mean composition): each step finds the class that is least covered so far
    relative to its target weight (uniform: every class alike; proportional: its share of the instances) among
-   the classes with supply left, and takes an image from the stratum holding that class that most increases
+   the classes with supply left, and takes an image from the stratum holding that class (a stratum of which it
+   is the primary class when one has images left, so any image the embedding picks holds it) that most increases
    ``Σ_c w_c·log(1 + covered_c) + ¼·Σ_size log(1 + covered_size) + ¼·Σ_bucket log(1 + images_bucket)`` — a
    concave utility, so every further instance of an already well-covered class is worth less, and object sizes
    and objects per image (1, 2–3, 4–7, 8+) spread too. Ties go to a seeded order of the strata: the plan is
-   deterministic for a seed. Every class with instances is covered once before any is covered twice, as far
-   as images allow.
+   deterministic for a seed. With at least as many object images as classes, every class that is some image's
+   primary class is in the set (a class that only ever appears beside a rarer one is covered through that
+   one's images, as they happen to hold it).
 
 Crowd regions (COCO ``iscrowd``) are not instances: they count for neither classes, sizes nor objects per image.
 This module reads records duck-typed (``record.boxes``, each box's ``cls``, ``size`` and ``crowd``), so it does
@@ -71,6 +73,8 @@ class ObjectBalance:
     object_buckets: np.ndarray  # (images, 4) one-hot objects-per-image bucket (all zero: background)
     background_share: float = DEFAULT_BACKGROUND_SHARE
     seed: int = 0
+    #: stratum → its primary class id (every image of the stratum holds that class).
+    primary: dict[str, int] = field(default_factory=dict)
     #: stratum → mean (classes, sizes, objects-per-image bucket) composition of its images.
     means: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -104,6 +108,7 @@ class ObjectBalance:
                 object_buckets[row, bucket] = 1
         frequency = class_counts.sum(axis=0)
         labels: list[str | None] = []
+        primary_of: dict[str, int] = {}
         for record in records:
             boxes = _counted(record) or list(getattr(record, "boxes", ()))  # a crowd-only image: its crowd classes
             if not boxes:
@@ -114,8 +119,9 @@ class ObjectBalance:
             areas = sorted(box.area for box in boxes if box.cls == primary)
             median = next(box for box in boxes if box.cls == primary and box.area == areas[(len(areas) - 1) // 2])
             labels.append(f"{names[primary]}:{median.size}")
+            primary_of[labels[-1]] = primary
         return cls(names=names, labels=labels, class_counts=class_counts, size_counts=size_counts,
-                   object_buckets=object_buckets, background_share=background_share, seed=seed)
+                   object_buckets=object_buckets, background_share=background_share, seed=seed, primary=primary_of)
 
     def _tie_rank(self, strata: list[str]) -> dict[str, int]:
         order = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0B1EC7])).permutation(len(strata))
@@ -147,6 +153,7 @@ class ObjectBalance:
         covered_size = np.zeros(len(SIZES))
         covered_obj = np.zeros(len(OBJECT_BUCKETS))
         class_tie = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC1A55])).permutation(covered.size)
+        primary = np.array([self.primary.get(s, -1) for s in strata])
         for _step in range(objects):
             open_strata = taken < supply
             left = (cls_mean[open_strata] > 0).any(axis=0) & has_supply
@@ -155,7 +162,9 @@ class ObjectBalance:
                 ratio = np.where(left, covered / np.where(weight > 0, weight, 1.0), np.inf)
                 lowest = np.flatnonzero(ratio == ratio.min())
                 deficit = lowest[np.argmin(class_tie[lowest])]
-                candidates &= cls_mean[:, deficit] > 0
+                # Strata whose every image holds the class first (the embedding picks any of their images).
+                holding = candidates & (primary == deficit)
+                candidates = holding if holding.any() else candidates & (cls_mean[:, deficit] > 0)
             gain = (weight * (np.log1p(covered + cls_mean) - np.log1p(covered))).sum(axis=1)
             gain += SPREAD_WEIGHT * (np.log1p(covered_size + size_mean) - np.log1p(covered_size)).sum(axis=1)
             gain += SPREAD_WEIGHT * (np.log1p(covered_obj + obj_mean) - np.log1p(covered_obj)).sum(axis=1)

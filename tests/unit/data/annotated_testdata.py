@@ -71,16 +71,17 @@ def write_yolo(root: Path, images: list[tuple[np.ndarray, TruthImage]], *, split
 
 
 def write_coco(json_path: Path, image_dir: Path, images: list[tuple[np.ndarray, TruthImage]], *,
-               write_images: bool = True, category_ids: tuple[int, ...] = (7, 3, 11)) -> Path:
-    """A COCO instances JSON naming ``image_dir``'s images relative to the JSON's folder (categories listed
-    with gapped ids, in NAMES order)."""
+               write_images: bool = True, category_ids: tuple[int, ...] = (7, 3, 11),
+               relative_to: Path | None = None) -> Path:
+    """A COCO instances JSON naming ``image_dir``'s images relative to ``relative_to`` (default: the JSON's
+    folder); categories listed with gapped ids, in NAMES order."""
     json_path.parent.mkdir(parents=True, exist_ok=True)
     image_dir.mkdir(parents=True, exist_ok=True)
     entries, annotations = [], []
     for image_id, (pixels, truth) in enumerate(images, start=1):
         if write_images:
             Image.fromarray(pixels).save(image_dir / truth.name)
-        rel = (image_dir / truth.name).relative_to(json_path.parent).as_posix()
+        rel = (image_dir / truth.name).relative_to(relative_to or json_path.parent).as_posix()
         entries.append({"id": image_id, "file_name": rel, "width": WIDTH, "height": HEIGHT})
         for c, x0, y0, x1, y1 in truth.boxes:
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[c],
