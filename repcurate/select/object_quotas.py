@@ -118,8 +118,9 @@ class ObjectBalance:
             primary = present[0]
             areas = sorted(box.area for box in boxes if box.cls == primary)
             median = next(box for box in boxes if box.cls == primary and box.area == areas[(len(areas) - 1) // 2])
-            labels.append(f"{names[primary]}:{median.size}")
-            primary_of[labels[-1]] = primary
+            stratum = f"{names[primary]}:{median.size}"
+            labels.append(stratum)
+            primary_of[stratum] = primary
         return cls(names=names, labels=labels, class_counts=class_counts, size_counts=size_counts,
                    object_buckets=object_buckets, background_share=background_share, seed=seed, primary=primary_of)
 
