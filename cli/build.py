@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repcurate.curate import DEFAULT_SIZE, build
+from repcurate.curate import DEFAULT_SIZE, EMIT_FORMATS, build
 from repcurate.data.scan import LAYOUTS
+from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.select.strategies import STRATEGIES
@@ -18,6 +19,8 @@ EXAMPLES = """examples:
       --preprocess my_model.py:preprocess --size 500
   repcurate build --train-dir list.csv --out repset --match-dir device_frames/
   repcurate build --train-dir data/train --out repset --report repset.html
+  repcurate build --train-dir coco8/data.yaml --out repset --model det.py:make --preprocess det.py:prep --emit yolo
+  repcurate build --train-dir annotations/instances_train.json --images-dir images/train --out repset ...
 
 """
 
@@ -29,7 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "class-balanced, diverse representative set for MCT post-training quantization.",
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-dir", required=True, type=Path, metavar="DIR",
-                        help="image folder (class-per-subfolder or flat) or a CSV/JSONL list with path,label")
+                        help="image folder (class-per-subfolder or flat), a CSV/JSONL list with path,label, a YOLO "
+                             "data.yaml, a COCO instances JSON, or a segmentation folder (images/ + masks/)")
+    parser.add_argument("--split", default="train", metavar="NAME",
+                        help="split of a YOLO data.yaml / segmentation folder to curate from (default: train)")
+    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
+                        help="folder a COCO JSON's file_name paths are relative to (default: the JSON's folder)")
+    parser.add_argument("--background-share", type=float, default=DEFAULT_BACKGROUND_SHARE, metavar="F",
+                        help="share of the set given to images without objects, for detection/segmentation data "
+                             f"(default: {DEFAULT_BACKGROUND_SHARE})")
+    parser.add_argument("--emit", action="append", choices=EMIT_FORMATS, default=[],
+                        help="also write the curated images as a dataset view: yolo = data.yaml + images.txt "
+                             "for Ultralytics (yolo export format=imx data=OUT/data.yaml)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an --out that repcurate wrote before (never a folder holding anything else)")
@@ -74,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout, include_outliers=args.include_outliers, outlier_z=args.outlier_z,
         near_duplicate=args.near_duplicate, cache_dir=args.cache_dir, use_cache=not args.no_cache,
         batch_size=args.batch_size, workers=args.workers, overwrite=args.overwrite,
-        progress=False if args.quiet else None,
+        progress=False if args.quiet else None, split=args.split, images_dir=args.images_dir,
+        background_share=args.background_share, emit=tuple(args.emit),
     )
     write_html_report(args, args.out)
     return emit(result, args.format, None)

@@ -17,8 +17,10 @@ from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors_s
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
-from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int
+from repcurate.io.yolo_view import yolo_view_files
+from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
+from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.projection import build_projection
 from repcurate.select.selection import (
     DEFAULT_NEAR_DUPLICATE,
@@ -26,6 +28,7 @@ from repcurate.select.selection import (
     SelectionConfig,
     select_representatives,
 )
+from repcurate.tasks.balancing import balance_for
 from repcurate.version import __version__
 
 log = logging.getLogger("repcurate")
@@ -34,6 +37,8 @@ log = logging.getLogger("repcurate")
 #: 100–1000 range vendors recommend; large enough for stable per-channel means and ranges, small
 #: enough that a PTQ run stays fast.
 DEFAULT_SIZE = 300
+#: Dataset views ``build --emit`` can write beside the set.
+EMIT_FORMATS = ("yolo",)
 
 
 @dataclass
@@ -159,13 +164,21 @@ def build(
     overwrite: bool = False,
     progress: bool | None = None,
     task: str = "classification",
+    split: str = "train",
+    images_dir: str | Path | None = None,
+    background_share: float = DEFAULT_BACKGROUND_SHARE,
+    emit: tuple[str, ...] | list[str] = (),
 ) -> BuildResult:
-    """Curate a representative set from ``train_dir`` (a folder, or a CSV/JSONL list).
+    """Curate a representative set from ``train_dir`` (a folder, a CSV/JSONL list, or an annotated dataset:
+    a YOLO ``data.yaml`` / COCO ``instances_*.json`` / segmentation folder, its ``split``; ``images_dir``: the
+    folder a COCO JSON's image paths are relative to). Annotated data is balanced by object instances
+    (:mod:`repcurate.select.object_quotas`; ``background_share`` of the set goes to images without objects).
 
     ``model``: the model to be quantized (spec string or ``nn.Module`` / Keras model; default the
     bundled EfficientNet-Lite0); ``preprocess``: the evaluation preprocessing (spec or callable),
     which defines the set's tensors. ``task`` (a registered :mod:`repcurate.tasks` name) reads the labels
-    and sets the per-label quotas. With ``out`` the set is written there atomically. Returns a
+    and sets the per-label quotas. With ``out`` the set is written there atomically; ``emit=("yolo",)`` adds
+    an Ultralytics ``data.yaml`` + ``images.txt`` naming the curated images (:mod:`repcurate.io.yolo_view`). Returns a
     :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly.
     """
     try:
@@ -180,6 +193,12 @@ def build(
         raise UsageError(str(exc)) from None
     require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
     require_int(workers, "--workers", 1, MAX_WORKERS)
+    require_number(background_share, "--background-share", low=0.0, high=1.0, keyword="background_share")
+    unknown = sorted(set(emit) - set(EMIT_FORMATS))
+    if unknown:
+        raise UsageError(f"--emit {unknown[0]}: unknown format; fix: pass --emit {' or '.join(EMIT_FORMATS)}")
+    if emit and out is None:
+        raise UsageError("--emit writes files beside the set; fix: pass --out (out=) too")
     if match_dir is not None and strategy == "kcenter":
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
@@ -193,7 +212,8 @@ def build(
     timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    source = scan(Path(train_dir), layout=layout, workers=max(2, workers))
+    source = scan(Path(train_dir), layout=layout, workers=max(2, workers), split=split,
+                  images_dir=None if images_dir is None else Path(images_dir))
     timings["scan"] = time.perf_counter() - started
     log.info("scanned %s: %d candidate images, %d skipped", source.root, len(source.records), len(source.skipped))
 
@@ -219,9 +239,11 @@ def build(
     timings["select"] = timings["preprocess"] = 0.0
     while True:  # a chosen file the set's preprocessing fails on (NaN, error) is skipped and the choice made again
         started = time.perf_counter()
-        labels = labelling.labels(run.records)
+        balancing = balance_for(labelling, run.records, names=source.class_names, background_share=background_share,
+                                seed=seed)
+        labels = balancing.labels
         selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
-                                           target_embeddings=target_vectors, quota_rule=labelling.quotas)
+                                           target_embeddings=target_vectors, quota_rule=balancing.quota_rule)
         timings["select"] += time.perf_counter() - started
         started = time.perf_counter()
         chosen = [run.records[i] for i in selection.indices]
@@ -263,8 +285,8 @@ def build(
         "unmet_quotas": [q.to_dict() for q in selection.quotas if q.unmet],
         "empty_classes": sorted(c for c in source.class_folders if c not in usable_labels),
         "empty_class_reasons": _empty_class_reasons(source.class_folders, usable_labels, skipped),
-        "samples": [{"index": i, "path": r.path, "label": r.label, "content_fingerprint": r.fingerprint}
-                    for i, r in enumerate(chosen)],
+        "samples": [{"index": i, "path": r.path, "label": labels[row], "content_fingerprint": r.fingerprint}
+                    for i, (row, r) in enumerate(zip(selection.indices, chosen))],
         "skipped": [s.to_dict() for s in skipped],
         "duplicates": [{"path": run.records[row].path, "duplicate_of": run.records[first].path}
                        for row, first in sorted(selection.exact_duplicates.items())],
@@ -272,10 +294,17 @@ def build(
         "domain_match": None if target_info is None else {**target_info, **(selection.domain_match or {})},
         "projection": projection_info,
     }
+    objects = balancing.report(selection.indices, balance)
+    if objects is not None:
+        manifest["objects"] = {"split": split, **objects}
+    extra_files: dict[str, bytes] = {}
+    if "yolo" in emit and out_path is not None:
+        names = source.class_names or sorted(source.class_folders)
+        extra_files.update(yolo_view_files(absolute(out_path), [source.root / r.path for r in chosen], names))
     representative_set = RepresentativeSet(tensors=tensors, manifest=manifest, projection=projection)
     if out_path is not None:
         started = time.perf_counter()
-        representative_set.save(out_path, overwrite=overwrite)
+        representative_set.save(out_path, overwrite=overwrite, extra_files=extra_files)
         timings["write"] = time.perf_counter() - started
     return BuildResult(representative_set=representative_set, out=out_path, timings=timings,
                        embedded=run.computed, cache_hits=run.cache_hits)

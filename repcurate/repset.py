@@ -121,9 +121,10 @@ class RepresentativeSet:
 
         return tflite_representative_dataset(self.tensors, from_channels_first=from_channels_first)
 
-    def save(self, out: Path, *, overwrite: bool = False) -> None:
+    def save(self, out: Path, *, overwrite: bool = False, extra_files: dict[str, bytes] | None = None) -> None:
         """Write ``calibration.npz``, ``projection.npz`` when there is one, and ``manifest.json``
-        (recording their sha256) atomically."""
+        (recording their sha256) atomically; ``extra_files`` (name → bytes, e.g. ``build --emit yolo``'s
+        ``data.yaml``) go into the same atomic write."""
         projection = self.projection
         self.manifest.setdefault("tool", {"name": "repcurate"})  # marks the directory as ours (--overwrite may replace it)
 
@@ -142,6 +143,7 @@ class RepresentativeSet:
         files: dict[str, bytes | Callable[[Path], None]] = {CALIBRATION_NAME: lambda p: write_npz(p, {TENSOR_KEY: self.tensors})}
         if projection is not None:
             files[PROJECTION_NAME] = lambda p: write_npz(p, projection)
+        files.update(extra_files or {})
         files[MANIFEST_NAME] = write_manifest
         write_directory(Path(out), files, overwrite=overwrite)
 

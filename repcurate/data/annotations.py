@@ -18,13 +18,17 @@ MEDIUM_AREA = 96.0**2
 
 @dataclass(frozen=True)
 class Box:
-    """One object: class id and corners in pixels of the original image."""
+    """One object: class id and corners in pixels of the original image.
+
+    ``crowd``: a COCO ``iscrowd`` region (a group of objects annotated as one); kept so evaluators can ignore
+    detections inside it, but not counted as an instance by the object quotas."""
 
     cls: int
     x0: float
     y0: float
     x1: float
     y1: float
+    crowd: bool = False
 
     @property
     def area(self) -> float:

@@ -51,6 +51,8 @@ class ScanResult:
     records: list[ImageRecord]
     skipped: list[SkippedFile] = field(default_factory=list)
     class_folders: list[str] = field(default_factory=list)
+    #: Class names of an annotated dataset (YOLO ``names``, COCO categories; index = class id); empty otherwise.
+    class_names: list[str] = field(default_factory=list)
 
     @property
     def labelled(self) -> bool:
@@ -329,9 +331,15 @@ def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
     return ScanResult(root=root, layout=layout, records=records, skipped=skipped)
 
 
-def scan(source: Path, *, layout: str = "auto", workers: int = 4) -> ScanResult:
-    """Scan a folder, or a ``.csv`` / ``.jsonl`` list file."""
+def scan(source: Path, *, layout: str = "auto", workers: int = 4, split: str = "train",
+         images_dir: Path | None = None) -> ScanResult:
+    """Scan a folder, a ``.csv`` / ``.jsonl`` list file, or an annotated dataset (a YOLO ``data.yaml``, a COCO
+    ``instances_*.json``, a segmentation folder: its ``split``; see :mod:`repcurate.data.annotated`)."""
+    from repcurate.data.annotated import is_annotated_source, scan_annotated
+
     source = Path(source)
+    if is_annotated_source(source):
+        return scan_annotated(source, split=split, images_dir=images_dir, workers=workers)
     if source.is_file() and source.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
         return scan_list(source, workers=workers)
     return scan_directory(source, layout=layout, workers=workers)

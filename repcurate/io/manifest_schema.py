@@ -52,6 +52,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "type": "object", "properties": {"path": {"type": "string"}, "duplicate_of": {"type": "string"}}}},
         "coverage": {"type": ["object", "null"]},
         "domain_match": {"type": ["object", "null"]},
+        "objects": {"type": "object", "properties": {"classes": {"type": "array", "items": {"type": "object"}},
+                                                     "unmet_quotas": {"type": "array", "items": {"type": "string"}}}},
         "projection": {"type": "object", "properties": {"file": {"type": "string"}, "sha256": {"type": "string"},
                                                         "points": _COUNT, "of": _COUNT}},
         "calibration": {"type": "object", "properties": {

@@ -1,0 +1,96 @@
+"""``repcurate build`` on detection datasets from the command line: a YOLO data.yaml and a COCO JSON of the
+same real images (digits pasted on photo crops), the manifest's object report and skipped annotation files,
+``--emit yolo`` read back as an Ultralytics dataset, and the one-line errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from repcurate.data.coco import read_coco
+from repcurate.data.yolo import read_yolo
+from tests.cli_asserts import assert_one_line_error
+from tests.e2e.test_cli_options import TINY_MODEL
+from tests.unit.data.annotated_testdata import NAMES, compose, write_coco, write_yolo
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("detection")
+    rng = np.random.default_rng(3)
+    objects = [[(int(rng.choice(3, p=[0.75, 0.2, 0.05])), int(rng.choice([8, 14, 20, 40])))
+                for _ in range(int(rng.integers(1, 4)))] for _ in range(50)] + [[] for _ in range(8)]
+    images = compose(objects, seed=3)
+    write_yolo(work / "ds", images)
+    label = work / "ds" / "labels" / "train" / "img000.txt"
+    label.write_text(label.read_text() + "7 0.5 0.5 0.1 0.1\n")  # a class beyond names: the image is skipped
+    write_coco(work / "ds" / "annotations" / "instances_train.json", work / "ds" / "images" / "train", images,
+               write_images=False, relative_to=work / "ds")
+    (work / "tiny.py").write_text(TINY_MODEL)
+    return work
+
+
+def _build(cli, project: Path, source: str, out: str, *extra: str):
+    model = project / "tiny.py"
+    return cli("build", "--train-dir", str(project / source), "--out", str(project / out), "--size", "16",
+               "--no-cache", "--model", f"{model}:make_model", "--preprocess", f"{model}:preprocess", "-q", *extra)
+
+
+def test_build_on_a_yolo_yaml_balances_objects_and_emits_a_yolo_view(cli, project: Path) -> None:
+    result = _build(cli, project, "ds/data.yaml", "yolo_set", "--emit", "yolo", "--background-share", "0.1")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    out = project / "yolo_set"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["layout"] == "yolo" and len(manifest["samples"]) == 16
+    assert [(s["path"], s["reason"]) for s in manifest["skipped"]] == [("labels/train/img000.txt", "label_out_of_range")]
+    objects = manifest["objects"]
+    assert objects["names"] == list(NAMES) and objects["split"] == "train"
+    by_name = {c["name"]: c for c in objects["classes"]}
+    assert all(c["images_selected"] > 0 for c in by_name.values())
+    rare = by_name["two"]
+    assert rare["instances_selected"] == rare["instances_available"] or rare["images_selected"] >= 3
+    assert objects["background"]["selected"] == 2  # 10 % of 16, rounded
+    # The emitted view: Ultralytics' data.yaml keys, an absolute path, train/val naming the curated images.
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert data["path"] == out.resolve().as_posix() and data["train"] == data["val"] == "images.txt"
+    assert data["names"] == dict(enumerate(NAMES))
+    listed = (out / "images.txt").read_text().splitlines()
+    assert listed == [(project / "ds" / s["path"]).resolve().as_posix() for s in manifest["samples"]]
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in listed)
+    # Read back with Ultralytics' rules (labels found through /images/ → /labels/): the curated images, labelled.
+    view = read_yolo(out / "data.yaml", split="val")
+    assert [im.path.as_posix() for im in view.images] == sorted(listed)
+    assert sum(len(im.boxes) for im in view.images) == sum(c["instances_selected"] for c in objects["classes"])
+
+
+def test_build_on_the_coco_json_of_the_same_data_selects_the_same_set(cli, project: Path) -> None:
+    result = _build(cli, project, "ds/annotations/instances_train.json", "coco_set", "--images-dir", str(project / "ds"),
+                    "--background-share", "0.1")
+    assert result.returncode == 0, result.stderr
+    coco = json.loads((project / "coco_set" / "manifest.json").read_text())
+    yolo = json.loads((project / "yolo_set" / "manifest.json").read_text())
+    assert coco["layout"] == "coco" and coco["skipped"] == []  # the COCO copy has no out-of-range label
+    assert coco["objects"]["names"] == yolo["objects"]["names"] and len(coco["samples"]) == 16
+    # Same data, except img000 that the YOLO copy dropped: the supply differs by exactly img000's objects.
+    first = read_coco(project / "ds" / "annotations" / "instances_train.json", images_dir=project / "ds").images[0]
+    assert first.path.name == "img000.png"
+    for c_coco, c_yolo in zip(coco["objects"]["classes"], yolo["objects"]["classes"]):
+        extra = sum(1 for b in first.boxes if b.cls == c_coco["id"])
+        assert c_coco["instances_available"] == c_yolo["instances_available"] + extra
+
+
+def test_a_yaml_that_is_not_a_dataset_is_one_error_line_exit_3(cli, project: Path) -> None:
+    bad = project / "train_config.yaml"
+    bad.write_text("epochs: 100\nlr0: 0.01\n")
+    result = _build(cli, project, bad.name, "never")
+    assert_one_line_error(result, 3, str(bad), "not a YOLO dataset YAML", "fix:")
+    assert not (project / "never").exists()
+
+
+def test_a_missing_split_and_a_bad_background_share_are_refused(cli, project: Path) -> None:
+    assert_one_line_error(_build(cli, project, "ds/data.yaml", "never", "--split", "test"), 3, "no 'test' split")
+    assert_one_line_error(_build(cli, project, "ds/data.yaml", "never", "--background-share", "1.5"), 2,
+                          "--background-share")
