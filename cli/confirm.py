@@ -5,7 +5,6 @@ import argparse
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
-
 from repcurate.tasks import REGISTRY as _TASKS
 
 from .common import (

@@ -7,13 +7,13 @@ from typing import Any
 from repcurate.data.preprocess import Preprocessor
 from repcurate.embed.base import Embedder, ModelEmbedder
 from repcurate.errors import UsageError
+from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.bundled import (
     DEFAULT_MODEL_NAME,
     HEAD_LAYER,
     bundled_model_fingerprint,
     load_efficientnet_lite0,
 )
-from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, default_preprocessor, load_model
 
 

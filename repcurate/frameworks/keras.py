@@ -53,7 +53,7 @@ class KerasCapture:
         if not layer_names(layer):
             dense = [lyr for lyr in model.layers if isinstance(lyr, tf.keras.layers.Dense)]
             if not dense:
-                raise UsageError(f"{spec} has no Dense classifier head (finding the feature layer of a headless model from its graph is PyTorch-only); "
+                raise UsageError(f"{spec} has no Dense classifier head (the graph rule for headless models is PyTorch-only); "
                                  "fix: pass --layer NAME (several: comma-separated; see model.summary())")
             target = dense[-1].input
             self.layer = f"{dense[-1].name}:input"

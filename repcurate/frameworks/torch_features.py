@@ -44,7 +44,12 @@ def _output_nodes(graph: Any) -> list[Any]:
 
     output = next(n for n in graph.nodes if n.op == "output")
     found: list[Any] = []
-    map_arg(output.args[0], lambda n: found.append(n) or n)
+
+    def collect(node: Any) -> Any:
+        found.append(node)
+        return node
+
+    map_arg(output.args[0], collect)
     return list(dict.fromkeys(found))
 
 

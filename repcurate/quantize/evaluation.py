@@ -101,7 +101,7 @@ class EvalData:
 
 
 def eval_records(source: ScanResult) -> tuple[list[ImageRecord], Callable[[list[ImageRecord]], list[Any]]]:
-    """The eval records of a scanned folder or list, and how to read their labels (class names).
+    r"""The eval records of a scanned folder or list, and how to read their labels (class names).
 
     The one place labelled detection / segmentation eval connects: for an
     :class:`~repcurate.data.annotations.AnnotatedDataset`, return ``ImageRecord``\ s of its images and a labeller

@@ -14,7 +14,6 @@ from typing import Any, cast
 import numpy as np
 
 from repcurate.errors import UsageError
-
 from repcurate.registry import lookup, registrar
 from repcurate.tasks.base import Metric, Task, as_output_list
 from repcurate.tasks.classification import TOP1, ClassificationTask

@@ -49,7 +49,7 @@ def read_masks(images: list[Any], hw: tuple[int, int]) -> np.ndarray:
     for image in images:
         try:
             with Image.open(image.mask) as opened:
-                mask = opened.resize((hw[1], hw[0]), Image.NEAREST)
+                mask = opened.resize((hw[1], hw[0]), Image.Resampling.NEAREST)
                 masks.append(np.asarray(mask, dtype=np.int64))
         except OSError as exc:
             raise InputError(f"{image.mask}: cannot read the mask ({exc}); fix: give a PNG of class ids") from exc
@@ -89,7 +89,8 @@ class SegmentationTask(FolderLabels):
         """The eval masks (resized to the output size) when every eval record is an image with a mask, else None."""
         if not labels or not all(getattr(label, "mask", None) is not None for label in labels):
             return None
-        return read_masks(labels, self._scores(float_outputs).shape[2:])
+        height, width = self._scores(float_outputs).shape[2:]
+        return read_masks(labels, (int(height), int(width)))
 
     def headline(self, references: np.ndarray | None) -> str:
         return MIOU.name

@@ -101,8 +101,8 @@ KINDS = {
 def folders(tmp_path_factory):
     work = tmp_path_factory.mktemp("headless")
     (work / "models.py").write_text(MODELS)
-    write_digits_folder(work / "train", per_class={d: 4 for d in range(10)})
-    write_digits_folder(work / "eval", per_class={d: 3 for d in range(10)}, offset=4)
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(10), 4))
+    write_digits_folder(work / "eval", per_class=dict.fromkeys(range(10), 3), offset=4)
     return work
 
 

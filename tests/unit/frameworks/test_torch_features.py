@@ -140,7 +140,7 @@ def test_several_layers_are_pooled_and_concatenated_in_the_order_given():
 
 
 def test_models_the_rule_cannot_read_ask_for_layer():
-    with pytest.raises(UsageError, match="torch.fx cannot trace.*--layer"):
+    with pytest.raises(UsageError, match=r"torch\.fx cannot trace.*--layer"):
         _embedder(Untraceable())
     assert _embedder(Untraceable(), layer="conv").embed_batch(_batch()).shape == (5, 4)
     with pytest.raises(UsageError, match="'nope' not found"):

@@ -10,7 +10,7 @@ import pytest
 from repcurate import tasks
 from repcurate.data.annotations import AnnotatedImage, Box
 from repcurate.errors import InputError, UsageError
-from repcurate.tasks.detection import DetectionTask, Detections, coco_map, ground_truth, matched_f1
+from repcurate.tasks.detection import Detections, DetectionTask, coco_map, ground_truth, matched_f1
 
 REFERENCE = [Detections(np.array([[10.0, 10.0, 30.0, 30.0], [40.0, 5.0, 60.0, 25.0]]), np.ones(2), np.array([0, 1])),
              Detections(np.array([[0.0, 0.0, 20.0, 40.0]]), np.ones(1), np.array([1]))]
@@ -72,7 +72,7 @@ def test_postprocess_output_is_scored_and_the_float_model_scores_one():
 def test_bad_postprocess_results_are_input_errors_naming_it():
     float_outputs = [np.zeros((2, 3, 4)), np.ones((2, 3))]
     short = tasks.configured(tasks.get("detection"), postprocess=lambda outputs: [], where="t.py:short")
-    with pytest.raises(InputError, match="t.py:short returned 0 results for 2 images"):
+    with pytest.raises(InputError, match=r"t\.py:short returned 0 results for 2 images"):
         short.score(float_outputs, float_outputs, None)
     ragged = tasks.configured(tasks.get("detection"), postprocess=lambda o: [(np.zeros((2, 4)), [1.0], [0])] * 2,
                               where="t.py:ragged")
