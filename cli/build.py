@@ -54,8 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--model", default=None, metavar="SPEC",
                         help="model to be quantized: efficientnet-lite0 (default), file.py:factory, module:factory, model.keras/.h5")
-    parser.add_argument("--layer", default=None, metavar="NAME",
-                        help="layer to take features from (default: the input of the classifier head)")
+    parser.add_argument("--layer", action="append", default=None, metavar="NAME",
+                        help="layer(s) to take features from, comma-separated or repeated: each pooled, concatenated "
+                             "(default: the input of the classifier head; without one, the layer feeding all output "
+                             "heads, see README)")
     parser.add_argument("--preprocess", default=None, metavar="SPEC",
                         help="evaluation preprocessing, file.py:fn or module:fn (PIL RGB image → sample); "
                              "required with a user --model")

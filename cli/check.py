@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   repcurate check --repset repset --eval-dir data/val
   repcurate check --repset repset --eval-dir data/val --eval-preprocess eval.py:transform --format junit --output check.xml
   repcurate check --repset repset --eval-dir data/val --model model.py:make_model --fail-on warn
+  repcurate check --repset repset --eval-dir data/val --model detector.py:make_model --layer neck.p3,neck.p4
   repcurate check --repset repset --eval-dir data/val --format junit --output check.xml --report check.html
 
 """
@@ -37,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-preprocess", default=None, metavar="SPEC",
                         help="evaluation pipeline (default: the repset's own; code the set names runs only with --trust-set)")
     parser.add_argument("--model", default=None, metavar="SPEC", help="float model: enables activation_ranges")
+    parser.add_argument("--layer", action="append", default=None, metavar="NAME",
+                        help="feature layer(s) of the embedding checks, comma-separated or repeated (default: the "
+                             "set's own, from its manifest)")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                         help="TOML/JSON {check_id: {param: value}} (default: [tool.repcurate.check] in pyproject.toml)")
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically) instead of stdout")
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     guard_eval_command_reports(args)
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
-                   use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set)
+                   use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set,
+                   layer=args.layer)
     write_html_report(args, args.repset, check=result)
     return emit(result, args.format, args.output, fail_on=args.fail_on)

@@ -138,7 +138,7 @@ def guard_report_files(args: argparse.Namespace, *, input_dirs: dict[str, Path |
                        input_files: list[Path | None]) -> None:
     """Refuse (exit 2, before any work) ``--output`` / ``--report`` files that would overwrite an input of the
     command or land inside an input folder, or that name the same file twice."""
-    specs = [getattr(args, name, None) for name in ("model", "preprocess", "eval_preprocess")]
+    specs = [getattr(args, name, None) for name in ("model", "preprocess", "eval_preprocess", "postprocess")]
     files = [*input_files, *(code_file(spec) for spec in specs), getattr(args, "config", None),
              getattr(args, "class_map", None)]
     outputs = [(option, getattr(args, attr, None)) for option, attr in (("--output", "output"), ("--report", "report"))]

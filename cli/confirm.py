@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
+from repcurate.tasks import REGISTRY as _TASKS
 
 from .common import (
     EXIT_CODES_HELP,
@@ -17,10 +18,13 @@ from .common import (
     write_html_report,
 )
 
+TASK_NAMES = tuple(_TASKS)
+
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --weights-bits 4 --random-sets 5
   repcurate confirm --repset repset --model model.keras --eval-dir data/val --export quantized/
+  repcurate confirm --repset repset --model detector.py:make_model --eval-dir data/val --postprocess detector.py:decode
 
 """
 
@@ -50,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bias-correction", type=_bias_correction, default=(True, False), metavar="on,off")
     parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
+    parser.add_argument("--task", default=None, choices=TASK_NAMES,
+                        help="how outputs are scored (default: detection with --postprocess, else classification for one "
+                             "score vector per image, fidelity (SQNR, cosine to the float model) otherwise)")
+    parser.add_argument("--postprocess", default=None, metavar="SPEC",
+                        help="detector decoding, file.py:fn: model outputs (list of arrays) -> per image (boxes xyxy in "
+                             "input pixels, scores, classes)")
     parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
     parser.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help=f"eval images used at most (default: {DEFAULT_MAX_EVAL})")
     parser.add_argument("--seed", type=int, default=0)
@@ -70,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
-                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set)
+                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set,
+                     task=args.task, postprocess=args.postprocess)
     write_html_report(args, args.repset, confirm=result)
     return emit(result, args.format, args.output)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from repcurate.tasks import REGISTRY as _TASKS
+
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
@@ -15,6 +17,8 @@ from .common import (
     stdout_to_stderr,
     write_html_report,
 )
+
+TASK_NAMES = tuple(_TASKS)
 
 EXAMPLES = """examples:
   repcurate doctor --model model.py:make_model --repset repset --eval-dir data/val
@@ -44,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
     parser.add_argument("--preprocess", default=None, metavar="SPEC",
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
+    parser.add_argument("--task", default=None, choices=TASK_NAMES,
+                        help="how outputs are scored (default: detection with --postprocess, else classification for one "
+                             "score vector per image, fidelity (SQNR, cosine to the float model) otherwise)")
+    parser.add_argument("--postprocess", default=None, metavar="SPEC",
+                        help="detector decoding, file.py:fn: model outputs (list of arrays) -> per image (boxes xyxy in "
+                             "input pixels, scores, classes)")
     parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
     parser.add_argument("--max-eval", type=int, default=2000, help="eval images used at most (default: 2000)")
     parser.add_argument("--min-gain", type=float, default=0.5, metavar="POINTS",
@@ -67,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
-                        run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set)
+                        run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set,
+                        task=args.task, postprocess=args.postprocess)
     write_html_report(args, args.repset, doctor=result.to_dict())
     return emit(result, args.format, args.output)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ def check(
     batch_size: int = 32,
     workers: int = 2,
     trust_set: bool = False,
+    layer: str | Sequence[str] | None = None,
 ) -> SuiteResult:
     """Validate a representative set against the evaluation data and pipeline.
 
@@ -46,6 +48,8 @@ def check(
     ``activation_ranges`` and overrides the model recorded in the manifest for embeddings.
     ``trust_set``: run the model / preprocessing code the set's manifest names when nothing given here
     replaces it (without it such a check is refused up front, :class:`UsageError`; see :mod:`repcurate.trust`).
+    ``layer``: the feature layer(s) of the embedding checks (default: the ``--layer`` recorded in the set's
+    manifest, else the same default rule as ``build``).
     """
     started = time.perf_counter()
     loaded = repset if isinstance(repset, RepresentativeSet) else load(repset)
@@ -64,11 +68,12 @@ def check(
     eval_source = scan(Path(eval_dir), workers=max(2, workers))
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     ctx = CheckContext(loaded, eval_source, eval_preprocess=eval_preprocess, model=model, cache_dir=cache,
-                       seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set)
+                       seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set, layer=layer)
     result = run_suite(ctx, params, skip=skip, allow_errors=allow_errors)
     result.seconds["total"] = time.perf_counter() - started
     result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                      "eval_dir": eval_source.root.as_posix(), "eval_images": len(eval_source.records),
                      "eval_skipped": len(eval_source.skipped), "config": source if settings else None,
-                     "eval_preprocess": _spec_text(eval_preprocess), "model": _spec_text(model), "seed": seed}
+                     "eval_preprocess": _spec_text(eval_preprocess), "model": _spec_text(model), "seed": seed,
+                     "layer": ctx.layer_used}
     return result

@@ -74,7 +74,7 @@ class ConfirmResult:
 
     def to_dict(self) -> dict[str, Any]:
         report = {"metric": self.metric, "float": self.float, "arms": self.arms, "summary": self.summary(),
-                  "settings": self.settings}
+                  "settings": self.settings, "metric_info": tasks.metric(self.metric).to_dict()}
         if self.export is not None:
             report["export"] = self.export
         return report
@@ -180,13 +180,17 @@ def confirm(
     export: str | Path | None = None,
     overwrite: bool = False,
     trust_set: bool = False,
+    task: str | None = None,
+    postprocess: Any = None,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, point of MCT's settings grid:
     bias correction on / off) and
     measure each quantized model on held-out ``eval_dir`` images. With ``export``, the best run's
     quantized model is written there by MCT's exporter (ONNX for PyTorch, ``.keras`` for Keras).
     Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
-    repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front)."""
+    repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front). ``task`` names the
+    registered task that scores the runs (default: detection with a ``postprocess``, else inferred from the
+    outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes."""
     from repcurate.quantize.mct import WEIGHT_BITS
     from repcurate.quantize.registry import get as quantizer_named
 
@@ -235,11 +239,12 @@ def confirm(
     calibration_files = set().union(*(a.fingerprints for a in arms))
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
                            model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
-                           calibration_files=calibration_files)
+                           calibration_files=calibration_files, task=task, postprocess=postprocess)
     metric = evaluation.metric
     settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(evaluation.x), "set_size": size,
                 "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
-                "model": loaded.spec, "eval_dir": str(evaluation.root)}
+                "model": loaded.spec, "eval_dir": str(evaluation.root), "task": evaluation.task.name,
+                "reference": "ground truth" if evaluation.labels is not None else "float model"}
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)
     grid = quantizer.grid(quantizer.settings(weights_bits=weights_bits, tpc=tpc), {"bias_correction": bias_correction})
     best: dict[str, Any] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors_skipping
 from repcurate.errors import InputError, UsageError
+from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
 from repcurate.io.yolo_view import yolo_view_files
@@ -150,7 +152,7 @@ def build(
     strategy: str = "kmeans",
     seed: int = 0,
     model: ModelArg = None,
-    layer: str | None = None,
+    layer: str | Sequence[str] | None = None,
     preprocess: PreprocessArg = None,
     match_dir: str | Path | None = None,
     layout: str = "auto",
@@ -271,7 +273,7 @@ def build(
         "train_source": Path(train_dir).resolve().as_posix(),
         "layout": source.layout,
         "parameters": {**config.to_dict(), "match_dir": None if match_dir is None else Path(match_dir).resolve().as_posix(),
-                       "layer": layer, **selection.near_duplicate_record()},
+                       "layer": ",".join(layer_names(layer)) or None, **selection.near_duplicate_record()},
         "seed": seed,
         "model": {"spec": embedder.model_spec, "framework": embedder.framework, "layer": embedder.layer,
                   "fingerprint": embedder.fingerprint, "embedding_dim": int(run.vectors.shape[1])},

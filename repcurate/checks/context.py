@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.data.scan import ImageRecord, ScanResult
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
+from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import ModelArg, load_model, load_recorded_preprocessor
 from repcurate.repset import RepresentativeSet
@@ -79,7 +81,7 @@ class CheckContext:
     def __init__(self, repset: RepresentativeSet, eval_source: ScanResult, *,
                  eval_preprocess: str | Any | None = None, model: ModelArg = None,
                  cache_dir: Path | None = None, seed: int = 0, batch_size: int = 32, workers: int = 2,
-                 trust_set: bool = False) -> None:
+                 trust_set: bool = False, layer: str | Sequence[str] | None = None) -> None:
         self.repset = repset
         self.trust_set = trust_set
         self.origin = trust.manifest_label(repset.directory)
@@ -92,6 +94,9 @@ class CheckContext:
         self._model_arg = model
         self._eval_preprocess_arg = eval_preprocess
         self.model_given = model is not None
+        #: The feature layer(s) embeddings are taken from: ``layer`` when given, else the ``--layer`` the set was
+        #: built with (its manifest's ``parameters.layer``), else the framework's default rule, as at build time.
+        self.layer = layer_names(layer) or layer_names((self.manifest.get("parameters") or {}).get("layer"))
 
     # ---------------------------------------------------------------- pipelines
     @cached_property
@@ -167,8 +172,8 @@ class CheckContext:
         if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and not trust.names_code(spec):
             raise Unavailable(f"the repset's model {spec!r} cannot be loaded again; pass --model")
         if spec == DEFAULT_MODEL_NAME:  # the bundled model brings its own preprocessing
-            embedder, _ = build_embedder(spec, layer=None, preprocess=None)
-            return embedder
+            embedder, _ = build_embedder(spec, layer=self.layer or None, preprocess=None)
+            return self._same_layer(embedder)
         if self._model_arg is None:
             if not self.trust_set:
                 raise trust.refusal(self.origin, "model.spec", spec, "--model")
@@ -178,7 +183,21 @@ class CheckContext:
             pre = self.eval_preprocessor  # named on the command line: the model's input pipeline
         if pre is None:
             raise Unavailable("the repset's preprocessing cannot be loaded to feed its model; pass --eval-preprocess")
-        embedder, _ = build_embedder(spec, layer=None, preprocess=pre)
+        embedder, _ = build_embedder(spec, layer=self.layer or None, preprocess=pre)
+        return self._same_layer(embedder)
+
+    @property
+    def layer_used(self) -> str | None:
+        """The layer(s) the embeddings came from (comma-separated), once embedded; else the ones asked for."""
+        embedder = self.__dict__.get("embedder")
+        return embedder.layer if embedder is not None else (",".join(self.layer) or None)
+
+    def _same_layer(self, embedder: Any) -> Any:
+        """``embedder``, after warning when its layer differs from the one the set was built with."""
+        recorded = (self.manifest.get("model") or {}).get("layer")
+        if recorded and embedder.layer != recorded:
+            log.warning("embedding with layer %s, but the set was built with layer %s: set and eval embeddings "
+                        "are comparable with each other, not with the build's", embedder.layer, recorded)
         return embedder
 
     def _embed(self, records: list[ImageRecord], root: Path, desc: str) -> EmbeddingRun:

@@ -57,8 +57,7 @@ class Lab:
         core = settings.core_config(self.framework.kernel_types(self.model))
         q_model, _seconds = self.quantizer.run(self.framework, self.model, self.data_gen, core, self.tpc,
                                                weights_memory=settings.weights_memory, gptq_epochs=settings.gptq_epochs)
-        hits = self.evaluation.per_sample(model_outputs(self.framework, q_model, self.evaluation.x))
-        value = self.evaluation.aggregate(hits)
+        value, hits = self.evaluation.measure(model_outputs(self.framework, q_model, self.evaluation.x))
         if keep_as_baseline:
             self.baseline_model = q_model
         seconds = time.perf_counter() - started

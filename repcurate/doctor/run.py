@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from repcurate import tasks, trust
 from repcurate.doctor import steps
@@ -57,6 +58,8 @@ def doctor(
     seed: int = 0,
     batch_size: int = 32,
     trust_set: bool = False,
+    task: str | None = None,
+    postprocess: Any = None,
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
@@ -65,7 +68,8 @@ def doctor(
     on the same eval images (McNemar for a classifier, Wilcoxon signed-rank otherwise; one-sided 5 %); ``budget_minutes`` bounds the PTQ
     experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
     when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
-    :class:`UsageError` up front)."""
+    :class:`UsageError` up front). ``task`` / ``postprocess``: as for :func:`repcurate.confirm` (detection: COCO
+    mAP, adopted by a paired permutation test on per-image matched-box F1; segmentation: mIoU, per-image mIoU)."""
     if weights_bits not in WEIGHT_BITS or isinstance(weights_bits, bool):
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
     require_number(tolerance, "--tolerance", low=0.0, high=100.0, meaning=" (metric points)")
@@ -111,9 +115,11 @@ def doctor(
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre,
                            manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,
                            max_eval=max_eval, seed=seed,
-                           calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]})
+                           calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]},
+                           task=task, postprocess=postprocess)
     float_value = evaluation.float_metrics()[evaluation.metric]
-    settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric})
+    settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric, "task": evaluation.task.name,
+                     "paired_test_on": evaluation.paired})
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
               evaluation=evaluation, tpc=quantizer.platform(tpc), budget_seconds=budget_minutes * 60, started=started)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,

@@ -1,6 +1,7 @@
 """The embedder contract, and the one embedder built on a framework's feature capture."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,7 +35,7 @@ class ModelEmbedder:
     the input of the last Linear/Dense layer), fed by ``preprocessor``."""
 
     def __init__(self, framework: Framework, model: Any, *, spec: str, preprocessor: Preprocessor,
-                 layer: str | None = None) -> None:
+                 layer: str | Sequence[str] | None = None) -> None:
         self.framework = framework.name
         self.model_spec = spec
         self.preprocessor = preprocessor

@@ -1,11 +1,13 @@
 """Turn ``--model`` / ``--preprocess`` arguments into an embedder and the set's preprocessing."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from repcurate.data.preprocess import Preprocessor
 from repcurate.embed.base import Embedder, ModelEmbedder
 from repcurate.errors import UsageError
+from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.bundled import (
     DEFAULT_MODEL_NAME,
     HEAD_LAYER,
@@ -46,7 +48,7 @@ class LazyBundledEmbedder:
         return self.loaded.embed_batch(batch)
 
 
-def build_embedder(model: ModelArg, *, layer: str | None, preprocess: PreprocessArg) -> tuple[Embedder, Preprocessor]:
+def build_embedder(model: ModelArg, *, layer: str | Sequence[str] | None, preprocess: PreprocessArg) -> tuple[Embedder, Preprocessor]:
     """Return ``(embedder, set_preprocessor)``.
 
     With the bundled default model the embedder always uses the model's own preprocessing, while
@@ -55,7 +57,7 @@ def build_embedder(model: ModelArg, *, layer: str | None, preprocess: Preprocess
     and is required: it feeds both the embeddings and the set.
     """
     user_pre = as_preprocessor(preprocess)
-    if (model is None or model == DEFAULT_MODEL_NAME) and layer is None:
+    if (model is None or model == DEFAULT_MODEL_NAME) and not layer_names(layer):
         embed_pre = default_preprocessor()
         return LazyBundledEmbedder(embed_pre), user_pre or embed_pre
     loaded = load_model(model)

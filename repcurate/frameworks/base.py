@@ -7,7 +7,7 @@ on a batch (always a *list* of arrays), its kernel layer types, and the glue MCT
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,14 @@ def pool_features(features: np.ndarray, *, channels_last: bool) -> np.ndarray:
     return np.ascontiguousarray(features.reshape(features.shape[0], -1), dtype=np.float32)
 
 
+def layer_names(layer: str | Sequence[str] | None) -> list[str]:
+    """``--layer`` values as a list of names: one name, several comma-separated, or a sequence of such strings."""
+    if layer is None:
+        return []
+    texts = [layer] if isinstance(layer, str) else list(layer)
+    return list(dict.fromkeys(part.strip() for text in texts for part in str(text).split(",") if part.strip()))
+
+
 def batches_of(tensors: np.ndarray, batch_size: int) -> Iterable[np.ndarray]:
     """``tensors`` in consecutive slices of at most ``batch_size`` rows, float32 and contiguous."""
     for start in range(0, len(tensors), batch_size):
@@ -44,7 +52,7 @@ class FeatureCapture(Protocol):
     """One layer's features of a model: ``capture(batch)`` → pooled ``(n, d)`` float32."""
 
     #: The layer's name as recorded in a manifest (``NAME`` for an output, ``NAME:input`` or the head's name
-    #: for the default input capture).
+    #: for the default input capture; several layers comma-separated).
     layer: str
     #: Stable hash of the model's architecture, weights and this layer.
     fingerprint: str
@@ -142,8 +150,10 @@ class Framework(Protocol):
     def fingerprint(self, model: Any, layer: str) -> str:
         """Stable hash of the model's architecture, weights and ``layer``."""
 
-    def capture(self, model: Any, *, layer: str | None, spec: str) -> FeatureCapture:
-        """Features of ``layer`` (its output), or by default the input of the last Linear/Dense layer."""
+    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> FeatureCapture:
+        """Features of ``layer`` (its output; several names: each pooled, concatenated), or by default the input
+        of the last Linear/Dense layer (a model without one: the framework's rule, e.g. the torch fx-graph rule of
+        :mod:`repcurate.frameworks.torch_features`)."""
 
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
         """Call ``visit(layer_name, output)`` for every layer's output, batch by batch (float model)."""

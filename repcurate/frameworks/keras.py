@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repcurate.errors import InputError, MissingDependencyError, UsageError
-from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, pool_features
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, pool_features
 from repcurate.frameworks.keras_graph import as_list, visit_layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -47,21 +47,24 @@ class KerasCapture:
     """One layer's (pooled) features of a Keras model in inference mode: the last Dense layer's input by
     default, or a named layer's output. Keras models take channels-last input."""
 
-    def __init__(self, model: Any, *, layer: str | None, spec: str) -> None:
+    def __init__(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> None:
         tf = import_tensorflow()
         self.model_spec = spec
-        if layer is None:
+        if not layer_names(layer):
             dense = [lyr for lyr in model.layers if isinstance(lyr, tf.keras.layers.Dense)]
             if not dense:
-                raise UsageError(f"{spec} has no Dense classifier head; fix: pass --layer NAME (see model.summary())")
+                raise UsageError(f"{spec} has no Dense classifier head (the graph rule for headless models is PyTorch-only); "
+                                 "fix: pass --layer NAME (several: comma-separated; see model.summary())")
             target = dense[-1].input
             self.layer = f"{dense[-1].name}:input"
         else:
             names = [lyr.name for lyr in model.layers]
-            if layer not in names:
-                raise UsageError(f"layer {layer!r} not found in {spec}; layers: {', '.join(names[-8:])} …")
-            target = model.get_layer(layer).output
-            self.layer = layer
+            wanted = layer_names(layer)
+            for name in wanted:
+                if name not in names:
+                    raise UsageError(f"layer {name!r} not found in {spec}; layers: {', '.join(names[-8:])} …")
+            target = [model.get_layer(name).output for name in wanted]
+            self.layer = ",".join(wanted)
         self._features = tf.keras.Model(inputs=model.inputs, outputs=target)
         self.fingerprint = keras_model_fingerprint(model, self.layer)
 
@@ -73,7 +76,8 @@ class KerasCapture:
                 f"{self.model_spec} failed on a batch of shape {batch.shape}: {type(exc).__name__}: {exc}; "
                 "fix: make --preprocess return the model's channels-last input"
             ) from exc
-        return pool_features(np.asarray(features), channels_last=True)
+        pooled = [pool_features(np.asarray(f), channels_last=True) for f in as_list(features)]
+        return pooled[0] if len(pooled) == 1 else np.ascontiguousarray(np.concatenate(pooled, axis=1))
 
 
 class KerasFramework:
@@ -101,7 +105,7 @@ class KerasFramework:
     def fingerprint(self, model: Any, layer: str) -> str:
         return keras_model_fingerprint(model, layer)
 
-    def capture(self, model: Any, *, layer: str | None, spec: str) -> KerasCapture:
+    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> KerasCapture:
         return KerasCapture(model, layer=layer, spec=spec)
 
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:

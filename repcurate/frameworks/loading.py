@@ -65,6 +65,22 @@ def load_model(model: ModelArg) -> LoadedModel:
     return _classify(obj, model)
 
 
+def load_postprocess(postprocess: str | Callable[..., Any] | None) -> tuple[Callable[..., Any] | None, str]:
+    """A detector's ``--postprocess``: ``file.py:fn`` / ``module:fn`` (code named on the command line, loaded like
+    ``--model``) or a callable; and how messages name it."""
+    if postprocess is None:
+        return None, "--postprocess"
+    if not isinstance(postprocess, str):
+        return postprocess, getattr(postprocess, "__qualname__", type(postprocess).__name__)
+    if ":" not in postprocess:
+        raise UsageError(f"--postprocess {postprocess!r}: use path/to/file.py:fn or package.module:fn")
+    fn = load_object(postprocess)
+    if not callable(fn):
+        raise InputError(f"{postprocess} is a {type(fn).__name__}; fix: name a function outputs -> "
+                         "[(boxes, scores, classes) per image]")
+    return fn, postprocess
+
+
 def as_preprocessor(preprocess: PreprocessArg) -> Preprocessor | None:
     """A :class:`Preprocessor` from a spec string, a callable, or one already built."""
     if preprocess is None or isinstance(preprocess, Preprocessor):

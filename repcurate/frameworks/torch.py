@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
 
 from repcurate.errors import InputError, UsageError
-from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, pool_features
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, pool_features
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_lite0
+
+log = logging.getLogger("repcurate")
 
 
 class _Captured(Exception):
@@ -29,17 +32,23 @@ def torch_model_fingerprint(model: Any, layer: str) -> str:
     return digest.hexdigest()
 
 
-def default_head_layer(model: Any) -> str:
-    """Name of the last ``nn.Linear`` in module order: its input is the penultimate feature vector."""
+def last_linear(model: Any) -> str | None:
+    """Name of the last ``nn.Linear`` in module order (its input is the penultimate feature vector), or None."""
     import torch.nn as nn
 
     linear = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    if not linear:
+    return linear[-1] if linear else None
+
+
+def default_head_layer(model: Any) -> str:
+    """Name of the last ``nn.Linear`` in module order: its input is the penultimate feature vector."""
+    name = last_linear(model)
+    if name is None:
         raise UsageError(
             f"{type(model).__name__} has no nn.Linear classifier head to take features from; "
             "fix: pass --layer NAME (see model.named_modules())"
         )
-    return linear[-1]
+    return name
 
 
 def flatten_outputs(output: Any) -> list[Any]:
@@ -53,66 +62,102 @@ def flatten_outputs(output: Any) -> list[Any]:
 
 
 class TorchCapture:
-    """Captures one layer's features of a torch model under ``inference_mode``.
+    """Captures one or several layers' features of a torch model under ``inference_mode``.
 
-    With the default layer (the classifier head) the *input* of the head is captured, i.e. the
-    pooled penultimate features; with ``layer=NAME`` the layer's *output*, global-average-pooled
-    when it is a feature map.
+    By default, the *input* of the last ``nn.Linear`` (the classifier head), i.e. the pooled penultimate
+    features; a model without one gets the feature layer(s) of :mod:`repcurate.frameworks.torch_features`
+    (found in its fx graph). With ``layer`` (one name, several comma-separated, or a list) each layer's
+    *output*, global-average-pooled when it is a feature map, concatenated in the given order. Names are
+    module names (hooked) or torch.fx node names (captured from the traced graph).
     """
 
-    def __init__(self, model: Any, *, layer: str | None, spec: str) -> None:
+    def __init__(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> None:
         import torch
+
+        from repcurate.frameworks import torch_features
 
         self.model = model.eval()
         self.model_spec = spec
-        self._capture_input = layer is None
-        self.layer = layer or default_head_layer(model)
+        names = layer_names(layer)
+        head = last_linear(model) if not names else None
+        self._capture_input = head is not None
+        traced = None
+        if head is not None:
+            names = [head]
+        elif not names:
+            traced = torch_features.trace(model, spec)
+            names, rule = torch_features.default_feature_nodes(traced, spec)
+            log.info("%s has no nn.Linear head: embedding with %s (%s)", spec, ", ".join(names), rule)
         modules = dict(model.named_modules())
-        if self.layer not in modules:
-            close = sorted(n for n in modules if n and self.layer.split(".")[-1] in n)[:5]
-            hint = f" (similar: {', '.join(close)})" if close else ""
-            raise UsageError(f"layer {self.layer!r} not found in {type(model).__name__}{hint}")
-        self._module = modules[self.layer]
+        self._graph = None
+        unknown = [name for name in names if name not in modules or not name]
+        if unknown:
+            if traced is None:
+                try:
+                    traced = torch_features.trace(model, spec)
+                except UsageError:
+                    close = sorted(n for n in modules if n and unknown[0].split(".")[-1] in n)[:5]
+                    hint = f" (similar: {', '.join(close)})" if close else ""
+                    raise UsageError(f"layer {unknown[0]!r} not found in {type(model).__name__}{hint}") from None
+            self._graph = torch_features.feature_graph(traced, names, spec)
+        self.names = names
+        self.layer = ",".join(names)
+        self._modules = [modules[name] for name in names] if self._graph is None else []
         self.fingerprint = torch_model_fingerprint(model, ("in:" if self._capture_input else "out:") + self.layer)
         self._channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
+    def _forward(self, x: Any) -> list[Any]:
+        """The wanted tensors of one batch, in ``self.names`` order (hooks stop the pass once all are in)."""
+        if self._graph is not None:
+            return flatten_outputs(self._graph(x))
+        captured: dict[int, Any] = {}
+
+        def hook_for(index: int) -> Any:
+            def pre_hook(_module: Any, inputs: tuple[Any, ...]) -> None:
+                captured.setdefault(index, inputs[0])
+                raise _Captured
+
+            def post_hook(_module: Any, _inputs: Any, output: Any) -> None:
+                captured.setdefault(index, output[0] if isinstance(output, (tuple, list)) else output)
+                if len(captured) == len(self._modules):
+                    raise _Captured
+            return pre_hook if self._capture_input else post_hook
+
+        handles = [(module.register_forward_pre_hook(hook_for(i)) if self._capture_input
+                    else module.register_forward_hook(hook_for(i))) for i, module in enumerate(self._modules)]
+        try:
+            try:
+                self.model(x)
+            except _Captured:
+                pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [self.names[i] for i in range(len(self._modules)) if i not in captured]
+        if missing:
+            raise UsageError(f"layer {missing[0]!r} was not called during the forward pass; fix: pick another --layer")
+        return [captured[i] for i in range(len(self._modules))]
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        captured: list[Any] = []
-
-        def pre_hook(_module: Any, inputs: tuple[Any, ...]) -> None:
-            captured.append(inputs[0])
-            raise _Captured
-
-        def post_hook(_module: Any, _inputs: Any, output: Any) -> None:
-            captured.append(output[0] if isinstance(output, (tuple, list)) else output)
-            raise _Captured
-
-        handle = (self._module.register_forward_pre_hook(pre_hook) if self._capture_input
-                  else self._module.register_forward_hook(post_hook))
-        try:
-            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-            if self._channels_last and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                try:
-                    self.model(x)
-                except _Captured:
-                    pass
-                except Exception as exc:
-                    raise InputError(
-                        f"{self.model_spec} failed on a batch of shape {tuple(x.shape)}: {type(exc).__name__}: {exc}; "
-                        "fix: make --preprocess return the model's input layout and size"
-                    ) from exc
-        finally:
-            handle.remove()
-        if not captured:
-            raise UsageError(f"layer {self.layer!r} was not called during the forward pass; fix: pick another --layer")
-        features = captured[0].detach().float().cpu().numpy()
-        return pool_features(features, channels_last=False)
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        if self._channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            try:
+                tensors = self._forward(x)
+            except UsageError:
+                raise
+            except Exception as exc:
+                raise InputError(
+                    f"{self.model_spec} failed on a batch of shape {tuple(x.shape)}: {type(exc).__name__}: {exc}; "
+                    "fix: make --preprocess return the model's input layout and size"
+                ) from exc
+        pooled = [pool_features(t.detach().float().cpu().numpy(), channels_last=False) for t in tensors]
+        return pooled[0] if len(pooled) == 1 else np.ascontiguousarray(np.concatenate(pooled, axis=1))
 
 
 class TorchFramework:
@@ -137,7 +182,7 @@ class TorchFramework:
     def fingerprint(self, model: Any, layer: str) -> str:
         return torch_model_fingerprint(model, layer)
 
-    def capture(self, model: Any, *, layer: str | None, spec: str) -> TorchCapture:
+    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> TorchCapture:
         return TorchCapture(model, layer=layer, spec=spec)
 
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:

@@ -3,6 +3,7 @@ task that scores a model's outputs against them."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,15 +11,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from repcurate import tasks
-from repcurate.data.scan import scan
+from repcurate.data.scan import ImageRecord, ScanResult, scan
 from repcurate.embed.pipeline import load_tensors
-from repcurate.errors import InputError
+from repcurate.errors import InputError, UsageError
+from repcurate.frameworks.loading import load_postprocess
 from repcurate.tasks.base import Metric, Task, as_output_list
+from repcurate.tasks.fidelity import FidelityTask
 
 if TYPE_CHECKING:
     from repcurate.frameworks.base import Framework
 
 log = logging.getLogger("repcurate")
+#: Scores the raw outputs' fidelity to the float model beside every task's own metrics.
+FIDELITY = FidelityTask()
 
 
 def model_outputs(framework: Framework, model: Any, x: np.ndarray) -> list[np.ndarray]:
@@ -49,17 +54,36 @@ class EvalData:
         return self.task.metrics[self.metric]
 
     @property
+    def paired(self) -> str:
+        """The metric the per-image scores of the paired test aggregate to (the headline, or detection's F1)."""
+        return self.task.paired_metric(self.labels)
+
+    @property
     def float_logits(self) -> np.ndarray:
         """The float model's first output (a classifier's logits)."""
         return self.float_outputs[0]
 
     def float_metrics(self) -> dict[str, float]:
-        """The float model's own metrics on these images."""
-        return self.task.float_metrics(self.float_outputs, self.labels)
+        """The float model's own metrics on these images (with the raw outputs' fidelity to themselves)."""
+        return {**FIDELITY.float_metrics(self.float_outputs, None), **self.task.float_metrics(self.float_outputs, self.labels)}
 
     def score(self, framework: Framework, model: Any) -> dict[str, float]:
         """Metrics of ``model`` (e.g. a quantized one) on these images."""
-        return self.task.score(model_outputs(framework, model, self.x), self.float_outputs, self.labels)
+        return self.score_outputs(model_outputs(framework, model, self.x))
+
+    def score_outputs(self, outputs: list[np.ndarray]) -> dict[str, float]:
+        """The task's metrics of ``outputs`` plus, for every task, the per-output SQNR (dB) and cosine similarity
+        of the raw outputs to the float model's (the fidelity task's metrics, ``sqnr_db_<i>`` / ``cosine_<i>``)."""
+        outputs = as_output_list(outputs)
+        return {**FIDELITY.score(outputs, self.float_outputs, None), **self.task.score(outputs, self.float_outputs, self.labels)}
+
+    def measure(self, outputs: list[np.ndarray]) -> tuple[float, np.ndarray]:
+        """The headline value of ``outputs`` and their per-image scores for the paired test."""
+        outputs = as_output_list(outputs)
+        per_sample = self.per_sample(outputs)
+        if self.paired == self.metric:
+            return self.aggregate(per_sample), per_sample
+        return self.task.score(outputs, self.float_outputs, self.labels)[self.metric], per_sample
 
     def per_sample(self, outputs: list[np.ndarray]) -> np.ndarray:
         """Per image: the headline metric of ``outputs`` (a classifier's hits); :meth:`aggregate` gives the metric."""
@@ -76,20 +100,36 @@ class EvalData:
         return self.task.significant(trial, incumbent)
 
 
+def eval_records(source: ScanResult) -> tuple[list[ImageRecord], Callable[[list[ImageRecord]], list[Any]]]:
+    r"""The eval records of a scanned folder or list, and how to read their labels (class names).
+
+    The one place labelled detection / segmentation eval connects: for an
+    :class:`~repcurate.data.annotations.AnnotatedDataset`, return ``ImageRecord``\ s of its images and a labeller
+    mapping each record to its ``AnnotatedImage``; :meth:`Task.references` of detection / segmentation then
+    scores against its boxes / masks."""
+    return source.records, lambda records: [r.label for r in records]
+
+
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None,
-              task: str | None = None) -> EvalData:
+              task: str | None = None, postprocess: Any = None) -> EvalData:
     """Scan, sample (seeded, at most ``max_eval``), preprocess and run the float model on ``eval_dir``.
     Refuses eval images that are also calibration images (by content fingerprint). ``task`` names a registered
-    task; by default the first that accepts the float model's outputs (one score vector per image:
-    classification; anything else: fidelity to the float model)."""
+    task; by default detection when a ``postprocess`` (``file.py:fn`` or callable) is given, else the first that
+    accepts the float model's outputs (one score vector per image: classification; anything else: fidelity to
+    the float model).
+
+    The eval images are a folder or list (``scan``): their class labels are the references of a classifier,
+    and a detector / segmenter is scored against the float model. Labelled detection / segmentation eval plugs in
+    at :func:`eval_records`: records whose labels are the dataset's
+    :class:`~repcurate.data.annotations.AnnotatedImage` objects make the tasks score against those boxes / masks."""
     source = scan(Path(eval_dir))
-    overlap = [r.path for r in source.records if r.fingerprint in (calibration_files or set())]
+    records, labels_of = eval_records(source)
+    overlap = [r.path for r in records if r.fingerprint in (calibration_files or set())]
     if overlap:
         raise InputError(f"{source.root}: {len(overlap)} eval files are also calibration images "
                          f"(e.g. {overlap[0]}); fix: evaluate on data disjoint from the training directory")
-    records = source.records
     if len(records) > max_eval:
         keep = np.sort(np.random.default_rng(seed).choice(len(records), max_eval, replace=False))
         records = [records[i] for i in keep]
@@ -102,13 +142,19 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
         raise InputError(f"{model_spec} failed on eval tensors of shape {x.shape[1:]} "
                          f"({type(exc).__name__}: {str(exc)[:200]}); fix: pass the model's own --preprocess "
                          "(Keras models take channels-last input)") from exc
+    post, where = load_postprocess(postprocess)
+    if task is None and post is not None:
+        task = "detection"
     try:
         chosen = tasks.get(task) if task is not None else tasks.for_outputs(outputs)
     except ValueError as exc:
-        raise InputError(f"{model_spec}: {exc}") from None
+        raise (UsageError(f"--task: {exc}") if task is not None else InputError(f"{model_spec}: {exc}")) from None
+    spatial = x.shape[1:3] if framework.channels_last else x.shape[2:4]
+    chosen = tasks.configured(chosen, postprocess=post, where=where, channels_last=framework.channels_last,
+                              input_hw=tuple(int(v) for v in spatial) if x.ndim == 4 else None)
     if not chosen.accepts(outputs):
         raise InputError(f"{model_spec} returns outputs of shapes {[o.shape[1:] for o in outputs]}; the "
                          f"{chosen.name} task cannot score them")
     log.info("scoring the %s task on %d eval images", chosen.name, len(x))
-    labels = chosen.references(chosen.labels(records), outputs, manifest=manifest, class_map=class_map)
+    labels = chosen.references(labels_of(records), outputs, manifest=manifest, class_map=class_map)
     return EvalData(root=source.root, x=x, labels=labels, float_outputs=outputs, task=chosen)

@@ -35,7 +35,8 @@ def _render(result: ConfirmResult, fmt: str) -> str:
              f"{_fmt(r['random_mean'], m)} ± {_fmt(r['random_std'], m)}", _fmt(r["random_worst"], m),
              _fmt(r["first_n"], m)] for r in result.summary()]
     title = (f"{m} on {result.settings['eval_images']} held-out images, {result.settings['weights_bits']}-bit weights; "
-             f"float model: {_fmt(result.float[m], m)}")
+             f"float model: {_fmt(result.float[m], m)} ({tasks.metric(m).direction}"
+             f"{'; ' + result.settings['task'] + ' vs the ' + result.settings['reference'] if 'task' in result.settings else ''})")
     verdicts = [f"bias correction {'on' if r['bias_correction'] else 'off'}: {r['verdict']}" for r in result.summary()]
     runs = [f"{a['set']:<12} bc {'on ' if a['bias_correction'] else 'off'} {_fmt(a['metric'][m], m):>8}  PTQ {a['ptq_seconds']:.1f} s"
             for a in result.arms]

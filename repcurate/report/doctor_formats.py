@@ -5,6 +5,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from repcurate import tasks
+
 if TYPE_CHECKING:
     from repcurate.doctor.result import DoctorResult
 
@@ -23,7 +25,7 @@ def _text(result: DoctorResult) -> str:
         return "\n".join(lines)
     lines = [f"doctor: {result.metric} float {_pct(result.float_metric)}, MCT defaults {_pct(result.baseline)}, "
              f"recommended {_pct(result.final)} (tolerance {result.tolerance:g} points: "
-             f"{'met' if result.within_tolerance() else 'missed'})",
+             f"{'met' if result.within_tolerance() else 'missed'}; {tasks.metric(result.metric).direction})",
              f"{result.ptq_runs} PTQ runs in {result.seconds:.0f} s", "", "findings (by measured gain):"]
     for finding in result.ranked():
         gain = "" if finding.gain is None else f" [{finding.gain:+.2f} points]"
@@ -46,7 +48,8 @@ def render_markdown(result: DoctorResult) -> str:
     lines = ["## repcurate doctor", "",
              f"{result.metric}: float **{_pct(result.float_metric)}**, MCT defaults **{_pct(result.baseline)}**, "
              f"recommended **{_pct(result.final)}** — tolerance {result.tolerance:g} points "
-             f"{'met' if result.within_tolerance() else 'missed'}; {result.ptq_runs} PTQ runs, {result.seconds:.0f} s.", "",
+             f"{'met' if result.within_tolerance() else 'missed'}; {result.ptq_runs} PTQ runs, {result.seconds:.0f} s "
+             f"({tasks.metric(result.metric).direction}).", "",
              "| step | status | gain (points) | summary |", "|---|---|---|---|"]
     for finding in result.ranked():
         gain = "" if finding.gain is None else f"{finding.gain:+.2f}"

@@ -299,7 +299,8 @@ def _confirm_section(report: dict[str, Any]) -> dict[str, Any]:
                 "random": f"{_metric_text(r.get('random_mean'), metric)} ± {_metric_text(r.get('random_std'), metric)}",
                 "worst": _metric_text(r.get("random_worst"), metric), "first_n": _metric_text(r.get("first_n"), metric),
                 "verdict": r.get("verdict", "")} for r in report.get("summary", [])]
-    unit = " (%)" if tasks.metric(metric).scale == 100.0 else ""
+    how = tasks.metric(metric)
+    unit = f" ({how.direction})"
     return {"metric": metric, "unit": unit, "float": _metric_text((report.get("float") or {}).get(metric), metric),
             "settings": sorted((k, _fmt(v) if not isinstance(v, (list, dict)) else json.dumps(v))
                                for k, v in (report.get("settings") or {}).items()),

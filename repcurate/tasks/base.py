@@ -20,6 +20,13 @@ import numpy as np
 
 #: The feature layer every task of today embeds with: the input of the model's last Linear / Dense layer.
 LAST_LINEAR_INPUT = "input of the last Linear/Dense layer"
+#: The feature layer of a model without a classifier head (detectors, segmenters): see
+#: :mod:`repcurate.frameworks.torch_features`.
+HEADS_INPUT = "last layer every output depends on (else the maps feeding each head, pooled and concatenated)"
+#: Sign-flip permutations of the paired test of tasks whose per-sample scores are not hit/miss.
+PERMUTATIONS = 4000
+#: One-sided level of that test.
+PERMUTATION_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,17 @@ class Metric:
         return f"{value * self.scale:.2f}" if self.scale != 1.0 else f"{value:.4g}"
 
     @property
+    def direction(self) -> str:
+        """``points, higher is better`` / ``dB, higher is better`` / ``lower is better``: unit and direction."""
+        way = "higher is better" if self.higher_is_better else "lower is better"
+        return f"{self.unit}, {way}" if self.unit else way
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (name, unit, direction, display scale, meaning)."""
+        return {"name": self.name, "unit": self.unit, "higher_is_better": self.higher_is_better, "scale": self.scale,
+                "description": self.description}
+
+    @property
     def unit_suffix(self) -> str:
         """`` points`` / `` dB`` / ``""``, for text after a number."""
         return f" {self.unit}" if self.unit else ""
@@ -70,25 +88,31 @@ class Task(Protocol):
     def accepts(self, outputs: list[np.ndarray]) -> bool:
         """Whether this task can score a model with these (float) outputs."""
 
-    def labels(self, records: Sequence[Any]) -> list[str | None]:
-        """The label of every scanned record (the unit the quotas balance)."""
+    def labels(self, records: Sequence[Any]) -> list[Any]:
+        """The label of every scanned record (the unit the quotas balance; a class name, or for an annotated
+        dataset the record's :class:`~repcurate.data.annotations.AnnotatedImage`)."""
 
     def quotas(self, available: dict[str | None, int], size: int, balance: str) -> list[Any]:
         """Per-label quotas for a set of ``size`` samples."""
 
-    def references(self, labels: list[str | None], float_outputs: list[np.ndarray], *, manifest: dict[str, Any],
+    def references(self, labels: list[Any], float_outputs: list[np.ndarray], *, manifest: dict[str, Any],
                    class_map: dict[str, int] | None) -> np.ndarray | None:
         """Ground truth for the eval samples, or ``None`` to score against the float model's outputs."""
 
     def headline(self, references: np.ndarray | None) -> str:
         """The metric ``confirm`` and ``doctor`` decide by (a key of :attr:`metrics`)."""
 
+    def paired_metric(self, references: np.ndarray | None) -> str:
+        """The metric :meth:`aggregate` of the per-sample scores equals: the headline, unless the headline does
+        not decompose per sample (COCO mAP pools detections over images: detection pairs per-image F1)."""
+
     def per_sample(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
                    references: np.ndarray | None) -> np.ndarray:
-        """The headline metric of every sample (shape ``(n,)``); :meth:`aggregate` of it is the headline value."""
+        """The score of every sample (shape ``(n,)``) the paired test compares; :meth:`aggregate` of it is the
+        value of :meth:`paired_metric`."""
 
     def aggregate(self, per_sample: np.ndarray) -> float:
-        """The headline value from per-sample scores."""
+        """The :meth:`paired_metric` value from per-sample scores."""
 
     def score(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
               references: np.ndarray | None) -> dict[str, float]:
@@ -106,6 +130,22 @@ def as_output_list(outputs: Any) -> list[np.ndarray]:
     if isinstance(outputs, np.ndarray):
         return [outputs.astype(np.float64, copy=False)]
     return [np.asarray(o, dtype=np.float64) for o in outputs]
+
+
+def permutation_significant(trial: Any, incumbent: Any, *, permutations: int = PERMUTATIONS,
+                            alpha: float = PERMUTATION_ALPHA, seed: int = 0) -> bool:
+    """Paired sign-flip permutation test (one-sided, seeded): is the mean per-sample gain of ``trial`` over
+    ``incumbent`` larger than random sign flips of the same differences give, at level ``alpha``?"""
+    if trial is None or incumbent is None:
+        return False
+    difference = np.asarray(trial, dtype=np.float64) - np.asarray(incumbent, dtype=np.float64)
+    observed = float(difference.mean()) if difference.size else 0.0
+    if observed <= 0.0:
+        return False
+    signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(permutations, difference.size))
+    null = (signs * difference).mean(axis=1)
+    p_value = (1 + int(np.count_nonzero(null >= observed - 1e-15))) / (1 + permutations)
+    return p_value < alpha
 
 
 class FolderLabels:

@@ -102,6 +102,9 @@ class ClassificationTask(FolderLabels):
         """``top1`` when the eval folders name the model's classes, else ``agreement`` with the float model."""
         return TOP1.name if references is not None else AGREEMENT.name
 
+    def paired_metric(self, references: np.ndarray | None) -> str:
+        return self.headline(references)
+
     def per_sample(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
                    references: np.ndarray | None) -> np.ndarray:
         """Per image: whether the top-1 class is correct (the true class, or the float model's top-1)."""

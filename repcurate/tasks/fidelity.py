@@ -62,6 +62,9 @@ class FidelityTask(FolderLabels):
     def headline(self, references: np.ndarray | None) -> str:
         return COSINE.name
 
+    def paired_metric(self, references: np.ndarray | None) -> str:
+        return self.headline(references)
+
     def per_sample(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
                    references: np.ndarray | None) -> np.ndarray:
         """Per sample: its cosine similarity to the float model, averaged over the model's outputs."""

@@ -1,6 +1,6 @@
 """Contract of every registered task (sklearn's estimator_checks, for tasks), on real model outputs: seeded
-PyTorch CNNs (a classifier and a two-head box + class model) on scikit-learn's digits, against the same
-models with their weights rounded to 8 and to 2 bits."""
+PyTorch CNNs (a classifier, a two-head box + class model, a detector that decodes its own boxes, a segmenter) on
+scikit-learn's digits, against the same models with their weights rounded to 8 and to 2 bits."""
 from __future__ import annotations
 
 import copy
@@ -35,6 +35,41 @@ class TwoHeads(nn.Module):
         return self.classes(f) if self.boxes is None else (self.boxes(f), self.classes(f))
 
 
+class DecodingDetector(nn.Module):
+    """Anchor-free per-cell detector on 8×8 digits that decodes itself: boxes (n, 16, 4), scores, classes (n, 16)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.SiLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                                      nn.SiLU())
+        self.box = nn.Conv2d(16, 4, 1)
+        self.cls = nn.Conv2d(16, 10, 1)
+
+    def forward(self, x):
+        f = self.backbone(x)
+        d, logits = self.box(f), self.cls(f)
+        gy, gx = torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij")
+        cx, cy = (gx + 0.5 + torch.tanh(d[:, 0])) * 2, (gy + 0.5 + torch.tanh(d[:, 1])) * 2
+        w, h = torch.exp(d[:, 2].clamp(-2, 2)) * 2, torch.exp(d[:, 3].clamp(-2, 2)) * 2
+        boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1).flatten(1, 2)
+        scores, classes = torch.sigmoid(logits).flatten(2).max(1)
+        return boxes, scores, classes.float()
+
+
+class Segmenter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(8, 3, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+MODELS = {"classifier": lambda: TwoHeads(1), "two_heads": lambda: TwoHeads(2), "detector": DecodingDetector,
+          "segmenter": Segmenter}
+
+
 def _round_weights(model: nn.Module, bits: int) -> nn.Module:
     rounded = copy.deepcopy(model)
     with torch.no_grad():
@@ -50,25 +85,25 @@ def _run(model: nn.Module, x: torch.Tensor) -> list[np.ndarray]:
     return [t.numpy().astype(np.float64) for t in ((out,) if isinstance(out, torch.Tensor) else out)]
 
 
-@lru_cache(maxsize=2)
-def outputs(heads: int) -> SimpleNamespace:
-    """float / 8-bit / 2-bit outputs of a seeded model on 400 digits, and their labels."""
+@lru_cache(maxsize=4)
+def outputs(kind: str) -> SimpleNamespace:
+    """float / 8-bit / 2-bit outputs of a seeded model of ``kind`` (:data:`MODELS`) on 400 digits, and their labels."""
     digits = load_digits()
     x = torch.tensor(((digits.images[:400] / 16.0 - 0.3) / 0.4)[:, None], dtype=torch.float32)
     torch.manual_seed(0)
-    model = TwoHeads(heads).eval()
+    model = MODELS[kind]().eval()
     labels = [str(d) for d in digits.target[:400]]
     return SimpleNamespace(float=_run(model, x), q8=_run(_round_weights(model, 8), x), q2=_run(_round_weights(model, 2), x),
                            labels=labels, records=[SimpleNamespace(label=lab) for lab in labels])
 
 
 def _model_outputs_for(task: Task) -> SimpleNamespace:
-    """The real outputs this task accepts (a classifier's for classification, the two-head model's otherwise)."""
-    for heads in (2, 1):
-        data = outputs(heads)
+    """The real outputs of the first model of :data:`MODELS` (two-head model first) this task accepts."""
+    for kind in ("two_heads", "classifier", "detector", "segmenter"):
+        data = outputs(kind)
         if task.accepts(data.float):
             return data
-    pytest.fail(f"task {task.name} accepts neither a classifier's nor a two-head model's outputs")
+    pytest.fail(f"task {task.name} accepts the outputs of none of the models {sorted(MODELS)}")
 
 
 @pytest.mark.parametrize("name", MEMBERS)
@@ -97,8 +132,9 @@ def test_every_task_scores_real_outputs_consistently(name: str) -> None:
     task = tasks.get(name)
     data = _model_outputs_for(task)
     for references in (task.references(data.labels, data.float, manifest={}, class_map=None), None):
-        headline = task.headline(references)
+        headline, paired = task.headline(references), task.paired_metric(references)
         assert headline in task.metrics and task.metrics[headline].higher_is_better is task.higher_is_better
+        assert paired in task.metrics and task.metrics[paired].higher_is_better is task.higher_is_better
         floats = task.float_metrics(data.float, references)
         assert headline in floats
         for quantized in (data.float, data.q8, data.q2):
@@ -108,7 +144,7 @@ def test_every_task_scores_real_outputs_consistently(name: str) -> None:
             assert set(floats) <= set(scores)
             per_sample = task.per_sample(quantized, data.float, references)
             assert per_sample.shape == (len(data.labels),)
-            assert round(task.aggregate(per_sample), 6) == pytest.approx(scores[headline], abs=1e-6)
+            assert round(task.aggregate(per_sample), 6) == pytest.approx(scores[paired], abs=1e-6)
         assert task.score(data.float, data.float, references) == floats  # the float model scores its own metrics
 
 
@@ -133,8 +169,9 @@ def test_every_tasks_paired_test_is_one_sided(name: str) -> None:
 
 
 def test_the_first_task_accepting_the_outputs_scores_them():
-    assert tasks.for_outputs(outputs(1).float).name == "classification"
-    assert tasks.for_outputs(outputs(2).float).name == "fidelity"
+    assert tasks.for_outputs(outputs("classifier").float).name == "classification"
+    for kind in ("two_heads", "detector", "segmenter"):  # detection and segmentation are chosen by name only
+        assert tasks.for_outputs(outputs(kind).float).name == "fidelity"
     with pytest.raises(ValueError, match="did you mean 'fidelity'"):
         tasks.get("fidelty")
     with pytest.raises(ValueError, match="already registered"):

@@ -1,0 +1,271 @@
+"""Object detection: COCO mAP@0.5:0.95 and mAP@0.5 (pycocotools' COCOeval) against ground-truth boxes, or against
+the float model's own detections when the eval images are unlabelled; per-image matched-box F1 for the paired test.
+
+**Detections.** A detector's raw outputs (boxes before decoding, per-scale maps, ...) mean nothing without the
+model's decoding, so the user hands ``--postprocess file.py:fn``: ``fn(outputs)`` gets the model's outputs on a
+batch (a list of numpy arrays, one per model output, batch first) and returns one ``(boxes, scores, classes)``
+per image: ``boxes`` ``(k, 4)`` corners ``x0, y0, x1, y1`` in **pixels of the model input**, ``scores`` ``(k,)``,
+``classes`` ``(k,)`` integer class ids. A model that decodes itself (e.g. MCT's ``pytorch_multiclass_nms``
+wrapper) needs none: outputs ``boxes (n, k, 4), scores (n, k), classes (n, k)`` [``, valid (n,) or (n, 1)``] are
+read as such.
+
+**Ground truth.** Boxes of an :class:`~repcurate.data.annotations.AnnotatedImage` are in original-image pixels;
+they are scaled per axis to the model input (``x · W_in / width``, ``y · H_in / height``), i.e. the
+preprocessing is taken to resize the whole image to the input size (no crop, no letterbox). A preprocessing
+that letterboxes or crops must have its postprocess map boxes back to that stretched frame.
+
+**Unlabelled.** The float model's detections with score ≥ :data:`REFERENCE_SCORE` are the ground truth.
+
+**Paired test.** COCO mAP ranks detections pooled over all images, so it has no per-image terms, and the AP of one
+image with one or two objects jumps between 0 and 1; the per-image score is instead the F1 of the detections with
+score ≥ :data:`REFERENCE_SCORE` matched greedily (by score, same class, IoU ≥ 0.5) to the reference boxes — what a
+deployed detector at that threshold gets right on the image — tested with a seeded paired sign-flip permutation
+test (:func:`~repcurate.tasks.base.permutation_significant`).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from repcurate.errors import InputError, MissingDependencyError
+from repcurate.tasks.base import HEADS_INPUT, FolderLabels, Metric, permutation_significant
+
+log = logging.getLogger("repcurate")
+
+MAP = Metric("map", higher_is_better=True, scale=100.0, unit="points",
+             description="COCO mAP@0.5:0.95 (pycocotools COCOeval) of the detections against the reference boxes")
+MAP50 = Metric("map50", higher_is_better=True, scale=100.0, unit="points",
+               description="COCO mAP@0.5 (pycocotools COCOeval) of the detections against the reference boxes")
+F1 = Metric("f1_50", higher_is_better=True, scale=100.0, unit="points",
+            description="mean over images of the F1 of detections with score >= 0.25 matched at IoU >= 0.5 (same class)")
+#: Score threshold of the float model's detections used as ground truth, and of the per-image F1.
+REFERENCE_SCORE = 0.25
+#: IoU at which a detection matches a reference box in the per-image F1.
+MATCH_IOU = 0.5
+
+#: ``fn(outputs) -> [(boxes, scores, classes), ...]`` per image of the batch.
+Postprocess = Callable[[list[np.ndarray]], Sequence[tuple[Any, Any, Any]]]
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One image's boxes ``(k, 4)`` xyxy in model-input pixels, scores ``(k,)`` and integer classes ``(k,)``."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+    @classmethod
+    def of(cls, boxes: Any, scores: Any, classes: Any, *, where: str) -> Detections:
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
+        s = np.asarray(scores, dtype=np.float64).reshape(-1)
+        c = np.asarray(classes).reshape(-1)
+        if not (len(b) == len(s) == len(c)):
+            raise InputError(f"{where} returned {len(b)} boxes, {len(s)} scores and {len(c)} classes for one image; "
+                             "fix: return (boxes (k, 4), scores (k,), classes (k,)) per image")
+        if not (np.isfinite(b).all() and np.isfinite(s).all()):
+            raise InputError(f"{where} returned NaN or infinite boxes or scores; fix: return finite detections")
+        return cls(b, s, np.rint(c.astype(np.float64)).astype(np.int64))
+
+    def above(self, threshold: float) -> Detections:
+        keep = self.scores >= threshold
+        return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
+
+
+def decoded_outputs(outputs: list[np.ndarray]) -> bool:
+    """Whether ``outputs`` are already detections: boxes ``(n, k, 4)``, scores ``(n, k)``, classes ``(n, k)``
+    and optionally the number of valid rows ``(n,)`` / ``(n, 1)`` (MCT's multiclass-NMS wrapper)."""
+    if len(outputs) not in (3, 4):
+        return False
+    boxes, scores, classes = outputs[:3]
+    n = len(boxes)
+    ok = boxes.ndim == 3 and boxes.shape[2] == 4 and scores.shape == boxes.shape[:2] and classes.shape == boxes.shape[:2]
+    return ok and (len(outputs) == 3 or (len(outputs[3]) == n and outputs[3].size == n))
+
+
+def read_decoded(outputs: list[np.ndarray]) -> list[Detections]:
+    """Per-image detections of already-decoded outputs (rows past a valid count are dropped)."""
+    boxes, scores, classes = outputs[:3]
+    valid = outputs[3].reshape(-1).astype(int) if len(outputs) == 4 else [boxes.shape[1]] * len(boxes)
+    return [Detections.of(boxes[i, :k], scores[i, :k], classes[i, :k], where="the model")
+            for i, k in enumerate(valid)]
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (k, 4) with every box of ``b`` (m, 4), xyxy."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def matched_f1(detections: Detections, reference: Detections, iou: float = MATCH_IOU) -> float:
+    """F1 of ``detections`` against ``reference`` boxes: greedy by descending score, same class, IoU ≥ ``iou``
+    (1.0 when both are empty)."""
+    if len(detections.boxes) == 0 and len(reference.boxes) == 0:
+        return 1.0
+    overlaps = iou_matrix(detections.boxes, reference.boxes)
+    taken = np.zeros(len(reference.boxes), dtype=bool)
+    hits = 0
+    for i in np.argsort(-detections.scores, kind="stable"):
+        candidates = (~taken) & (reference.classes == detections.classes[i]) & (overlaps[i] >= iou)
+        if candidates.any():
+            j = int(np.argmax(np.where(candidates, overlaps[i], -1.0)))
+            taken[j] = True
+            hits += 1
+    return 2.0 * hits / (len(detections.boxes) + len(reference.boxes))
+
+
+def coco_map(detections: Sequence[Detections], reference: Sequence[Detections]) -> tuple[float, float]:
+    """(mAP@0.5:0.95, mAP@0.5) of ``detections`` against ``reference`` boxes (per image, same order) with
+    pycocotools' COCOeval on COCO dicts built in memory (its prints silenced); 0.0 when the reference holds no box."""
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:
+        raise MissingDependencyError("pycocotools", extra="detection", purpose="detection mAP") from None
+
+    def xywh(box: np.ndarray) -> list[float]:
+        return [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
+
+    annotations: list[dict[str, Any]] = []
+    for image_id, ref in enumerate(reference):
+        for box, cls in zip(ref.boxes, ref.classes):
+            w, h = float(box[2] - box[0]), float(box[3] - box[1])
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(cls) + 1,
+                                "bbox": xywh(box), "area": max(w, 0.0) * max(h, 0.0), "iscrowd": 0})
+    if not annotations:
+        log.warning("the reference holds no box on any eval image: mAP is 0 by definition here")
+        return 0.0, 0.0
+    classes = sorted({a["category_id"] for a in annotations} | {int(c) + 1 for d in detections for c in d.classes})
+    results = [{"image_id": image_id, "category_id": int(cls) + 1, "bbox": xywh(box), "score": float(score)}
+               for image_id, det in enumerate(detections) for box, score, cls in zip(det.boxes, det.scores, det.classes)]
+    if not results:
+        return 0.0, 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = {"images": [{"id": i} for i in range(len(reference))], "annotations": annotations,
+                         "categories": [{"id": c} for c in classes]}
+        truth.createIndex()
+        evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    stats = evaluation.stats
+    return max(float(stats[0]), 0.0), max(float(stats[1]), 0.0)
+
+
+def ground_truth(images: Sequence[Any], input_hw: tuple[int, int]) -> list[Detections]:
+    """Boxes of annotated images scaled per axis from original-image pixels to the model input ``(H, W)``."""
+    height, width = input_hw
+    truth = []
+    for image in images:
+        sx, sy = width / image.width, height / image.height
+        boxes = np.array([[b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy] for b in image.boxes]).reshape(-1, 4)
+        truth.append(Detections(boxes, np.ones(len(boxes)), np.array([b.cls for b in image.boxes], dtype=np.int64)))
+    return truth
+
+
+class DetectionTask(FolderLabels):
+    """Detectors: COCO mAP of the (post-processed) detections; per-image matched-box F1 for the paired test."""
+
+    name: ClassVar[str] = "detection"
+    metrics: ClassVar[dict[str, Metric]] = {m.name: m for m in (MAP, MAP50, F1)}
+    feature_layer: ClassVar[str] = HEADS_INPUT
+    higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, postprocess: Postprocess | None = None, *, input_hw: tuple[int, int] | None = None,
+                 where: str = "--postprocess") -> None:
+        self.postprocess = postprocess
+        self.input_hw = input_hw
+        self.where = where
+
+    def configure(self, *, postprocess: Postprocess | None = None, input_hw: tuple[int, int] | None = None,
+                  where: str | None = None, **_other: Any) -> DetectionTask:
+        """A copy with the user's postprocess, the model input's ``(H, W)`` (to scale ground-truth boxes)."""
+        return DetectionTask(postprocess if postprocess is not None else self.postprocess,
+                             input_hw=input_hw if input_hw is not None else self.input_hw, where=where or self.where)
+
+    def accepts(self, outputs: list[np.ndarray]) -> bool:
+        return self.postprocess is not None or decoded_outputs(outputs)
+
+    def detections(self, outputs: list[np.ndarray]) -> list[Detections]:
+        """Per-image detections of a model's outputs (through the postprocess, or read when already decoded)."""
+        if self.postprocess is None:
+            if not decoded_outputs(outputs):
+                raise InputError(f"the model returns outputs of shapes {[tuple(o.shape[1:]) for o in outputs]}; "
+                                 "fix: pass --postprocess file.py:fn turning them into per-image (boxes, scores, classes)")
+            return read_decoded(outputs)
+        try:
+            per_image = list(self.postprocess([np.asarray(o) for o in outputs]))
+        except Exception as exc:
+            raise InputError(f"{self.where} raised {type(exc).__name__}: {exc}; fix: make it return one "
+                             "(boxes, scores, classes) per image") from exc
+        n = len(outputs[0]) if outputs else 0
+        if len(per_image) != n:
+            raise InputError(f"{self.where} returned {len(per_image)} results for {n} images; fix: one "
+                             "(boxes, scores, classes) per image")
+        try:
+            return [Detections.of(*item, where=self.where) for item in per_image]
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{self.where} returned {type(per_image[0]).__name__} items ({exc}); fix: return "
+                             "(boxes (k, 4), scores (k,), classes (k,)) per image") from exc
+
+    def references(self, labels: list[Any], float_outputs: list[np.ndarray], *, manifest: dict[str, Any],
+                   class_map: dict[str, int] | None) -> np.ndarray | None:
+        """Ground-truth boxes when every eval record is an annotated image, else None (the float model's
+        detections are the reference)."""
+        if not labels or not all(hasattr(label, "boxes") and hasattr(label, "width") for label in labels):
+            return None
+        if self.input_hw is None:
+            raise InputError("detection ground truth needs the model input size; fix: evaluate through load_eval")
+        truth = np.empty(len(labels), dtype=object)
+        truth[:] = ground_truth(labels, self.input_hw)
+        return truth
+
+    def headline(self, references: np.ndarray | None) -> str:
+        return MAP.name
+
+    def paired_metric(self, references: np.ndarray | None) -> str:
+        return F1.name
+
+    def _reference(self, float_outputs: list[np.ndarray], references: np.ndarray | None) -> list[Detections]:
+        if references is not None:
+            return list(references)
+        return [d.above(REFERENCE_SCORE) for d in self.detections(float_outputs)]
+
+    def per_sample(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
+                   references: np.ndarray | None) -> np.ndarray:
+        """Per image: F1 of the detections with score ≥ 0.25 matched to the reference boxes at IoU ≥ 0.5."""
+        reference = self._reference(float_outputs, references)
+        found = self.detections(outputs)
+        return np.array([matched_f1(d.above(REFERENCE_SCORE), r) for d, r in zip(found, reference)], dtype=np.float64)
+
+    def aggregate(self, per_sample: np.ndarray) -> float:
+        return float(np.mean(per_sample)) if len(per_sample) else 0.0
+
+    def score(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
+              references: np.ndarray | None) -> dict[str, float]:
+        """``map`` (mAP@0.5:0.95), ``map50`` and ``f1_50`` against the reference."""
+        reference = self._reference(float_outputs, references)
+        found = self.detections(outputs)
+        map_all, map_50 = coco_map(found, reference)
+        f1 = self.aggregate(np.array([matched_f1(d.above(REFERENCE_SCORE), r) for d, r in zip(found, reference)]))
+        return {k: round(v, 6) for k, v in {MAP.name: map_all, MAP50.name: map_50, F1.name: f1}.items()}
+
+    def float_metrics(self, float_outputs: list[np.ndarray], references: np.ndarray | None) -> dict[str, float]:
+        return self.score(float_outputs, float_outputs, references)
+
+    def significant(self, trial: np.ndarray, incumbent: np.ndarray) -> bool:
+        return permutation_significant(trial, incumbent)
