@@ -13,6 +13,8 @@ reader / ``nncf.Dataset``): use ``RepresentativeSet.ort_reader()`` / ``nncf_data
 """
 from __future__ import annotations
 
+from shlex import quote
+
 from repcurate.errors import InputError, UsageError
 from repcurate.export.base import ExportPlan, FileContent, npy_writer
 from repcurate.io.atomic import write_npz
@@ -55,7 +57,7 @@ class NpzExporter:
                 f"{plan.layout or 'as stored'}), key {plan.input_name!r}.\n\n"
                 f"Python:\n    import numpy as np\n    samples = np.load({str(path)!r})[{plan.input_name!r}]\n\n"
                 f"TensorRT Model Optimizer (ONNX PTQ):\n    python -m modelopt.onnx.quantization --onnx_path "
-                f"{plan.onnx_model or 'model.onnx'} --quantize_mode int8 --calibration_data_path {path}\n")
+                f"{quote(str(plan.onnx_model or 'model.onnx'))} --quantize_mode int8 --calibration_data_path {quote(str(path))}\n")
 
 
 class ModelOptExporter:
@@ -90,8 +92,8 @@ class ModelOptExporter:
     def usage(self, plan: ExportPlan) -> str:
         return (f"{NPZ_FILE}: {plan.samples.shape[0]} samples of shape {tuple(plan.samples.shape[1:])} (float32, "
                 f"{plan.layout or 'as stored'}), key {plan.input_name!r} (the only input of {plan.onnx_model}).\n\n"
-                f"python -m modelopt.onnx.quantization --onnx_path {plan.onnx_model} --quantize_mode int8 "
-                f"--calibration_data_path {plan.out / NPZ_FILE}\n")
+                f"python -m modelopt.onnx.quantization --onnx_path {quote(str(plan.onnx_model))} --quantize_mode int8 "
+                f"--calibration_data_path {quote(str(plan.out / NPZ_FILE))}\n")
 
 
 class TFLiteExporter:

@@ -152,5 +152,5 @@ def export_set(repset: str | Path, to: str, out: str | Path, *, onnx_model: str 
     files[USAGE_FILE] = exporter.usage(plan).encode("utf-8")
     files[EXPORT_RECORD] = json_bytes(record)
     write_directory(target, files, overwrite=overwrite)
-    log.info("wrote %s (%s: %s)", target, exporter.name, ", ".join(names))
+    log.debug("wrote %s (%s: %s)", target, exporter.name, ", ".join(names))
     return ExportResult(out=target, format=exporter.name, files=names, record=record)

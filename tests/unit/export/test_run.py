@@ -61,7 +61,7 @@ def test_a_set_of_unknown_layout_is_written_as_stored_and_refuses_layout(tmp_pat
 
 
 def test_several_inputs_need_input_name(digit_set, tmp_path) -> None:
-    directory, tensors = digit_set
+    directory, _ = digit_set
     two = write_onnx(tmp_path / "two.onnx", {"pixels": ["n", 3, 8, 6], "mask": ["n", 3, 8, 6]})
     with pytest.raises(UsageError, match=r"has 2 inputs \(pixels, mask\).*--input-name"):
         export_set(directory, "npz", tmp_path / "x", onnx_model=two)
@@ -92,7 +92,7 @@ def test_model_mismatches_are_bad_input(digit_set, tmp_path) -> None:
 
 def test_missing_names_and_models_are_usage_errors(digit_set, tmp_path) -> None:
     directory, _ = digit_set
-    with pytest.raises(UsageError, match="--onnx-model model.onnx .* or --input-name NAME"):
+    with pytest.raises(UsageError, match=r"--onnx-model model\.onnx .* or --input-name NAME"):
         export_set(directory, "npz", tmp_path / "x")
     with pytest.raises(UsageError, match="fix: pass --onnx-model"):
         export_set(directory, "modelopt", tmp_path / "x", input_name="pixels")
@@ -118,7 +118,7 @@ def test_outputs_never_land_on_inputs_or_foreign_folders(digit_set, tmp_path) ->
     with pytest.raises(UsageError, match="pass --overwrite"):
         export_set(directory, "npz", tmp_path / "ours", onnx_model=model)
     (tmp_path / "ours" / "notes.txt").write_text("added by the user")
-    with pytest.raises(UsageError, match="notes.txt is not a file repcurate writes"):
+    with pytest.raises(UsageError, match=r"notes\.txt is not a file repcurate writes"):
         export_set(directory, "npz", tmp_path / "ours", onnx_model=model, overwrite=True)
     assert (foreign / "notes.txt").read_text() == "keep" and (tmp_path / "ours" / "notes.txt").exists()
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
@@ -131,6 +131,6 @@ def test_a_tampered_set_is_refused(digit_set, tmp_path) -> None:
     (directory / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="does not match the manifest's sha256"):
         export_set(directory, "npz", tmp_path / "x", input_name="pixels")
-    with pytest.raises(InputError, match="manifest.json: not found"):
+    with pytest.raises(InputError, match=r"manifest\.json: not found"):
         export_set(tmp_path / "nowhere", "npz", tmp_path / "x", input_name="pixels")
     assert not (tmp_path / "x").exists()
