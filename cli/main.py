@@ -16,6 +16,7 @@ from . import build as build_command
 from . import check as check_command
 from . import confirm as confirm_command
 from . import doctor as doctor_command
+from . import export as export_command
 from . import report as report_command
 from .common import EXIT_CODES_HELP, configure_logging, run_guarded
 
@@ -38,6 +39,7 @@ def make_parser() -> argparse.ArgumentParser:
     check_command.register(subparsers)
     confirm_command.register(subparsers)
     doctor_command.register(subparsers)
+    export_command.register(subparsers)
     report_command.register(subparsers)
     return parser
 

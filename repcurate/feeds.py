@@ -1,14 +1,16 @@
 """One curated set, every toolchain's calibration input: numpy batches, a torch Dataset/DataLoader, an ONNX
-Runtime ``CalibrationDataReader`` and the generator TFLite's converter wants.
+Runtime ``CalibrationDataReader``, an OpenVINO NNCF ``nncf.Dataset`` and the generator TFLite's converter wants.
 
 Each adapter takes the set's stacked sample tensors (row i ↔ ``manifest["samples"][i]``) and imports its
 toolchain lazily, naming the extra to install when it is missing. :class:`~repcurate.repset.RepresentativeSet`
 exposes them as methods (``numpy()``, ``torch_dataset()``, ``torch_loader()``, ``ort_reader()``,
-``tflite_representative_dataset()``) beside ``mct_data_gen()``. Every adapter yields the same samples in the
+``nncf_dataset()``, ``tflite_representative_dataset()``) beside ``mct_data_gen()``. Every adapter yields the same samples in the
 same order on every pass, so calibration is deterministic.
 """
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -77,6 +79,36 @@ def ort_reader(tensors: np.ndarray, input_name: str, batch_size: int = 1) -> Any
             return len(batches)
 
     return RepsetCalibrationReader()
+
+
+#: NNCF's own switch that replaces its telemetry with a stub (read once, when ``nncf`` is first imported; see
+#: ``nncf/telemetry/wrapper.py``): repcurate sets it so that calibrating with a set never sends usage events.
+NNCF_TELEMETRY_OFF = ("NNCF_CI", "1")
+
+
+def _import_nncf_quietly() -> Any:
+    """``import nncf`` with its telemetry off, unless the user set NNCF's switches themselves."""
+    if "nncf" not in sys.modules and not (os.environ.get("NNCF_CI") or os.environ.get("NNCF_DEV")):
+        os.environ[NNCF_TELEMETRY_OFF[0]] = NNCF_TELEMETRY_OFF[1]
+    import nncf
+
+    return nncf
+
+
+def nncf_dataset(tensors: np.ndarray, transform: Callable[[np.ndarray], Any] | None = None) -> Any:
+    """An OpenVINO NNCF ``nncf.Dataset`` for ``nncf.quantize``: one float32 sample per item, shaped ``(1, ...)``
+    (a batch of one, as NNCF calibrates), in set order; ``transform`` maps an item to the model's input (e.g.
+    ``lambda x: {"pixels": x}``; NNCF's ``transform_func``). NNCF's telemetry is switched off (``NNCF_CI=1``)
+    before NNCF is first imported, unless ``NNCF_CI`` or ``NNCF_DEV`` is already set."""
+    try:
+        nncf = _import_nncf_quietly()
+    except ImportError:
+        raise MissingDependencyError("nncf", extra="nncf", purpose="nncf_dataset()") from None
+    if transform is not None and not callable(transform):
+        raise UsageError(f"transform must be a function of one sample batch, got {transform!r}")
+    data = np.asarray(tensors, dtype=np.float32)
+    items = [np.ascontiguousarray(data[i:i + 1]) for i in range(len(data))]
+    return nncf.Dataset(items, transform)
 
 
 def tflite_representative_dataset(tensors: np.ndarray, *, from_channels_first: bool = False) -> Callable[[], Iterator[list[np.ndarray]]]:

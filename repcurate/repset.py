@@ -115,6 +115,13 @@ class RepresentativeSet:
 
         return ort_reader(self.tensors, input_name, batch_size)
 
+    def nncf_dataset(self, transform: Callable[[np.ndarray], Any] | None = None) -> Any:
+        """An OpenVINO NNCF ``nncf.Dataset`` for ``nncf.quantize``, one ``(1, ...)`` sample per item (needs
+        ``repcurate[nncf]``; NNCF's telemetry is switched off, see :func:`repcurate.feeds.nncf_dataset`)."""
+        from repcurate.feeds import nncf_dataset
+
+        return nncf_dataset(self.tensors, transform)
+
     def tflite_representative_dataset(self, *, from_channels_first: bool = False) -> Callable[[], Iterator[list[np.ndarray]]]:
         """The generator function for ``tf.lite.TFLiteConverter.representative_dataset`` (channels-last samples)."""
         from repcurate.feeds import tflite_representative_dataset

@@ -10,8 +10,8 @@ with exit 2 and nothing touched.
 - An output file may not be an input file (a model or preprocessing ``.py``, a config, a set's files) nor lie
   inside an input folder.
 - ``--overwrite`` replaces a directory only when it is empty or repcurate wrote it: it carries a repcurate
-  ``manifest.json`` or ``export.json`` and holds nothing but files repcurate writes. Anything else is refused
-  with the name of the first foreign entry.
+  ``manifest.json`` or ``export.json`` and holds nothing but files repcurate writes (the names below, and those a
+  ``repcurate export`` lists in its ``export.json``). Anything else is refused with the name of the first foreign entry.
 - The parent of an output must be writable; this is tried (a probe directory is made and removed) up front.
 """
 from __future__ import annotations
@@ -113,6 +113,17 @@ def _carries_own_marker(directory: Path) -> bool:
     return False
 
 
+def _listed_export_files(directory: Path) -> frozenset[str]:
+    """The plain file names a ``repcurate export`` lists in its ``export.json`` (``files``)."""
+    try:
+        listed = json.loads((directory / "export.json").read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return frozenset()
+    if not isinstance(listed, list):
+        return frozenset()
+    return frozenset(name for name in listed if isinstance(name, str) and name and "/" not in name and "\\" not in name)
+
+
 def foreign_entry(directory: Path) -> str | None:
     """Why ``directory`` is not repcurate's own output (``None`` when it is, or is empty)."""
     entries = sorted(directory.iterdir())
@@ -120,10 +131,11 @@ def foreign_entry(directory: Path) -> str | None:
         return None
     if not _carries_own_marker(directory):
         return "it holds no repcurate manifest.json or export.json"
+    own = OWN_FILE_NAMES | _listed_export_files(directory)
     for entry in entries:
         if entry.is_symlink() or not entry.is_file():
             return f"{entry.name} is not a file repcurate writes"
-        if entry.name not in OWN_FILE_NAMES and not (entry.suffix.lower() == ".html" and _is_own_html(entry)):
+        if entry.name not in own and not (entry.suffix.lower() == ".html" and _is_own_html(entry)):
             return f"{entry.name} is not a file repcurate writes"
     return None
 

@@ -1,6 +1,6 @@
-"""The curated set calibrates other toolchains' own quantizers: ONNX Runtime's quantize_static (QDQ) on an ONNX
-export of the digits CNN, and TFLite's full-integer converter on the Keras twin; each quantized model runs and is
-scored on held-out digits."""
+"""The curated set calibrates other toolchains' own quantizers: ONNX Runtime's quantize_static (QDQ) and OpenVINO
+NNCF's quantize on an ONNX export of the digits CNN, and TFLite's full-integer converter on the Keras twin; each
+quantized model runs (NNCF's on OpenVINO's CPU plugin) and is scored on held-out digits."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +11,6 @@ from PIL import Image
 
 import repcurate
 from repcurate.spec import load_object
-from tests.e2e.model_files import write_digits_project, write_model
 
 
 def eval_arrays(folder: Path, preprocess: str) -> tuple[np.ndarray, np.ndarray]:
@@ -20,14 +19,6 @@ def eval_arrays(folder: Path, preprocess: str) -> tuple[np.ndarray, np.ndarray]:
     files = sorted(folder.rglob("*.png"))
     x = np.stack([pre(Image.open(f).convert("RGB")) for f in files]).astype(np.float32)
     return x, np.array([int(f.parent.name) for f in files])
-
-
-@pytest.fixture(scope="module")
-def torch_project(tmp_path_factory):
-    work = tmp_path_factory.mktemp("toolchains-torch")
-    model, preprocess = write_model(work, "torch")
-    write_digits_project(work, model, preprocess, train_per_class=60, eval_per_class=30, set_size=64)
-    return work, model, preprocess
 
 
 def test_onnxruntime_quantize_static_with_the_set(torch_project, tmp_path) -> None:
@@ -84,5 +75,31 @@ def test_tflite_full_integer_conversion_with_the_set(keras_project) -> None:
         predictions.append(int(interpreter.get_tensor(produced["index"]).argmax()))
     float_top1 = float((model.predict(x, verbose=0).argmax(1) == labels).mean())
     int8_top1 = float((np.array(predictions) == labels).mean())
+    assert float_top1 > 0.7
+    assert int8_top1 >= float_top1 - 0.05, (int8_top1, float_top1)
+
+
+def test_nncf_quantize_with_the_set_runs_on_openvino_cpu(torch_project, digits_onnx) -> None:
+    """NNCF's telemetry is off twice over here: pytest is imported (NNCF stubs it then) and the adapter sets NNCF_CI=1."""
+    nncf = pytest.importorskip("nncf")
+    ov = pytest.importorskip("openvino")
+
+    work, _, preprocess = torch_project
+    repset = repcurate.load(work / "repset")
+    fed: list[int] = []
+
+    def count(x: np.ndarray) -> np.ndarray:
+        fed.append(len(x))
+        return x
+
+    core = ov.Core()
+    float_model = core.read_model(str(digits_onnx))
+    quantized = nncf.quantize(float_model, repset.nncf_dataset(transform=count), subset_size=len(repset))
+    assert sum(fed) >= len(repset)  # every set sample went through NNCF's statistics collection
+    assert "FakeQuantize" in {op.get_type_name() for op in quantized.get_ops()}
+
+    x, labels = eval_arrays(work / "eval", preprocess)
+    float_top1 = float((core.compile_model(float_model, "CPU")(x)[0].argmax(1) == labels).mean())
+    int8_top1 = float((core.compile_model(quantized, "CPU")(x)[0].argmax(1) == labels).mean())
     assert float_top1 > 0.7
     assert int8_top1 >= float_top1 - 0.05, (int8_top1, float_top1)

@@ -1,10 +1,14 @@
 """The toolchain feeds of a set: same samples, same order, every pass; shapes each toolchain expects."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from repcurate.errors import UsageError
+from repcurate.errors import MissingDependencyError, UsageError
 from repcurate.repset import RepresentativeSet
 
 
@@ -59,3 +63,38 @@ def test_tflite_generator_yields_single_samples_channels_last_on_request() -> No
     np.testing.assert_array_equal(transposed[1][0], rs.tensors[1].transpose(1, 2, 0))
     gen = rs.tflite_representative_dataset()
     assert [x[0].tolist() for x in gen()] == [x[0].tolist() for x in gen()]  # a fresh, identical pass each call
+
+
+def test_nncf_dataset_yields_batches_of_one_through_the_transform() -> None:
+    pytest.importorskip("nncf")
+    rs = _set(3)
+    items = list(rs.nncf_dataset().get_inference_data())
+    assert [x.shape for x in items] == [(1, 2, 3, 4)] * 3
+    np.testing.assert_array_equal(np.concatenate(items), rs.tensors)
+    named = list(rs.nncf_dataset(transform=lambda x: {"pixels": x}).get_inference_data())
+    assert all(list(item) == ["pixels"] for item in named)
+    with pytest.raises(UsageError, match="transform"):
+        rs.nncf_dataset(transform="pixels")
+
+
+def test_nncf_dataset_without_nncf_names_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "nncf", None)  # what `import nncf` meets when it is not installed
+    with pytest.raises(MissingDependencyError, match=r'pip install "repcurate\[nncf\]"') as caught:
+        _set().nncf_dataset()
+    assert caught.value.exit_code == 4
+
+
+def test_nncf_dataset_switches_nncf_telemetry_off_outside_pytest(tmp_path) -> None:
+    """Outside pytest (NNCF stubs its telemetry itself under pytest) with no NNCF_CI/NNCF_DEV/CI set, NNCF's
+    telemetry object must be its no-op stub once the adapter has imported NNCF."""
+    pytest.importorskip("nncf")
+    code = ("import numpy as np, os\n"
+            "from repcurate.feeds import nncf_dataset\n"
+            "nncf_dataset(np.zeros((2, 3), np.float32))\n"
+            "import nncf.telemetry.wrapper as wrapper\n"
+            "print(isinstance(wrapper.telemetry, wrapper.NNCFTelemetryStub), type(wrapper.telemetry).__name__, os.environ['NNCF_CI'])\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("NNCF_CI", "NNCF_DEV", "CI")}
+    env["HOME"] = str(tmp_path)  # openvino_telemetry keeps its client-id files under HOME
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "MagicMock", "1"]  # NNCF's stub is a MagicMock (its real one: NNCFTelemetry)
