@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from repcurate import tasks
+from repcurate.report.grid_points import point_of, point_title, point_value, point_words
 
 if TYPE_CHECKING:
     from repcurate.confirming import ConfirmResult
@@ -14,27 +15,6 @@ if TYPE_CHECKING:
 
 def _fmt(value: float | None, metric: str) -> str:
     return tasks.metric(metric).format(value)
-
-
-def point_of(row: dict[str, Any]) -> dict[str, Any]:
-    """A run's (or export's) settings-grid point; JSON from before quantizers other than MCT had only
-    ``bias_correction``."""
-    return row.get("settings") or row.get("grid_point") or {"bias_correction": row["bias_correction"]}
-
-
-def point_title(point: dict[str, Any]) -> str:
-    """The grid's axes as a column title: ``bias correction``, ``calibration``."""
-    return ", ".join(axis.replace("_", " ") for axis in point)
-
-
-def point_value(point: dict[str, Any]) -> str:
-    """The point's values in words: ``on`` / ``off`` for booleans, the value otherwise (``minmax``)."""
-    return ", ".join(("on" if v else "off") if isinstance(v, bool) else str(v) for v in point.values())
-
-
-def point_words(point: dict[str, Any]) -> str:
-    """``bias correction on`` / ``calibration minmax``."""
-    return ", ".join(f"{axis.replace('_', ' ')} {point_value({axis: v})}" for axis, v in point.items())
 
 
 def _summary_point(row: dict[str, Any], arms: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from repcurate import tasks
 from repcurate.errors import MissingDependencyError
+from repcurate.report.grid_points import point_of, point_words
 from repcurate.report.thumbnails import data_uri
 
 #: Unselected points drawn at most per scatter plot (a seeded sample): the picture stays readable and fast.
@@ -204,7 +205,6 @@ def confirm_plot(report: dict[str, Any]) -> str:
     """The metric of every PTQ run by calibration set, one series per settings-grid point (MCT: bias
     correction on / off; ONNX Runtime: calibration method), with the random sets' band (mean ± std) and the
     float model as a dashed line. With ``sizes``, the runs at the largest size."""
-    from repcurate.report.confirm_formats import point_of, point_words
 
     metric = report["metric"]
     scale = 100.0 if _is_percent(metric) else 1.0
@@ -245,7 +245,6 @@ def size_curve_plot(report: dict[str, Any]) -> str:
     """``confirm --sizes``: the metric against the calibration set size (log-scaled axis), per settings-grid
     point: the curated subsets as a line, the random sets' min..max as a band with their mean dotted, the
     recommended size marked and the float model dashed."""
-    from repcurate.report.confirm_formats import point_words
 
     metric = report["metric"]
     scale = 100.0 if _is_percent(metric) else 1.0

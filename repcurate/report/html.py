@@ -35,6 +35,7 @@ from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
 from repcurate.io.atomic import write_text_atomic
 from repcurate.report import figures
+from repcurate.report.grid_points import point_of, point_title, point_value, point_words
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
 from repcurate.report.thumbnails import sample_thumbnails
 from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
@@ -290,7 +291,6 @@ def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess:
 
 
 def _confirm_section(report: dict[str, Any]) -> dict[str, Any]:
-    from repcurate.report.confirm_formats import point_of, point_title, point_value, point_words
 
     metric = report["metric"]
     arms = report["arms"]
