@@ -178,11 +178,9 @@ class ORTQuantizer:
                 for values in itertools.product(*(axes[a] for a in names))]
 
     def prepare(self, framework: Framework, model: Any) -> tuple[Any, list[str]]:
-        try:
-            import torch
-        except ImportError:  # pragma: no cover - torch is a core dependency
-            torch = None
-        if torch is None or not isinstance(model, torch.nn.Module):
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
             raise UsageError(f"the onnxruntime quantizer needs a PyTorch model (it exports it to ONNX with torch.onnx); "
                              f"a {framework.name} model has no ONNX export here; fix: pass a PyTorch model or "
                              "--quantizer mct")
