@@ -6,6 +6,8 @@ from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
 from repcurate.tasks import REGISTRY as _TASKS
+from repcurate.quantize.onnxruntime import CALIBRATION_METHODS
+from repcurate.sizing import DEFAULT_TOLERANCE
 
 from .common import (
     EXIT_CODES_HELP,
@@ -25,6 +27,8 @@ EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --weights-bits 4 --random-sets 5
   repcurate confirm --repset repset --model model.keras --eval-dir data/val --export quantized/
   repcurate confirm --repset repset --model detector.py:make_model --eval-dir data/val --postprocess detector.py:decode
+  repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --quantizer onnxruntime
+  repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --sizes 16,32,64,128,300
 
 """
 
@@ -37,11 +41,30 @@ def _bias_correction(text: str) -> tuple[bool, ...]:
     return tuple(dict.fromkeys(values[p] for p in parts))
 
 
+def _calibration(text: str) -> tuple[str, ...]:
+    parts = [p.strip().lower() for p in text.split(",") if p.strip()]
+    if not parts or any(p not in CALIBRATION_METHODS for p in parts):
+        raise argparse.ArgumentTypeError(f"use one or more of {','.join(CALIBRATION_METHODS)}")
+    return tuple(dict.fromkeys(parts))
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("use comma-separated sizes, e.g. 16,32,64,128") from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("use comma-separated sizes, e.g. 16,32,64,128")
+    return sizes
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "confirm", help="prove with MCT PTQ whether the curated set beats random sets",
-        description="Quantize the model with MCT once per calibration set (curated, K random, first N files) and "
-                    "bias-correction setting, and measure every quantized model on held-out images.",
+        "confirm", help="prove with MCT (or ONNX Runtime) PTQ whether the curated set beats random sets",
+        description="Quantize the model with MCT (or ONNX Runtime) once per calibration set (curated, K random, first "
+                    "N files) and point of the quantizer's settings grid (MCT: bias correction; ONNX Runtime: "
+                    "calibration method), and measure every quantized model on held-out images. With --sizes, do it "
+                    "at several set sizes and recommend how many images are enough.",
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR")
     parser.add_argument("--model", required=True, metavar="SPEC",
@@ -51,8 +74,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
     parser.add_argument("--no-first-n", action="store_true", help="skip the 'first N files' arm")
-    parser.add_argument("--bias-correction", type=_bias_correction, default=(True, False), metavar="on,off")
-    parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
+    parser.add_argument("--quantizer", choices=("mct", "onnxruntime"), default="mct",
+                        help="mct (default): MCT PTQ; onnxruntime: ONNX Runtime quantize_static QDQ of the model's ONNX "
+                             "export (PyTorch models; --weights-bits 8 or 4)")
+    parser.add_argument("--bias-correction", type=_bias_correction, default=None, metavar="on,off",
+                        help="MCT's grid (default: on,off)")
+    parser.add_argument("--calibration", type=_calibration, default=None, metavar="METHODS",
+                        help="ONNX Runtime's grid: minmax, entropy, percentile (default: all three)")
+    parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8,
+                        help="kernel bits of every conv/linear (default: 8; onnxruntime: 8 or 4)")
+    parser.add_argument("--sizes", type=_sizes, default=None, metavar="N,N,...",
+                        help="measure curated and random sets at each size (each at most the set's) and recommend "
+                             "the smallest that is enough")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="T",
+                        help="with --sizes: the gap to the largest size, and the random sets' spread, that count as "
+                             f"enough, in the metric's shown unit (top-1 points, dB) (default: {DEFAULT_TOLERANCE:g})")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
     parser.add_argument("--task", default=None, choices=TASK_NAMES,
                         help="how outputs are scored (default: detection with --postprocess, else classification for one "
@@ -80,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
-                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set,
+                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set, quantizer=args.quantizer,
+                     calibration=args.calibration, sizes=args.sizes, tolerance=args.tolerance,
                      task=args.task, postprocess=args.postprocess)
     write_html_report(args, args.repset, confirm=result)
     return emit(result, args.format, args.output)

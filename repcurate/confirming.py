@@ -1,4 +1,5 @@
-"""``repcurate confirm``: quantize with MCT using the curated set and baseline sets, measure on held-out data."""
+"""``repcurate confirm``: quantize (MCT, or ONNX Runtime) using the curated set and baseline sets, measure on
+held-out data; with ``sizes``, at several set sizes (:mod:`repcurate.sizing`)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from repcurate import tasks, trust
+from repcurate import sizing, tasks, trust
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
@@ -36,6 +37,8 @@ class Arm:
     name: str
     tensors: np.ndarray
     fingerprints: set[str]
+    #: The set size this arm measures (``confirm(sizes=...)`` only).
+    size: int | None = None
 
 
 @dataclass
@@ -56,10 +59,12 @@ class ConfirmResult:
 
     def summary(self) -> list[dict[str, Any]]:
         """Per point of the quantizer's settings grid (MCT: bias correction on, off): curated, random mean ± std
-        and worst, first-N."""
+        and worst, first-N (with ``sizes``: at the largest size)."""
         rows = []
-        for point in _grid_points(self.arms):
-            runs = [a for a in self.arms if _grid_point(a) == point]
+        sized = [a["size"] for a in self.arms if "size" in a]
+        arms = [a for a in self.arms if a.get("size") == max(sized)] if sized else self.arms
+        for point in _grid_points(arms):
+            runs = [a for a in arms if _grid_point(a) == point]
             random = [a["metric"][self.metric] for a in runs if a["set"].startswith("random-")]
             curated = next((a["metric"][self.metric] for a in runs if a["set"] == "curated"), None)
             first_n = next((a["metric"][self.metric] for a in runs if a["set"] == "first-n"), None)
@@ -72,11 +77,30 @@ class ConfirmResult:
             rows.append(row)
         return rows
 
+    def size_curve(self) -> list[dict[str, Any]]:
+        """With ``sizes``: per (settings-grid point, size) the curated score and the random sets' band (else [])."""
+        arms = [a for a in self.arms if "size" in a]
+        if not arms:
+            return []
+        ordered = [a for point in _grid_points(arms) for a in arms if _grid_point(a) == point]
+        return sizing.curve(ordered, self.metric, _grid_point)
+
+    def recommendations(self) -> list[dict[str, Any]]:
+        """With ``sizes``: per settings-grid point, the smallest size within ``tolerance`` (:func:`sizing.recommend`)."""
+        rows = self.size_curve()
+        if not rows:
+            return []
+        axes = list(_grid_point(next(a for a in self.arms if "size" in a)))
+        return sizing.recommend(rows, self.metric, self.settings.get("tolerance", sizing.DEFAULT_TOLERANCE), axes)
+
     def to_dict(self) -> dict[str, Any]:
         report = {"metric": self.metric, "float": self.float, "arms": self.arms, "summary": self.summary(),
                   "settings": self.settings, "metric_info": tasks.metric(self.metric).to_dict()}
         if self.export is not None:
             report["export"] = self.export
+        if any("size" in a for a in self.arms):
+            report["size_curve"] = self.size_curve()
+            report["size_recommendation"] = self.recommendations()
         return report
 
 
@@ -136,7 +160,8 @@ def _write_export(quantizer: Quantizer, framework: Framework, best: dict[str, An
                   overwrite: bool) -> dict[str, Any]:
     """The best run's quantized model via the quantizer's exporter plus ``export.json``, written atomically."""
     model_file = f"model{quantizer.export_suffix(framework)}"
-    description = {"file": model_file, "framework": framework.name, "set": best["set"], **best["grid_point"],
+    description = {"file": model_file, "framework": framework.name, "quantizer": quantizer.name, "set": best["set"],
+                   **best["grid_point"], "grid_point": best["grid_point"],
                    "metric": best["metric"], "selected_by": best["selected_by"], "repcurate_version": __version__,
                    **best["export_settings"]}
     write_directory(out, {model_file: lambda path: quantizer.export(framework, best["model"], path, data_gen),
@@ -146,16 +171,35 @@ def _write_export(quantizer: Quantizer, framework: Framework, best: dict[str, An
     return {"dir": str(out), **description}
 
 
-def _check_options(*, random_sets: int, bias_correction: tuple[bool, ...], weights_bits: int,
+def _grid_axes(quantizer: Quantizer, bias_correction: tuple[bool, ...] | None,
+               calibration: tuple[str, ...] | None) -> dict[str, tuple[Any, ...]] | None:
+    """The settings-grid axes the caller named (None: the quantizer's defaults); an axis the quantizer does not
+    have, or a value it does not offer, is refused (exit 2) before any work."""
+    named = {axis: values for axis, values in (("bias_correction", bias_correction), ("calibration", calibration))
+             if values is not None}
+    for axis, values in named.items():
+        option = "--" + axis.replace("_", "-")
+        if axis not in quantizer.grid_axes:
+            raise OptionError(f"{option} ({axis}) is not a setting of the {quantizer.name} quantizer (its grid: "
+                              f"{', '.join(quantizer.grid_axes)}); fix: drop {option} or pass the quantizer that has it")
+        offered = tuple(quantizer.default_axes[axis])
+        if not values or any(v not in offered or isinstance(v, bool) != isinstance(offered[0], bool) for v in values):
+            raise OptionError(f"{option} ({axis}): {values!r} is not a non-empty choice of "
+                              f"{', '.join(map(str, offered))}; fix: pass e.g. {option} {offered[0]}")
+    return {axis: tuple(dict.fromkeys(values)) for axis, values in named.items()} or None
+
+
+def _check_options(*, random_sets: int, bias_correction: tuple[bool, ...] | None, weights_bits: int,
                    weight_bits_allowed: tuple[int, ...], tpc: str, max_eval: int, seed: int, batch_size: int) -> None:
     """Every option checked before the set, the model or MCT is loaded (exit 2 naming the option)."""
     require_int(random_sets, "--random-sets", 0, MAX_RANDOM_SETS, keyword="random_sets")
-    if not bias_correction or not all(isinstance(b, bool) for b in bias_correction):
+    if bias_correction is not None and (not bias_correction or not all(isinstance(b, bool) for b in bias_correction)):
         raise OptionError(f"--bias-correction (bias_correction): {bias_correction!r} is not a non-empty tuple of "
                           "True/False; fix: pass --bias-correction on, off or on,off")
     if weights_bits not in weight_bits_allowed or isinstance(weights_bits, bool):
-        raise OptionError(f"--weights-bits (weights_bits): {weights_bits!r} is not one of "
-                          f"{', '.join(map(str, weight_bits_allowed))}; fix: pass --weights-bits 8, 4 or 2")
+        allowed = ", ".join(map(str, weight_bits_allowed))
+        raise OptionError(f"--weights-bits (weights_bits): {weights_bits!r} is not one of {allowed}; "
+                          f"fix: pass --weights-bits {allowed.replace(', ', ' or ')}")
     require_tpc(tpc)
     require_int(max_eval, "--max-eval", 1, MAX_COUNT, keyword="max_eval")
     require_seed(seed)
@@ -169,7 +213,7 @@ def confirm(
     *,
     random_sets: int = 3,
     first_n: bool = True,
-    bias_correction: tuple[bool, ...] = (True, False),
+    bias_correction: tuple[bool, ...] | None = None,
     weights_bits: int = 8,
     tpc: str = "imx500:1.0",
     preprocess: PreprocessArg = None,
@@ -180,22 +224,39 @@ def confirm(
     export: str | Path | None = None,
     overwrite: bool = False,
     trust_set: bool = False,
+    quantizer: str = "mct",
+    calibration: tuple[str, ...] | None = None,
+    sizes: list[int] | None = None,
+    tolerance: float = sizing.DEFAULT_TOLERANCE,
     task: str | None = None,
     postprocess: Any = None,
 ) -> ConfirmResult:
-    """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, point of MCT's settings grid:
-    bias correction on / off) and
-    measure each quantized model on held-out ``eval_dir`` images. With ``export``, the best run's
-    quantized model is written there by MCT's exporter (ONNX for PyTorch, ``.keras`` for Keras).
-    Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
-    repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front). ``task`` names the
-    registered task that scores the runs (default: detection with a ``postprocess``, else inferred from the
-    outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes."""
-    from repcurate.quantize.mct import WEIGHT_BITS
+    """Quantize ``model`` (PyTorch or Keras) with ``quantizer`` once per (calibration set, point of the
+    quantizer's settings grid) and measure each quantized model on held-out ``eval_dir`` images.
+
+    ``quantizer="mct"`` (default): MCT PTQ; its grid is ``bias_correction`` (default on and off).
+    ``quantizer="onnxruntime"``: ONNX Runtime static QDQ quantization of the model's ONNX export (PyTorch models
+    only; ``weights_bits`` 8 or 4); its grid is ``calibration`` (default ``minmax``, ``entropy``,
+    ``percentile``). With ``export``, the best run's quantized model is written there by the quantizer's
+    exporter (MCT: ONNX for PyTorch, ``.keras`` for Keras; ONNX Runtime: the QDQ ``.onnx``). With ``sizes``
+    (e.g. ``[16, 32, 64]``, each at most the set's size), the curated set's nested subset and ``random_sets``
+    random sets of every size are quantized (no first-N arm) and the result carries the metric-vs-size curve
+    and the smallest size within ``tolerance`` (in the metric's shown unit) of the largest
+    (:mod:`repcurate.sizing`). Without ``preprocess`` the set's recorded preprocessing is used: when that is
+    code the set names (not repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front).
+    ``task`` names the registered task that scores the runs (default: detection with a ``postprocess``, else
+    inferred from the outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes."""
     from repcurate.quantize.registry import get as quantizer_named
 
+    quantizer_obj = quantizer_named(quantizer)
+    axes = _grid_axes(quantizer_obj, bias_correction, calibration)
     _check_options(random_sets=random_sets, bias_correction=bias_correction, weights_bits=weights_bits,
-                   weight_bits_allowed=WEIGHT_BITS, tpc=tpc, max_eval=max_eval, seed=seed, batch_size=batch_size)
+                   weight_bits_allowed=quantizer_obj.weight_bits, tpc=tpc, max_eval=max_eval, seed=seed,
+                   batch_size=batch_size)
+    size_list = sizing.check_sizes(sizes, tolerance) if sizes is not None else None
+    if size_list is not None and export is not None:
+        raise OptionError("--export cannot be combined with --sizes (which run would be exported?); "
+                          "fix: run confirm once with --sizes, then with --export alone")
     if export is not None:
         refuse_overlap(export, {"set": None if isinstance(repset, RepresentativeSet) else repset, "eval folder": eval_dir},
                        option="--export")
@@ -209,12 +270,13 @@ def confirm(
     if preprocess is None:
         trust.require(origin, "preprocessing.spec", (manifest.get("preprocessing") or {}).get("spec"), "--preprocess",
                       trust_set=trust_set)
-    quantizer = quantizer_named("mct")
+    if size_list is not None:
+        sizing.check_sizes_fit(size_list, len(loaded_set), str(loaded_set.directory))
     loaded = load_model(model)
     framework = loaded.framework
     if export is not None:
-        quantizer.require_exporter(framework)
-    float_model, rewrites = quantizer.prepare(framework, loaded.model)
+        quantizer_obj.require_exporter(framework)
+    float_model, rewrites = quantizer_obj.prepare(framework, loaded.model)
     for note in rewrites:
         log.info("%s", note)
     pre = as_preprocessor(preprocess) if preprocess is not None else None
@@ -228,11 +290,18 @@ def confirm(
                   layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto")
     arms = [Arm("curated", loaded_set.tensors, {s["content_fingerprint"] for s in manifest["samples"]})]
     n = len(source.records)
+    random_arms = []
     for k in range(random_sets):
         order = np.random.default_rng(np.random.SeedSequence([seed, 0xA5, k])).permutation(n)
-        tensors, fps = _draw(source.records, source.root, pre, size, order)
-        arms.append(Arm(f"random-{seed + k}", tensors, fps))
-    if first_n:
+        tensors, fps = _draw(source.records, source.root, pre, size if size_list is None else size_list[-1], order)
+        random_arms.append(Arm(f"random-{seed + k}", tensors, fps))
+    if size_list is not None:  # every size: the curated set's nested subset, then each random draw's prefix
+        arms = [sized for s in size_list for sized in
+                [Arm("curated", loaded_set.tensors[sizing.curated_subset(manifest, s)], arms[0].fingerprints, s)]
+                + [Arm(r.name, r.tensors[:s], r.fingerprints, s) for r in random_arms]]
+    else:
+        arms += random_arms
+    if first_n and size_list is None:
         tensors, fps = _draw(source.records, source.root, pre, size, np.arange(n))
         arms.append(Arm("first-n", tensors, fps))
 
@@ -241,29 +310,37 @@ def confirm(
                            model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
                            calibration_files=calibration_files, task=task, postprocess=postprocess)
     metric = evaluation.metric
-    settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(evaluation.x), "set_size": size,
+    base_fields = {key: value for key, value in (("weights_bits", weights_bits), ("tpc", tpc))
+                   if key in quantizer_obj.base_fields}
+    base = quantizer_obj.settings(**base_fields)
+    settings: dict[str, Any] = {**base_fields, "quantizer": quantizer_obj.name, "eval_images": len(evaluation.x), "set_size": size,
                 "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
                 "model": loaded.spec, "eval_dir": str(evaluation.root), "task": evaluation.task.name,
                 "reference": "ground truth" if evaluation.labels is not None else "float model"}
+    if size_list is not None:
+        settings.update({"sizes": size_list, "tolerance": float(tolerance)})
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)
-    grid = quantizer.grid(quantizer.settings(weights_bits=weights_bits, tpc=tpc), {"bias_correction": bias_correction})
+    grid = quantizer_obj.grid(base, axes)
     best: dict[str, Any] | None = None
     for arm in arms:
         gen = mct_data_gen(arm.tensors, batch_size)
         for point in grid:
             values = point.to_dict()
-            varied = {axis: values[axis] for axis in quantizer.grid_axes}
-            q_model, seconds = quantizer.quantize(framework, float_model, gen, point)
+            varied = {axis: values[axis] for axis in quantizer_obj.grid_axes}
+            q_model, seconds = quantizer_obj.quantize(framework, float_model, gen, point)
             metrics = evaluation.score(framework, q_model)
-            log.info("PTQ %-12s %-20s %.1f s  %s %.4f", arm.name, _describe(varied), seconds, metric, metrics[metric])
+            at = "" if arm.size is None else f" at {arm.size}"
+            log.info("PTQ %-12s %-20s %.1f s  %s %.4f", arm.name + at, _describe(varied), seconds, metric, metrics[metric])
             run = {"set": arm.name, **varied, "metric": metrics, "ptq_seconds": round(seconds, 2), "settings": varied}
+            if arm.size is not None:
+                run["size"] = arm.size
             result.arms.append(run)
             if export is not None and (best is None or _better(metrics[metric], best["metric"][metric], metric)):
                 best = {**run, "grid_point": varied, "model": q_model, "data_gen": gen}
             del q_model
     if export is not None and best is not None:
         best["selected_by"] = f"best {metric} on the eval images"
-        best["export_settings"] = {"weights_bits": weights_bits, "tpc": tpc, "model": loaded.spec}
-        result.export = _write_export(quantizer, framework, best, Path(export), data_gen=best["data_gen"],
+        best["export_settings"] = {**base_fields, "model": loaded.spec}
+        result.export = _write_export(quantizer_obj, framework, best, Path(export), data_gen=best["data_gen"],
                                       overwrite=overwrite)
     return result

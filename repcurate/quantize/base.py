@@ -38,6 +38,10 @@ class Quantizer(Protocol):
     grid_axes: tuple[str, ...]
     #: Each axis's values when the caller names none.
     default_axes: Mapping[str, Sequence[Any]]
+    #: The uniform weight bit widths it offers (``--weights-bits``).
+    weight_bits: tuple[int, ...]
+    #: The settings fields ``confirm`` fills from its own options (``weights_bits``, and ``tpc`` for MCT).
+    base_fields: tuple[str, ...]
 
     def settings(self, **fields: Any) -> QuantizerSettings:
         """Validated settings (:class:`UsageError` naming the bad field)."""

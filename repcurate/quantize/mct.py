@@ -84,6 +84,7 @@ class MCTQuantizer:
     grid_axes = ("bias_correction",)
     default_axes: Mapping[str, Sequence[Any]] = {"bias_correction": (True, False)}
     weight_bits = WEIGHT_BITS
+    base_fields = ("weights_bits", "tpc")
 
     def __init__(self) -> None:
         self._platforms: dict[str, Any] = {}

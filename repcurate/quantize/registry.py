@@ -1,4 +1,4 @@
-"""The quantizers repcurate knows, by name (``mct`` for now; ONNX Runtime comes later)."""
+"""The quantizers repcurate knows, by name: ``mct`` (the default, and the doctor's) and ``onnxruntime``."""
 from __future__ import annotations
 
 from typing import cast
@@ -6,6 +6,7 @@ from typing import cast
 from repcurate.errors import UsageError
 from repcurate.quantize.base import Quantizer
 from repcurate.quantize.mct import MCTQuantizer
+from repcurate.quantize.onnxruntime import ORTQuantizer
 from repcurate.registry import lookup, registrar
 
 #: Quantizer name → quantizer object (see :mod:`repcurate.registry`).
@@ -14,6 +15,7 @@ QUANTIZERS = REGISTRY
 register = registrar(REGISTRY, "quantizer", name_of=lambda quantizer: quantizer.name)
 
 register(cast(Quantizer, MCTQuantizer()))  # its settings are MCTSettings: narrower than the protocol says
+register(cast(Quantizer, ORTQuantizer()))
 
 
 def get(name: str) -> Quantizer:

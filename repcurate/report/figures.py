@@ -8,6 +8,7 @@ salted with a fixed string, and neither format carries a date or a software tag.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from repcurate import tasks
 from repcurate.errors import MissingDependencyError
+from repcurate.report.grid_points import point_of, point_words
 from repcurate.report.thumbnails import data_uri
 
 #: Unselected points drawn at most per scatter plot (a seeded sample): the picture stays readable and fast.
@@ -200,21 +202,28 @@ def _is_percent(metric: str) -> bool:
 
 
 def confirm_plot(report: dict[str, Any]) -> str:
-    """The metric of every PTQ run by calibration set, one series per bias-correction setting, with
-    the random sets' band (mean ± std) and the float model as a dashed line."""
+    """The metric of every PTQ run by calibration set, one series per settings-grid point (MCT: bias
+    correction on / off; ONNX Runtime: calibration method), with the random sets' band (mean ± std) and the
+    float model as a dashed line. With ``sizes``, the runs at the largest size."""
+
     metric = report["metric"]
     scale = 100.0 if _is_percent(metric) else 1.0
     arms = report["arms"]
+    sized = [a["size"] for a in arms if "size" in a]
+    arms = [a for a in arms if a.get("size") == max(sized)] if sized else arms
     names = list(dict.fromkeys(a["set"] for a in arms))
-    settings = sorted({bool(a["bias_correction"]) for a in arms}, reverse=True)
+    texts = {json.dumps(point_of(a), sort_keys=True): point_of(a) for a in arms}
+    settings = [texts[t] for t in sorted(texts, reverse=True)]
+    colours = [CURATED, FIRST_N, FLOAT, SELECTED, RANDOM]
     with _style() as Figure:
         fig = Figure(figsize=(max(4.8, 1.2 + 0.8 * len(names)), 3.2), layout="constrained")
         ax = fig.add_subplot()
         x = np.arange(len(names))
-        for k, bc in enumerate(settings):
-            colour = CURATED if bc else FIRST_N
+        for k, point in enumerate(settings):
+            bc = point_words(point)
+            colour = colours[k % len(colours)]
             offset = (k - (len(settings) - 1) / 2) * 0.12
-            runs = {a["set"]: a["metric"][metric] * scale for a in arms if bool(a["bias_correction"]) == bc}
+            runs = {a["set"]: a["metric"][metric] * scale for a in arms if point_of(a) == point}
             random = [v for name, v in runs.items() if name.startswith("random-")]
             if random:
                 mean, std = float(np.mean(random)), float(np.std(random))
@@ -222,11 +231,60 @@ def confirm_plot(report: dict[str, Any]) -> str:
                 ax.axhline(mean, color=colour, alpha=0.5, linewidth=0.8, linestyle=":")
             shown = [i for i, name in enumerate(names) if name in runs]
             ax.plot(x[shown] + offset, [runs[names[i]] for i in shown], "o", color=colour,
-                    label=f"bias correction {'on' if bc else 'off'}" + (" (band: random mean ± std)" if random else ""))
+                    label=bc + (" (band: random mean ± std)" if random else ""))
         float_value = report.get("float", {}).get(metric)
         if float_value is not None:
             ax.axhline(float_value * scale, color=FLOAT, linestyle="--", linewidth=1, label="float model")
         ax.set_xticks(x, names, rotation=20 if len(names) > 5 else 0)
         ax.set_ylabel(f"{metric}{' (%)' if scale == 100.0 else ''}")
         ax.legend(fontsize=7.5, loc="best")
+        return _uri(fig, "svg")
+
+
+def size_curve_plot(report: dict[str, Any]) -> str:
+    """``confirm --sizes``: the metric against the calibration set size (log-scaled axis), per settings-grid
+    point: the curated subsets as a line, the random sets' min..max as a band with their mean dotted, the
+    recommended size marked and the float model dashed."""
+
+    metric = report["metric"]
+    scale = 100.0 if _is_percent(metric) else 1.0
+    rows = report["size_curve"]
+    recommended = report.get("size_recommendation", [])
+    axes = [k for k in rows[0] if k not in ("size", "curated", "random_min", "random_mean", "random_max", "random_std",
+                                             "random_spread", "random_runs")]
+    points: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        points.setdefault(json.dumps({a: r[a] for a in axes}, sort_keys=True), {a: r[a] for a in axes})
+    colours = [CURATED, FIRST_N, FLOAT, SELECTED]
+    with _style() as Figure:
+        fig = Figure(figsize=(5.6, 3.4), layout="constrained")
+        ax = fig.add_subplot()
+        for k, point in enumerate(points.values()):
+            colour = colours[k % len(colours)]
+            mine = sorted((r for r in rows if all(r[a] == point[a] for a in axes)), key=lambda r: r["size"])
+            sizes = [r["size"] for r in mine]
+            words = point_words(point)
+            banded = [r for r in mine if r["random_min"] is not None]
+            if banded:
+                ax.fill_between([r["size"] for r in banded], [r["random_min"] * scale for r in banded],
+                                [r["random_max"] * scale for r in banded], color=colour, alpha=0.15, linewidth=0,
+                                label=f"random min..max ({words})")
+                ax.plot([r["size"] for r in banded], [r["random_mean"] * scale for r in banded], ":", color=colour,
+                        linewidth=1)
+            ax.plot(sizes, [r["curated"] * scale for r in mine], "o-", color=colour, label=f"curated ({words})")
+            pick = next((r["size"] for r in recommended if all(r.get(a) == point[a] for a in axes)), None)
+            if pick is not None:
+                value = next(r["curated"] for r in mine if r["size"] == pick) * scale
+                ax.plot([pick], [value], marker="*", markersize=13, color=colour, linestyle="none",
+                        label=f"recommended: {pick}")
+        float_value = report.get("float", {}).get(metric)
+        if float_value is not None:
+            ax.axhline(float_value * scale, color=FLOAT, linestyle="--", linewidth=1, label="float model")
+        all_sizes = sorted({r["size"] for r in rows})
+        ax.set_xscale("log")
+        ax.set_xticks(all_sizes, [str(s) for s in all_sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("calibration images")
+        ax.set_ylabel(f"{metric}{' (%)' if scale == 100.0 else ''}")
+        ax.legend(fontsize=7, loc="best")
         return _uri(fig, "svg")

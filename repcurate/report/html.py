@@ -35,6 +35,7 @@ from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
 from repcurate.io.atomic import write_text_atomic
 from repcurate.report import figures
+from repcurate.report.grid_points import point_of, point_title, point_value, point_words
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
 from repcurate.report.thumbnails import sample_thumbnails
 from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
@@ -202,6 +203,10 @@ def confirm_command(report: dict[str, Any], set_dir: str) -> str:
     for key, flag in (("random_sets", "--random-sets"), ("weights_bits", "--weights-bits"), ("tpc", "--tpc"), ("seed", "--seed")):
         if key in s:
             args += [flag, str(s[key])]
+    if s.get("quantizer", "mct") != "mct":
+        args += ["--quantizer", str(s["quantizer"])]
+    if s.get("sizes"):
+        args += ["--sizes", ",".join(map(str, s["sizes"])), "--tolerance", str(s.get("tolerance"))]
     return shlex.join(args + ["--format", "json"])
 
 
@@ -286,26 +291,45 @@ def _checks_section(report: dict[str, Any], source: _SetSource, eval_preprocess:
 
 
 def _confirm_section(report: dict[str, Any]) -> dict[str, Any]:
+
     metric = report["metric"]
     arms = report["arms"]
-    names = list(dict.fromkeys(a["set"] for a in arms))
-    settings = sorted({bool(a["bias_correction"]) for a in arms}, reverse=True)
-    cells = {(a["set"], bool(a["bias_correction"])): a for a in arms}
-    table = [{"set": name, "cells": [_metric_text(cells[(name, bc)]["metric"].get(metric), metric) if (name, bc) in cells else "–"
-                                     for bc in settings],
-              "seconds": [_fmt(cells[(name, bc)].get("ptq_seconds")) if (name, bc) in cells else "–" for bc in settings]}
+    sized = [a["size"] for a in arms if "size" in a]
+    shown = [a for a in arms if a.get("size") == max(sized)] if sized else arms
+    names = list(dict.fromkeys(a["set"] for a in shown))
+    texts = {json.dumps(point_of(a), sort_keys=True): point_of(a) for a in shown}
+    keys = sorted(texts, reverse=True)
+    cells = {(a["set"], json.dumps(point_of(a), sort_keys=True)): a for a in shown}
+    table = [{"set": name, "cells": [_metric_text(cells[(name, k)]["metric"].get(metric), metric) if (name, k) in cells else "–"
+                                     for k in keys],
+              "seconds": [_fmt(cells[(name, k)].get("ptq_seconds")) if (name, k) in cells else "–" for k in keys]}
              for name in names]
-    summary = [{"bias_correction": "on" if r["bias_correction"] else "off", "curated": _metric_text(r.get("curated"), metric),
+    axes = list(texts[keys[0]]) if keys else ["bias_correction"]
+    summary = [{"point": point_words({a: r[a] for a in axes if a in r}), "value": point_value({a: r[a] for a in axes if a in r}),
+                "curated": _metric_text(r.get("curated"), metric),
                 "random": f"{_metric_text(r.get('random_mean'), metric)} ± {_metric_text(r.get('random_std'), metric)}",
                 "worst": _metric_text(r.get("random_worst"), metric), "first_n": _metric_text(r.get("first_n"), metric),
                 "verdict": r.get("verdict", "")} for r in report.get("summary", [])]
     how = tasks.metric(metric)
     unit = f" ({how.direction})"
+    curve = report.get("size_curve") or []
+    sizes = {"rows": [{"size": r["size"], "point": point_value({a: r[a] for a in axes if a in r}),
+                       "curated": _metric_text(r.get("curated"), metric), "min": _metric_text(r.get("random_min"), metric),
+                       "mean": f"{_metric_text(r.get('random_mean'), metric)} ± {_metric_text(r.get('random_std'), metric)}",
+                       "max": _metric_text(r.get("random_max"), metric), "spread": _metric_text(r.get("random_spread"), metric)}
+                      for r in sorted(curve, key=lambda r: r["size"])],
+             "advice": [f"{point_words({a: r[a] for a in axes if a in r})}: "
+                        + (f"recommended size {r['size']} — {r['reason']}" if r.get("size") is not None
+                           else f"no size recommended — {r.get('reason', '')}") for r in report.get("size_recommendation", [])],
+             "plot": figures.size_curve_plot(report) if curve else None} if curve else None
+    export = report.get("export")
     return {"metric": metric, "unit": unit, "float": _metric_text((report.get("float") or {}).get(metric), metric),
             "settings": sorted((k, _fmt(v) if not isinstance(v, (list, dict)) else json.dumps(v))
                                for k, v in (report.get("settings") or {}).items()),
-            "bias_columns": ["on" if bc else "off" for bc in settings], "table": table, "summary": summary,
-            "plot": figures.confirm_plot(report), "export": report.get("export")}
+            "quantizer": (report.get("settings") or {}).get("quantizer", "mct"), "axes_title": point_title(dict.fromkeys(axes)),
+            "point_columns": [point_value(texts[k]) for k in keys], "table": table, "summary": summary,
+            "plot": figures.confirm_plot(report), "export": export, "sizes": sizes,
+            "export_point": point_words(point_of(export)) if export else None}
 
 
 def _doctor_section(report: dict[str, Any]) -> dict[str, Any]:

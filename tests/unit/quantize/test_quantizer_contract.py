@@ -6,13 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repcurate.errors import MissingDependencyError
+from repcurate.errors import MissingDependencyError, UsageError
 from repcurate.frameworks import FRAMEWORKS, load_model
 from repcurate.quantize.registry import QUANTIZERS, get
 from repcurate.repset import mct_data_gen
 from tests.unit.frameworks.framework_examples import EXAMPLES, digits_batch
 
-CASES = [(q, f) for q in sorted(QUANTIZERS) for f in sorted(FRAMEWORKS)]
+#: Quantizer × framework pairs a quantizer refuses up front (exit 2 with a fix): ONNX Runtime quantizes ONNX
+#: exports of PyTorch models; a Keras model has no ONNX export here (no tf2onnx).
+UNSUPPORTED = {("onnxruntime", "keras")}
+CASES = [(q, f) for q in sorted(QUANTIZERS) for f in sorted(FRAMEWORKS) if (q, f) not in UNSUPPORTED]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{q}-{f}" for q, f in CASES])
@@ -29,7 +32,23 @@ def case(request, tmp_path_factory):
 
 
 def test_registry_names_its_members():
-    assert "mct" in QUANTIZERS and all(get(name).name == name for name in QUANTIZERS)
+    assert {"mct", "onnxruntime"} <= set(QUANTIZERS) and all(get(name).name == name for name in QUANTIZERS)
+
+
+@pytest.mark.parametrize(("quantizer_name", "framework_name"), sorted(UNSUPPORTED))
+def test_an_unsupported_framework_is_refused_with_a_fix(quantizer_name, framework_name, tmp_path):
+    pytest.importorskip("tensorflow")
+    framework = FRAMEWORKS[framework_name]
+    model = load_model(EXAMPLES[framework_name](tmp_path).single).model
+    with pytest.raises(UsageError, match="needs a PyTorch model.*fix: .*--quantizer mct"):
+        QUANTIZERS[quantizer_name].prepare(framework, model)
+
+
+def test_every_quantizer_names_its_settings_fields():
+    for quantizer in QUANTIZERS.values():
+        fields = quantizer.settings().to_dict()
+        assert set(quantizer.base_fields) <= set(fields) and set(quantizer.grid_axes) <= set(fields)
+        assert quantizer.weight_bits and 8 in quantizer.weight_bits
 
 
 def test_every_grid_point_quantizes_a_model_that_runs(case):

@@ -49,5 +49,5 @@ def test_one_gate_name_with_the_old_names_as_aliases() -> None:
 
 def test_a_fidelity_confirm_shows_its_units_from_the_task() -> None:
     text = views.render(_results()["confirm"], "text")
-    assert text.startswith("cosine on 10 held-out images, 8-bit weights; float model: 100.00")
+    assert text.startswith("cosine on 10 held-out images, MCT, 8-bit weights; float model: 100.00")
     assert "points" in text.split("\n")[4]  # the verdict line: cosine is a fraction shown ×100 in points
