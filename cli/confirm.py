@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
-from repcurate.tasks import REGISTRY as _TASKS
 from repcurate.quantize.onnxruntime import CALIBRATION_METHODS
 from repcurate.sizing import DEFAULT_TOLERANCE
+from repcurate.tasks import REGISTRY as _TASKS
 
 from .common import (
     EXIT_CODES_HELP,
