@@ -9,6 +9,7 @@ from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
+    add_device_option,
     add_report_option,
     add_trust_option,
     emit,
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an --export directory that repcurate wrote before (never a folder holding anything else)")
+    add_device_option(parser, "the float and quantized models (MCT included)")
     add_report_option(parser)
     add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
-                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set)
+                     export=args.export, overwrite=args.overwrite, trust_set=args.trust_set,
+                     device=args.device)
     write_html_report(args, args.repset, confirm=result)
     return emit(result, args.format, args.output)

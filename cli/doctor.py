@@ -7,6 +7,7 @@ from pathlib import Path
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
+    add_device_option,
     add_report_option,
     add_trust_option,
     emit,
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-checks", action="store_true", help="skip the representative-set check suite")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
+    add_device_option(parser, "the float and quantized models (MCT included)")
     add_report_option(parser)
     add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
-                        run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set)
+                        run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set,
+                        device=args.device)
     write_html_report(args, args.repset, doctor=result.to_dict())
     return emit(result, args.format, args.output)

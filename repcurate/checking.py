@@ -38,6 +38,7 @@ def check(
     batch_size: int = 32,
     workers: int = 2,
     trust_set: bool = False,
+    device: str = "auto",
 ) -> SuiteResult:
     """Validate a representative set against the evaluation data and pipeline.
 
@@ -46,7 +47,11 @@ def check(
     ``activation_ranges`` and overrides the model recorded in the manifest for embeddings.
     ``trust_set``: run the model / preprocessing code the set's manifest names when nothing given here
     replaces it (without it such a check is refused up front, :class:`UsageError`; see :mod:`repcurate.trust`).
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) runs the embeddings and the model passes there.
     """
+    from repcurate.frameworks.device import resolve_device
+
+    device = resolve_device(device)
     started = time.perf_counter()
     loaded = repset if isinstance(repset, RepresentativeSet) else load(repset)
     if isinstance(config, dict):
@@ -64,7 +69,7 @@ def check(
     eval_source = scan(Path(eval_dir), workers=max(2, workers))
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     ctx = CheckContext(loaded, eval_source, eval_preprocess=eval_preprocess, model=model, cache_dir=cache,
-                       seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set)
+                       seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set, device=device)
     result = run_suite(ctx, params, skip=skip, allow_errors=allow_errors)
     result.seconds["total"] = time.perf_counter() - started
     result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,

@@ -180,18 +180,23 @@ def confirm(
     export: str | Path | None = None,
     overwrite: bool = False,
     trust_set: bool = False,
+    device: str = "auto",
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, point of MCT's settings grid:
     bias correction on / off) and
     measure each quantized model on held-out ``eval_dir`` images. With ``export``, the best run's
     quantized model is written there by MCT's exporter (ONNX for PyTorch, ``.keras`` for Keras).
     Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
-    repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front)."""
+    repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front).
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) is where the models run and are scored; MCT is told the
+    same device."""
+    from repcurate.frameworks.device import concrete_device, resolve_device
     from repcurate.quantize.mct import WEIGHT_BITS
     from repcurate.quantize.registry import get as quantizer_named
 
     _check_options(random_sets=random_sets, bias_correction=bias_correction, weights_bits=weights_bits,
                    weight_bits_allowed=WEIGHT_BITS, tpc=tpc, max_eval=max_eval, seed=seed, batch_size=batch_size)
+    device = resolve_device(device)
     if export is not None:
         refuse_overlap(export, {"set": None if isinstance(repset, RepresentativeSet) else repset, "eval folder": eval_dir},
                        option="--export")
@@ -211,6 +216,8 @@ def confirm(
     if export is not None:
         quantizer.require_exporter(framework)
     float_model, rewrites = quantizer.prepare(framework, loaded.model)
+    float_model = framework.place(float_model, device)
+    framework.mct.set_device(device)  # MCT builds the quantized models where the eval batches go
     for note in rewrites:
         log.info("%s", note)
     pre = as_preprocessor(preprocess) if preprocess is not None else None
@@ -239,7 +246,7 @@ def confirm(
     metric = evaluation.metric
     settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(evaluation.x), "set_size": size,
                 "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
-                "model": loaded.spec, "eval_dir": str(evaluation.root)}
+                "model": loaded.spec, "eval_dir": str(evaluation.root), "device": concrete_device(device)}
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)
     grid = quantizer.grid(quantizer.settings(weights_bits=weights_bits, tpc=tpc), {"bias_correction": bias_correction})
     best: dict[str, Any] | None = None

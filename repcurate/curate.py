@@ -11,10 +11,13 @@ from typing import Any, ClassVar
 from repcurate import tasks
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, scan
+from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
+from repcurate.embed.engine import EmbeddingEngine, EngineSettings
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors_skipping
 from repcurate.errors import InputError, UsageError
+from repcurate.frameworks.device import resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
 from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int
@@ -84,9 +87,9 @@ class BuildResult:
 
 
 def _embed(source: ScanResult, embedder: Any, *, cache_dir: Path | None, batch_size: int, workers: int,
-           progress: bool | None, desc: str) -> EmbeddingRun:
+           progress: bool | None, desc: str, engine: EmbeddingEngine | None = None) -> EmbeddingRun:
     return embed_records(source.records, source.root, embedder, cache_dir=cache_dir, batch_size=batch_size,
-                         workers=workers, progress=progress, max_pixels=DEFAULT_MAX_PIXELS, desc=desc)
+                         workers=workers, progress=progress, max_pixels=DEFAULT_MAX_PIXELS, desc=desc, engine=engine)
 
 
 def _without_contents(run: EmbeddingRun, failures: list[SkippedFile]) -> tuple[EmbeddingRun, list[SkippedFile]]:
@@ -159,6 +162,10 @@ def build(
     overwrite: bool = False,
     progress: bool | None = None,
     task: str = "classification",
+    device: str = "auto",
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
 ) -> BuildResult:
     """Curate a representative set from ``train_dir`` (a folder, or a CSV/JSONL list).
 
@@ -166,7 +173,10 @@ def build(
     bundled EfficientNet-Lite0); ``preprocess``: the evaluation preprocessing (spec or callable),
     which defines the set's tensors. ``task`` (a registered :mod:`repcurate.tasks` name) reads the labels
     and sets the per-label quotas. With ``out`` the set is written there atomically. Returns a
-    :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly.
+    :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly. ``device`` (``auto``,
+    ``cpu``, ``cuda``, ``cuda:N``) runs the embedding model there; ``engine`` (a registered
+    :mod:`repcurate.embed.engines` name: ``local``, ``ray``) computes the embeddings the cache lacks, ``ray`` on the
+    cluster at ``ray_address`` (or ``$RAY_ADDRESS``; default a local one) with ``ray_actors`` model replicas.
     """
     try:
         labelling = tasks.get(task)
@@ -180,6 +190,11 @@ def build(
         raise UsageError(str(exc)) from None
     require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
     require_int(workers, "--workers", 1, MAX_WORKERS)
+    if ray_actors is not None:
+        require_int(ray_actors, "--ray-actors", 1, MAX_WORKERS, keyword="ray_actors")
+    device = resolve_device(device)
+    embedding_engine = engines.create(engine, EngineSettings(address=ray_address, actors=ray_actors))
+    embedding_engine.require()
     if match_dir is not None and strategy == "kcenter":
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
@@ -189,7 +204,7 @@ def build(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    embedder, set_preprocessor = build_embedder(model, layer=layer, preprocess=preprocess)
+    embedder, set_preprocessor = build_embedder(model, layer=layer, preprocess=preprocess, device=device)
     timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -199,7 +214,7 @@ def build(
 
     started = time.perf_counter()
     run = _embed(source, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
-                 progress=progress, desc="embedding train")
+                 progress=progress, desc="embedding train", engine=embedding_engine)
     skipped = sorted(source.skipped + run.skipped, key=lambda s: s.path)
     if not run.records:
         raise _no_usable_error(source, skipped, "training data")
@@ -208,7 +223,7 @@ def build(
     if match_dir is not None:
         target = scan(Path(match_dir), layout="flat", workers=max(2, workers))
         target_run = _embed(target, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
-                            progress=progress, desc="embedding target")
+                            progress=progress, desc="embedding target", engine=embedding_engine)
         if len(target_run.records) < 2:
             raise _no_usable_error(target, target.skipped + target_run.skipped, "--match-dir folder")
         target_vectors = target_run.vectors

@@ -11,6 +11,7 @@ from repcurate.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.doctor.result import DoctorResult, Finding
 from repcurate.doctor.settings import PTQSettings
 from repcurate.errors import UsageError
+from repcurate.frameworks.device import concrete_device, resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
 from repcurate.quantize.evaluation import load_eval
@@ -20,12 +21,12 @@ from repcurate.repset import RepresentativeSet, load, mct_data_gen
 log = logging.getLogger("repcurate")
 
 def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg,
-                   trust_set: bool = False) -> Finding:
+                   trust_set: bool = False, device: str = "cpu") -> Finding:
     """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here)."""
     from repcurate.checking import check
 
     try:
-        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set)
+        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set, device=device)
     except Exception as exc:  # noqa: BLE001 - the doctor goes on without the checks, and says why
         return Finding("representative set", "failed", f"the check suite could not run: {type(exc).__name__}: {exc}")
     bad = [c for c in suite.checks if c.status.value in ("fail", "warn", "error")]
@@ -57,6 +58,7 @@ def doctor(
     seed: int = 0,
     batch_size: int = 32,
     trust_set: bool = False,
+    device: str = "auto",
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
@@ -76,6 +78,7 @@ def doctor(
     require_seed(seed)
     require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
     require_tpc(tpc)
+    device = resolve_device(device)
     started = time.perf_counter()
     loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
     origin = trust.manifest_label(loaded_set.directory)
@@ -84,6 +87,8 @@ def doctor(
                       "--preprocess", trust_set=trust_set)
     loaded = load_model(model)
     framework = loaded.framework
+    loaded.model = framework.place(loaded.model, device)
+    framework.mct.set_device(device)  # MCT's quantized models and the eval batches on one device
     quantizer = MCTQuantizer()  # the doctor automates MCT's own guide: MCT, whatever quantizer confirm uses
     pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(
         loaded_set.manifest, trust_set=trust_set, origin=origin, option="--preprocess")
@@ -93,12 +98,13 @@ def doctor(
     if run_checks:
         log.info("doctor: running the check suite on the representative set")
         findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
-                                       trust_set))
+                                       trust_set, device))
     tensors = loaded_set.tensors
     base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
     settings = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                 "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
-                "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed}
+                "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed,
+                "device": concrete_device(device)}
 
     preflight_finding, graph, float_model = steps.preflight_step(loaded.model, framework, tensors)
     if preflight_finding is not None:
