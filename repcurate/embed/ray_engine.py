@@ -58,11 +58,33 @@ def _no_sample() -> dict[str, Any]:
     return {"sample": b"", "shape": "", "reason": "", "detail": ""}
 
 
+def _error_columns(n: int, error: RepcurateError | None) -> dict[str, np.ndarray]:
+    """A worker's repcurate error travels back as data (Ray keeps only the text of a worker's exception chain):
+    its message and exit code on every row, empty when there is none."""
+    message = str(error) if error is not None else ""
+    code = error.exit_code if error is not None else 0
+    return {"error": np.array([message] * n, dtype=object), "error_code": np.full(n, code, dtype=np.int64)}
+
+
+def _raise_worker_error(message: str, code: int) -> None:
+    """Raise on the driver the repcurate error a worker reported (same message and exit code)."""
+    kinds: dict[int, type[RepcurateError]] = {UsageError.exit_code: UsageError, InputError.exit_code: InputError}
+    error = kinds.get(code, RepcurateError)(message)
+    error.exit_code = code
+    raise error
+
+
 def decode_batch(batch: dict[str, np.ndarray], *, root: str, recipe: EmbedderRecipe, preprocess_fingerprint: str,
                  max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, np.ndarray]:
     """A Ray Data ``map_batches`` task: decode and preprocess each ``path`` below ``root`` (verified against its
     ``fingerprint``); one output row per input row, with the float32 sample's bytes and shape, or a skip reason."""
-    pre = _preprocessor(recipe, preprocess_fingerprint)
+    try:
+        pre = _preprocessor(recipe, preprocess_fingerprint)
+    except RepcurateError as exc:
+        n = len(batch["path"])
+        empty = {key: np.array([""] * n, dtype=object) for key in ("shape", "reason", "detail")}
+        return {"path": batch["path"], "fingerprint": batch["fingerprint"],
+                "sample": np.array([b""] * n, dtype=object), **empty, **_error_columns(n, exc)}
     rows = []
     for path, fingerprint in zip(batch["path"], batch["fingerprint"]):
         loaded = load_sample(ImageRecord(str(path), None, 0, str(fingerprint)), Path(root), pre, max_pixels)
@@ -75,20 +97,38 @@ def decode_batch(batch: dict[str, np.ndarray], *, root: str, recipe: EmbedderRec
             row.update(sample=sample.tobytes(), shape=",".join(map(str, sample.shape)))
         rows.append(row)
     out = {key: np.array([r[key] for r in rows], dtype=object) for key in ("sample", "shape", "reason", "detail")}
-    return {"path": batch["path"], "fingerprint": batch["fingerprint"], **out}
+    return {"path": batch["path"], "fingerprint": batch["fingerprint"], **out, **_error_columns(len(rows), None)}
 
 
 class EmbedActor:
     """A Ray Data actor: one embedder (model) per actor, built from the recipe on the actor's device."""
 
     def __init__(self, recipe: EmbedderRecipe, model_fingerprint: str, batch_size: int) -> None:
-        self.embedder = recipe.build()
         self.batch_size = batch_size
-        if self.embedder.fingerprint != model_fingerprint:
-            raise InputError(f"{self.embedder.model_spec} loads as a different model on this Ray worker than on the "
-                             "driver (fingerprints differ); fix: install the same packages and files on every node")
+        self.error: RepcurateError | None = None
+        try:
+            self.embedder = recipe.build()
+            if self.embedder.fingerprint != model_fingerprint:
+                raise InputError(f"{self.embedder.model_spec} loads as a different model on this Ray worker than on "
+                                 "the driver (fingerprints differ); fix: install the same packages and files on every node")
+        except RepcurateError as exc:
+            self.error = exc
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch["path"])
+        error = self.error
+        if error is None and n and batch["error_code"][0]:
+            error = InputError(str(batch["error"][0]))
+            error.exit_code = int(batch["error_code"][0])
+        try:
+            vectors = self._vectors(batch) if error is None else None
+        except RepcurateError as exc:
+            error, vectors = exc, None
+        return {"path": batch["path"], "fingerprint": batch["fingerprint"], "reason": batch["reason"],
+                "detail": batch["detail"], "vector": vectors if vectors is not None else np.array([b""] * n, dtype=object),
+                **_error_columns(n, error)}
+
+    def _vectors(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         ok = [i for i, reason in enumerate(batch["reason"]) if not reason]
         samples = [LoadedSample(ImageRecord(str(batch["path"][i]), None, 0, str(batch["fingerprint"][i])),
                                 np.frombuffer(batch["sample"][i], dtype=np.float32).reshape(
@@ -99,14 +139,23 @@ class EmbedActor:
         for row, i in enumerate(ok):
             assert vectors is not None
             out[i] = np.ascontiguousarray(vectors[row], dtype=np.float32).tobytes()
-        return {"path": batch["path"], "fingerprint": batch["fingerprint"], "reason": batch["reason"],
-                "detail": batch["detail"], "vector": out}
+        return out
 
 
 def _cause(exc: BaseException) -> BaseException:
-    """The repcurate error a Ray task raised (Ray wraps it), else ``exc``."""
-    cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, RepcurateError) else exc
+    """The repcurate error a Ray task raised (Ray wraps it, in its own exceptions' ``cause`` and in exception
+    chains), else ``exc``."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, RepcurateError):
+            return current
+        seen.add(id(current))
+        todo += [getattr(current, "cause", None), current.__cause__, current.__context__]
+    return exc
 
 
 class RayEngine:
@@ -167,7 +216,7 @@ class RayEngine:
         try:
             for batch in dataset.iter_batches(batch_format="numpy", batch_size=job.batch_size):
                 yield self._chunk(batch, by_fingerprint)
-        except ray.exceptions.RayError as exc:
+        except Exception as exc:  # Ray wraps a worker's error in its own exception types
             cause = _cause(exc)
             if cause is not exc:
                 raise cause from None
@@ -178,6 +227,8 @@ class RayEngine:
         records: list[ImageRecord] = []
         rows: list[np.ndarray] = []
         failures: list[tuple[ImageRecord, SkippedFile]] = []
+        if len(batch["error_code"]) and batch["error_code"][0]:
+            _raise_worker_error(str(batch["error"][0]), int(batch["error_code"][0]))
         for fingerprint, reason, detail, vector in zip(batch["fingerprint"], batch["reason"], batch["detail"],
                                                       batch["vector"]):
             record = by_fingerprint[str(fingerprint)]
