@@ -11,6 +11,7 @@ import numpy as np
 
 from repcurate import tasks, trust
 from repcurate.data.scan import ImageRecord, scan
+from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
@@ -181,6 +182,8 @@ def confirm(
     overwrite: bool = False,
     trust_set: bool = False,
     device: str = "auto",
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, point of MCT's settings grid:
     bias correction on / off) and
@@ -189,7 +192,8 @@ def confirm(
     Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
     repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front).
     ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) is where the models run and are scored; MCT is told the
-    same device."""
+    same device. The preprocessed eval tensors are cached in ``cache_dir`` (default: the embedding cache's folder)
+    unless ``use_cache`` is False."""
     from repcurate.frameworks.device import concrete_device, resolve_device
     from repcurate.quantize.mct import WEIGHT_BITS
     from repcurate.quantize.registry import get as quantizer_named
@@ -242,7 +246,8 @@ def confirm(
     calibration_files = set().union(*(a.fingerprints for a in arms))
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
                            model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
-                           calibration_files=calibration_files)
+                           calibration_files=calibration_files,
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
     metric = evaluation.metric
     settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(evaluation.x), "set_size": size,
                 "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,

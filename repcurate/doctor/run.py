@@ -11,6 +11,7 @@ from repcurate.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.doctor.result import DoctorResult, Finding
 from repcurate.doctor.settings import PTQSettings
 from repcurate.errors import UsageError
+from repcurate.embed.cache import default_cache_dir
 from repcurate.frameworks.device import concrete_device, resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
@@ -21,12 +22,14 @@ from repcurate.repset import RepresentativeSet, load, mct_data_gen
 log = logging.getLogger("repcurate")
 
 def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg,
-                   trust_set: bool = False, device: str = "cpu") -> Finding:
+                   trust_set: bool = False, device: str = "cpu", cache_dir: Path | None = None,
+                   use_cache: bool = True) -> Finding:
     """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here)."""
     from repcurate.checking import check
 
     try:
-        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set, device=device)
+        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set, device=device,
+                      cache_dir=cache_dir, use_cache=use_cache)
     except Exception as exc:  # noqa: BLE001 - the doctor goes on without the checks, and says why
         return Finding("representative set", "failed", f"the check suite could not run: {type(exc).__name__}: {exc}")
     bad = [c for c in suite.checks if c.status.value in ("fail", "warn", "error")]
@@ -59,6 +62,8 @@ def doctor(
     batch_size: int = 32,
     trust_set: bool = False,
     device: str = "auto",
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
@@ -98,7 +103,7 @@ def doctor(
     if run_checks:
         log.info("doctor: running the check suite on the representative set")
         findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
-                                       trust_set, device))
+                                       trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache))
     tensors = loaded_set.tensors
     base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
     settings = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
@@ -117,7 +122,8 @@ def doctor(
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre,
                            manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,
                            max_eval=max_eval, seed=seed,
-                           calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]})
+                           calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]},
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
     float_value = evaluation.float_metrics()[evaluation.metric]
     settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric})
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),

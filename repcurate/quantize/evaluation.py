@@ -11,7 +11,7 @@ import numpy as np
 
 from repcurate import tasks
 from repcurate.data.scan import scan
-from repcurate.embed.pipeline import load_tensors
+from repcurate.embed.tensor_cache import load_tensors_cached
 from repcurate.errors import InputError
 from repcurate.tasks.base import Metric, Task, as_output_list
 
@@ -79,11 +79,12 @@ class EvalData:
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None,
-              task: str | None = None) -> EvalData:
+              task: str | None = None, cache_dir: Path | None = None) -> EvalData:
     """Scan, sample (seeded, at most ``max_eval``), preprocess and run the float model on ``eval_dir``.
     Refuses eval images that are also calibration images (by content fingerprint). ``task`` names a registered
     task; by default the first that accepts the float model's outputs (one score vector per image:
-    classification; anything else: fidelity to the float model)."""
+    classification; anything else: fidelity to the float model). With ``cache_dir`` the preprocessed eval tensors
+    are cached there by content + preprocessing (:mod:`repcurate.embed.tensor_cache`): a second run decodes nothing."""
     source = scan(Path(eval_dir))
     overlap = [r.path for r in source.records if r.fingerprint in (calibration_files or set())]
     if overlap:
@@ -95,7 +96,7 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
         records = [records[i] for i in keep]
     if not records:
         raise InputError(f"{source.root}: no eval images; fix: pass a folder of held-out images")
-    x = load_tensors(records, source.root, preprocessor)
+    x = load_tensors_cached(records, source.root, preprocessor, cache_dir=cache_dir)
     try:
         outputs = model_outputs(framework, float_model, x)
     except Exception as exc:
