@@ -10,8 +10,8 @@ from repcurate.doctor import steps
 from repcurate.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.doctor.result import DoctorResult, Finding
 from repcurate.doctor.settings import PTQSettings
-from repcurate.errors import UsageError
 from repcurate.embed.cache import default_cache_dir
+from repcurate.errors import UsageError
 from repcurate.frameworks.device import concrete_device, resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc

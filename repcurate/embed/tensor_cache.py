@@ -34,7 +34,7 @@ class TensorCache(EmbeddingCache):
     label = "eval tensor cache"
     insert = "INSERT OR REPLACE INTO tensors VALUES (?, ?, ?, ?)"
 
-    def __init__(self, directory: Path, preprocessing_fingerprint: str) -> None:  # noqa: D107
+    def __init__(self, directory: Path, preprocessing_fingerprint: str) -> None:
         self._start(Path(directory) / f"tensors-{preprocessing_fingerprint[:32]}.sqlite")
 
     def _select(self, unique: list[str]) -> dict[str, np.ndarray]:
