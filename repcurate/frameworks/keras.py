@@ -1,6 +1,7 @@
 """Keras (TensorFlow 2): loading ``.keras`` / ``.h5`` files, fingerprint, feature capture, layer outputs."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -33,6 +34,8 @@ def restrict_tensorflow(device: str) -> None:
     TensorFlow accepts it only before it has initialised its GPUs; after that the choice stays and a warning says so."""
     tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
+    if device == "auto" and not gpus:
+        return  # a tensorflow-cpu build beside a CUDA torch: TensorFlow stays on the CPU
     device = concrete_device(device)
     if is_cuda(device):
         index = int(device.partition(":")[2] or 0)
@@ -76,7 +79,7 @@ class KerasCapture:
     def __init__(self, model: Any, *, layer: str | None, spec: str, device: str = "cpu") -> None:
         tf = import_tensorflow()
         restrict_tensorflow(device)
-        self._tf_device = tf_device_name(concrete_device(device))
+        self._tf_device = None if device == "auto" else tf_device_name(concrete_device(device))
         self.model_spec = spec
         if layer is None:
             dense = [lyr for lyr in model.layers if isinstance(lyr, tf.keras.layers.Dense)]
@@ -96,7 +99,7 @@ class KerasCapture:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         tf = import_tensorflow()
         try:
-            with tf.device(self._tf_device):
+            with tf.device(self._tf_device) if self._tf_device else contextlib.nullcontext():
                 features = self._features(np.ascontiguousarray(batch, dtype=np.float32), training=False)
         except Exception as exc:
             raise InputError(

@@ -77,3 +77,16 @@ def test_keras_cpu_hides_the_gpus_from_tensorflow():
 
         with pytest.raises(UsageError, match="no CUDA device|TensorFlow sees 0 GPU"):
             restrict_tensorflow("cuda:0")  # (torch may see a GPU that a tensorflow-cpu build cannot use)
+
+
+def test_keras_capture_gives_the_same_features_on_cpu_and_auto():
+    tf = pytest.importorskip("tensorflow")
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((8, 8, 1)), tf.keras.layers.Conv2D(3, 3, activation="relu"),
+                                 tf.keras.layers.GlobalAveragePooling2D(), tf.keras.layers.Dense(4)])
+    keras_fw = get("keras")
+    x = np.random.default_rng(1).random((5, 8, 8, 1), dtype=np.float32)
+    on_cpu = keras_fw.capture(model, layer=None, spec="k", device="cpu")(x)
+    np.testing.assert_array_equal(on_cpu, keras_fw.capture(keras_fw.place(model, "auto"), layer=None, spec="k",
+                                                           device="auto")(x))
+    assert on_cpu.shape == (5, 3)
