@@ -45,7 +45,10 @@ def import_ray() -> Any:
 
 
 def _preprocessor(recipe: EmbedderRecipe, fingerprint: str) -> Preprocessor:
-    pre = _PREPROCESSORS.get(recipe)
+    try:
+        pre = _PREPROCESSORS.get(recipe)
+    except TypeError:  # a caller's unhashable preprocessing object: built per task
+        pre = recipe.preprocessor()
     if pre is None:
         pre = _PREPROCESSORS[recipe] = recipe.preprocessor()
     if pre.fingerprint != fingerprint:
