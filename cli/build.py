@@ -6,12 +6,23 @@ from pathlib import Path
 
 from repcurate.curate import DEFAULT_SIZE, EMIT_FORMATS, build
 from repcurate.data.scan import LAYOUTS
+from repcurate.embed.engines import REGISTRY as ENGINE_REGISTRY
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.select.strategies import STRATEGIES
 
-from .common import EXIT_CODES_HELP, add_common_options, add_report_option, emit, guard_report_files, write_html_report
+from .common import (
+    EXIT_CODES_HELP,
+    add_common_options,
+    add_device_option,
+    add_report_option,
+    emit,
+    guard_report_files,
+    write_html_report,
+)
+
+ENGINES = tuple(ENGINE_REGISTRY)
 
 EXAMPLES = """examples:
   repcurate build --train-dir data/train --out repset
@@ -21,6 +32,7 @@ EXAMPLES = """examples:
   repcurate build --train-dir data/train --out repset --report repset.html
   repcurate build --train-dir coco8/data.yaml --out repset --model det.py:make --preprocess det.py:prep --emit yolo
   repcurate build --train-dir annotations/instances_train.json --images-dir images/train --out repset ...
+  repcurate build --train-dir /shared/train --out repset --engine ray --ray-address ray://head:10001 --device cuda
 
 """
 
@@ -74,6 +86,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     parser.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32)")
     parser.add_argument("--workers", type=int, default=2, help="image decoding threads (default: 2)")
+    add_device_option(parser, "the embedding model")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="who embeds the files the cache lacks: local (this process) or ray (a Ray cluster; "
+                             'pip install "repcurate[ray]") (default: local)')
+    parser.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                        help="with --engine ray: the cluster to join (default: $RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                        help="with --engine ray: model replicas (default: one per GPU with --device cuda, else 1)")
     add_report_option(parser)
     add_common_options(parser)
     parser.set_defaults(action=run)
@@ -91,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         near_duplicate=args.near_duplicate, cache_dir=args.cache_dir, use_cache=not args.no_cache,
         batch_size=args.batch_size, workers=args.workers, overwrite=args.overwrite,
         progress=False if args.quiet else None, split=args.split, images_dir=args.images_dir,
-        background_share=args.background_share, emit=tuple(args.emit),
+        background_share=args.background_share, emit=tuple(args.emit), device=args.device, engine=args.engine,
+        ray_address=args.ray_address, ray_actors=args.ray_actors,
     )
     write_html_report(args, args.out)
     return emit(result, args.format, None)

@@ -10,6 +10,7 @@ from repcurate.report.suite_formats import FORMATS
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
+    add_device_option,
     add_report_option,
     add_trust_option,
     emit,
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR", help="embedding cache")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    add_device_option(parser, "the embedding model and the --model passes")
     add_report_option(parser)
     add_trust_option(parser)
     add_common_options(parser, formats=FORMATS)
@@ -60,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set,
-                   layer=args.layer)
+                   layer=args.layer, device=args.device)
     write_html_report(args, args.repset, check=result)
     return emit(result, args.format, args.output, fail_on=args.fail_on)

@@ -80,6 +80,13 @@ def add_report_option(parser: argparse.ArgumentParser) -> None:
                         help="also write a self-contained HTML report of the set and this run (see `repcurate report`)")
 
 
+def add_device_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--device auto|cpu|cuda|cuda:N`` (checked by the library up front: exit 2 for a bad value or a missing GPU)."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help=f"where {what} runs: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or "
+                             "cuda:N (default: auto; Keras: TensorFlow is restricted to that device)")
+
+
 def add_trust_option(parser: argparse.ArgumentParser) -> None:
     """``--trust-set``: run the model / preprocessing code a set's manifest (or a check JSON) names."""
     parser.add_argument("--trust-set", action="store_true",

@@ -12,6 +12,7 @@ from repcurate.tasks import REGISTRY as _TASKS
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
+    add_device_option,
     add_report_option,
     add_trust_option,
     emit,
@@ -104,6 +105,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an --export directory that repcurate wrote before (never a folder holding anything else)")
+    add_device_option(parser, "the float and quantized models (MCT included)")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="cache of the decoded eval tensors (default: $REPCURATE_CACHE_DIR or ~/.cache/repcurate)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the eval tensor cache")
     add_report_option(parser)
     add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
@@ -118,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
                      export=args.export, overwrite=args.overwrite, trust_set=args.trust_set, quantizer=args.quantizer,
                      calibration=args.calibration, sizes=args.sizes, tolerance=args.tolerance,
-                     task=args.task, postprocess=args.postprocess)
+                     task=args.task, postprocess=args.postprocess,
+                     device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache)
     write_html_report(args, args.repset, confirm=result)
     return emit(result, args.format, args.output)

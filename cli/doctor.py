@@ -9,6 +9,7 @@ from repcurate.tasks import REGISTRY as _TASKS
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
+    add_device_option,
     add_report_option,
     add_trust_option,
     emit,
@@ -62,6 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-checks", action="store_true", help="skip the representative-set check suite")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
+    add_device_option(parser, "the float and quantized models (MCT included)")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="cache of the decoded eval tensors (default: $REPCURATE_CACHE_DIR or ~/.cache/repcurate)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the eval tensor cache")
     add_report_option(parser)
     add_trust_option(parser)
     add_common_options(parser, formats=("text", "json", "markdown"))
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
                         run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set,
-                        task=args.task, postprocess=args.postprocess)
+                        task=args.task, postprocess=args.postprocess,
+                        device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache)
     write_html_report(args, args.repset, doctor=result.to_dict())
     return emit(result, args.format, args.output)

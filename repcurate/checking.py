@@ -40,6 +40,7 @@ def check(
     workers: int = 2,
     trust_set: bool = False,
     layer: str | Sequence[str] | None = None,
+    device: str = "auto",
 ) -> SuiteResult:
     """Validate a representative set against the evaluation data and pipeline.
 
@@ -50,7 +51,11 @@ def check(
     replaces it (without it such a check is refused up front, :class:`UsageError`; see :mod:`repcurate.trust`).
     ``layer``: the feature layer(s) of the embedding checks (default: the ``--layer`` recorded in the set's
     manifest, else the same default rule as ``build``).
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) runs the embeddings and the model passes there.
     """
+    from repcurate.frameworks.device import resolve_device
+
+    device = resolve_device(device)
     started = time.perf_counter()
     loaded = repset if isinstance(repset, RepresentativeSet) else load(repset)
     if isinstance(config, dict):
@@ -68,7 +73,8 @@ def check(
     eval_source = scan(Path(eval_dir), workers=max(2, workers))
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     ctx = CheckContext(loaded, eval_source, eval_preprocess=eval_preprocess, model=model, cache_dir=cache,
-                       seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set, layer=layer)
+                       seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set, layer=layer,
+                       device=device)
     result = run_suite(ctx, params, skip=skip, allow_errors=allow_errors)
     result.seconds["total"] = time.perf_counter() - started
     result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,

@@ -12,6 +12,7 @@ import numpy as np
 
 from repcurate import sizing, tasks, trust
 from repcurate.data.scan import ImageRecord, scan
+from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
@@ -230,6 +231,9 @@ def confirm(
     tolerance: float = sizing.DEFAULT_TOLERANCE,
     task: str | None = None,
     postprocess: Any = None,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with ``quantizer`` once per (calibration set, point of the
     quantizer's settings grid) and measure each quantized model on held-out ``eval_dir`` images.
@@ -245,7 +249,11 @@ def confirm(
     (:mod:`repcurate.sizing`). Without ``preprocess`` the set's recorded preprocessing is used: when that is
     code the set names (not repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front).
     ``task`` names the registered task that scores the runs (default: detection with a ``postprocess``, else
-    inferred from the outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes."""
+    inferred from the outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes.
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) is where the models run and are scored; MCT is told the
+    same device. The preprocessed eval tensors are cached in ``cache_dir`` (default: the embedding cache's folder)
+    unless ``use_cache`` is False."""
+    from repcurate.frameworks.device import concrete_device, resolve_device
     from repcurate.quantize.registry import get as quantizer_named
 
     quantizer_obj = quantizer_named(quantizer)
@@ -257,6 +265,7 @@ def confirm(
     if size_list is not None and export is not None:
         raise OptionError("--export cannot be combined with --sizes (which run would be exported?); "
                           "fix: run confirm once with --sizes, then with --export alone")
+    device = resolve_device(device)
     if export is not None:
         refuse_overlap(export, {"set": None if isinstance(repset, RepresentativeSet) else repset, "eval folder": eval_dir},
                        option="--export")
@@ -277,6 +286,8 @@ def confirm(
     if export is not None:
         quantizer_obj.require_exporter(framework)
     float_model, rewrites = quantizer_obj.prepare(framework, loaded.model)
+    float_model = framework.place(float_model, device)
+    framework.mct.set_device(device)  # MCT builds the quantized models where the eval batches go
     for note in rewrites:
         log.info("%s", note)
     pre = as_preprocessor(preprocess) if preprocess is not None else None
@@ -308,7 +319,8 @@ def confirm(
     calibration_files = set().union(*(a.fingerprints for a in arms))
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
                            model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
-                           calibration_files=calibration_files, task=task, postprocess=postprocess)
+                           calibration_files=calibration_files, task=task, postprocess=postprocess,
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
     metric = evaluation.metric
     base_fields = {key: value for key, value in (("weights_bits", weights_bits), ("tpc", tpc))
                    if key in quantizer_obj.base_fields}
@@ -316,6 +328,7 @@ def confirm(
     settings: dict[str, Any] = {**base_fields, "quantizer": quantizer_obj.name, "eval_images": len(evaluation.x), "set_size": size,
                 "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
                 "model": loaded.spec, "eval_dir": str(evaluation.root), "task": evaluation.task.name,
+                "device": concrete_device(device),
                 "reference": "ground truth" if evaluation.labels is not None else "float model"}
     if size_list is not None:
         settings.update({"sizes": size_list, "tolerance": float(tolerance)})

@@ -12,11 +12,14 @@ from typing import Any, ClassVar
 from repcurate import tasks
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, scan
+from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
+from repcurate.embed.engine import EmbeddingEngine, EngineSettings
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors_skipping
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.base import layer_names
+from repcurate.frameworks.device import resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
 from repcurate.io.yolo_view import yolo_view_files
@@ -91,9 +94,9 @@ class BuildResult:
 
 
 def _embed(source: ScanResult, embedder: Any, *, cache_dir: Path | None, batch_size: int, workers: int,
-           progress: bool | None, desc: str) -> EmbeddingRun:
+           progress: bool | None, desc: str, engine: EmbeddingEngine | None = None) -> EmbeddingRun:
     return embed_records(source.records, source.root, embedder, cache_dir=cache_dir, batch_size=batch_size,
-                         workers=workers, progress=progress, max_pixels=DEFAULT_MAX_PIXELS, desc=desc)
+                         workers=workers, progress=progress, max_pixels=DEFAULT_MAX_PIXELS, desc=desc, engine=engine)
 
 
 def _without_contents(run: EmbeddingRun, failures: list[SkippedFile]) -> tuple[EmbeddingRun, list[SkippedFile]]:
@@ -170,6 +173,10 @@ def build(
     images_dir: str | Path | None = None,
     background_share: float = DEFAULT_BACKGROUND_SHARE,
     emit: tuple[str, ...] | list[str] = (),
+    device: str = "auto",
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
 ) -> BuildResult:
     """Curate a representative set from ``train_dir`` (a folder, a CSV/JSONL list, or an annotated dataset:
     a YOLO ``data.yaml`` / COCO ``instances_*.json`` / segmentation folder, its ``split``; ``images_dir``: the
@@ -181,7 +188,10 @@ def build(
     which defines the set's tensors. ``task`` (a registered :mod:`repcurate.tasks` name) reads the labels
     and sets the per-label quotas. With ``out`` the set is written there atomically; ``emit=("yolo",)`` adds
     an Ultralytics ``data.yaml`` + ``images.txt`` naming the curated images (:mod:`repcurate.io.yolo_view`). Returns a
-    :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly.
+    :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly. ``device`` (``auto``,
+    ``cpu``, ``cuda``, ``cuda:N``) runs the embedding model there; ``engine`` (a registered
+    :mod:`repcurate.embed.engines` name: ``local``, ``ray``) computes the embeddings the cache lacks, ``ray`` on the
+    cluster at ``ray_address`` (or ``$RAY_ADDRESS``; default a local one) with ``ray_actors`` model replicas.
     """
     try:
         labelling = tasks.get(task)
@@ -201,6 +211,11 @@ def build(
         raise UsageError(f"--emit {unknown[0]}: unknown format; fix: pass --emit {' or '.join(EMIT_FORMATS)}")
     if emit and out is None:
         raise UsageError("--emit writes files beside the set; fix: pass --out (out=) too")
+    if ray_actors is not None:
+        require_int(ray_actors, "--ray-actors", 1, MAX_WORKERS, keyword="ray_actors")
+    device = resolve_device(device)
+    embedding_engine = engines.create(engine, EngineSettings(address=ray_address, actors=ray_actors))
+    embedding_engine.require()
     if match_dir is not None and strategy == "kcenter":
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
@@ -210,7 +225,7 @@ def build(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    embedder, set_preprocessor = build_embedder(model, layer=layer, preprocess=preprocess)
+    embedder, set_preprocessor = build_embedder(model, layer=layer, preprocess=preprocess, device=device)
     timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -221,7 +236,7 @@ def build(
 
     started = time.perf_counter()
     run = _embed(source, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
-                 progress=progress, desc="embedding train")
+                 progress=progress, desc="embedding train", engine=embedding_engine)
     skipped = sorted(source.skipped + run.skipped, key=lambda s: s.path)
     if not run.records:
         raise _no_usable_error(source, skipped, "training data")
@@ -230,7 +245,7 @@ def build(
     if match_dir is not None:
         target = scan(Path(match_dir), layout="flat", workers=max(2, workers))
         target_run = _embed(target, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
-                            progress=progress, desc="embedding target")
+                            progress=progress, desc="embedding target", engine=embedding_engine)
         if len(target_run.records) < 2:
             raise _no_usable_error(target, target.skipped + target_run.skipped, "--match-dir folder")
         target_vectors = target_run.vectors

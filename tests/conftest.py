@@ -31,3 +31,17 @@ def report_project(tmp_path_factory):
     from tests.unit.report.report_testdata import ReportProject
 
     return ReportProject(tmp_path_factory.mktemp("report_project"))
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """``ray.init(num_cpus=2)`` (no dashboard, worker logs not echoed); skipped when Ray Data cannot be imported.
+    Yields the cluster's address, so CLI subprocesses can join it with ``--ray-address``."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data", exc_type=ImportError)  # also a pyarrow that refuses this numpy
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()

@@ -81,7 +81,7 @@ class CheckContext:
     def __init__(self, repset: RepresentativeSet, eval_source: ScanResult, *,
                  eval_preprocess: str | Any | None = None, model: ModelArg = None,
                  cache_dir: Path | None = None, seed: int = 0, batch_size: int = 32, workers: int = 2,
-                 trust_set: bool = False, layer: str | Sequence[str] | None = None) -> None:
+                 trust_set: bool = False, layer: str | Sequence[str] | None = None, device: str = "cpu") -> None:
         self.repset = repset
         self.trust_set = trust_set
         self.origin = trust.manifest_label(repset.directory)
@@ -91,6 +91,8 @@ class CheckContext:
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self.workers = workers
+        #: Where the embeddings and model passes run (a resolved name, see :mod:`repcurate.frameworks.device`).
+        self.device = device
         self._model_arg = model
         self._eval_preprocess_arg = eval_preprocess
         self.model_given = model is not None
@@ -172,7 +174,7 @@ class CheckContext:
         if isinstance(spec, str) and spec != DEFAULT_MODEL_NAME and not trust.names_code(spec):
             raise Unavailable(f"the repset's model {spec!r} cannot be loaded again; pass --model")
         if spec == DEFAULT_MODEL_NAME:  # the bundled model brings its own preprocessing
-            embedder, _ = build_embedder(spec, layer=self.layer or None, preprocess=None)
+            embedder, _ = build_embedder(spec, layer=self.layer or None, preprocess=None, device=self.device)
             return self._same_layer(embedder)
         if self._model_arg is None:
             if not self.trust_set:
@@ -183,7 +185,7 @@ class CheckContext:
             pre = self.eval_preprocessor  # named on the command line: the model's input pipeline
         if pre is None:
             raise Unavailable("the repset's preprocessing cannot be loaded to feed its model; pass --eval-preprocess")
-        embedder, _ = build_embedder(spec, layer=self.layer or None, preprocess=pre)
+        embedder, _ = build_embedder(spec, layer=self.layer or None, preprocess=pre, device=self.device)
         return self._same_layer(embedder)
 
     @property
@@ -245,4 +247,6 @@ class CheckContext:
         """The float model for activation statistics (only when --model was given)."""
         if self._model_arg is None:
             raise Unavailable("no --model given")
-        return load_model(self._model_arg)
+        loaded = load_model(self._model_arg)
+        loaded.model = loaded.framework.place(loaded.model, self.device)
+        return loaded

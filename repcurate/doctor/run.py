@@ -11,7 +11,9 @@ from repcurate.doctor import steps
 from repcurate.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.doctor.result import DoctorResult, Finding
 from repcurate.doctor.settings import PTQSettings
+from repcurate.embed.cache import default_cache_dir
 from repcurate.errors import UsageError
+from repcurate.frameworks.device import concrete_device, resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
 from repcurate.quantize.evaluation import load_eval
@@ -21,12 +23,14 @@ from repcurate.repset import RepresentativeSet, load, mct_data_gen
 log = logging.getLogger("repcurate")
 
 def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg,
-                   trust_set: bool = False) -> Finding:
+                   trust_set: bool = False, device: str = "cpu", cache_dir: Path | None = None,
+                   use_cache: bool = True) -> Finding:
     """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here)."""
     from repcurate.checking import check
 
     try:
-        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set)
+        suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set, device=device,
+                      cache_dir=cache_dir, use_cache=use_cache)
     except Exception as exc:  # noqa: BLE001 - the doctor goes on without the checks, and says why
         return Finding("representative set", "failed", f"the check suite could not run: {type(exc).__name__}: {exc}")
     bad = [c for c in suite.checks if c.status.value in ("fail", "warn", "error")]
@@ -60,6 +64,9 @@ def doctor(
     trust_set: bool = False,
     task: str | None = None,
     postprocess: Any = None,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
@@ -80,6 +87,7 @@ def doctor(
     require_seed(seed)
     require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
     require_tpc(tpc)
+    device = resolve_device(device)
     started = time.perf_counter()
     loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
     origin = trust.manifest_label(loaded_set.directory)
@@ -88,6 +96,8 @@ def doctor(
                       "--preprocess", trust_set=trust_set)
     loaded = load_model(model)
     framework = loaded.framework
+    loaded.model = framework.place(loaded.model, device)
+    framework.mct.set_device(device)  # MCT's quantized models and the eval batches on one device
     quantizer = MCTQuantizer()  # the doctor automates MCT's own guide: MCT, whatever quantizer confirm uses
     pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(
         loaded_set.manifest, trust_set=trust_set, origin=origin, option="--preprocess")
@@ -97,12 +107,13 @@ def doctor(
     if run_checks:
         log.info("doctor: running the check suite on the representative set")
         findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
-                                       trust_set))
+                                       trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache))
     tensors = loaded_set.tensors
     base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
     settings = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                 "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
-                "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed}
+                "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed,
+                "device": concrete_device(device)}
 
     preflight_finding, graph, float_model = steps.preflight_step(loaded.model, framework, tensors)
     if preflight_finding is not None:
@@ -116,7 +127,8 @@ def doctor(
                            manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,
                            max_eval=max_eval, seed=seed,
                            calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]},
-                           task=task, postprocess=postprocess)
+                           task=task, postprocess=postprocess,
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
     float_value = evaluation.float_metrics()[evaluation.metric]
     settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric, "task": evaluation.task.name,
                      "paired_test_on": evaluation.paired})

@@ -32,14 +32,17 @@ class Embedder(Protocol):
 
 class ModelEmbedder:
     """Embeds with a model of any registered framework: its :meth:`Framework.capture` of ``layer`` (by default
-    the input of the last Linear/Dense layer), fed by ``preprocessor``."""
+    the input of the last Linear/Dense layer), fed by ``preprocessor``, computed on ``device``."""
 
     def __init__(self, framework: Framework, model: Any, *, spec: str, preprocessor: Preprocessor,
-                 layer: str | Sequence[str] | None = None) -> None:
+                 layer: str | Sequence[str] | None = None, device: str = "cpu") -> None:
         self.framework = framework.name
         self.model_spec = spec
         self.preprocessor = preprocessor
-        self._capture = framework.capture(model, layer=layer, spec=spec)
+        self.device = device
+        #: How to build this embedder again in another process (set by :func:`repcurate.embed.loading.build_embedder`).
+        self.recipe: Any = None
+        self._capture = framework.capture(model, layer=layer, spec=spec, device=device)
         self.layer = self._capture.layer
         self.fingerprint = self._capture.fingerprint
 

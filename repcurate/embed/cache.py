@@ -66,8 +66,19 @@ class EmbeddingCache:
     used; then :meth:`get_many` finds nothing and :meth:`put_many` stores nothing.
     """
 
+    #: The table this cache keeps (subclasses keep other rows in the same way).
+    schema = SCHEMA
+    #: How warnings name the cache.
+    label = "embedding cache"
+    #: The statement :meth:`put_many` runs once per :meth:`_row`.
+    insert = "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)"
+
     def __init__(self, directory: Path, model_fingerprint: str, preprocessing_fingerprint: str) -> None:
-        self.path = Path(directory) / f"emb-{model_fingerprint[:16]}-{preprocessing_fingerprint[:16]}.sqlite"
+        self._start(Path(directory) / f"emb-{model_fingerprint[:16]}-{preprocessing_fingerprint[:16]}.sqlite")
+
+    def _start(self, path: Path) -> None:
+        """Open (creating) the database at ``path``, or recover from what keeps it from opening."""
+        self.path = path
         self.quarantined: Path | None = None
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
@@ -106,7 +117,7 @@ class EmbeddingCache:
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self._db.execute(self.schema)
         self._db.commit()
 
     def _close_quietly(self) -> None:
@@ -119,7 +130,7 @@ class EmbeddingCache:
 
     def _disable(self, exc: BaseException) -> None:
         self._close_quietly()
-        _warn_once(f"embedding cache {self.path} unusable ({_reason(exc)}); running without the cache")
+        _warn_once(f"{self.label} {self.path} unusable ({_reason(exc)}); running without the cache")
 
     def _recover(self, exc: BaseException) -> None:
         """After ``exc``: quarantine a corrupt database and start a fresh one, or run without the cache."""
@@ -134,7 +145,7 @@ class EmbeddingCache:
             self._disable(again)
             return
         if moved is not None:
-            _warn_once(f"embedding cache {self.path} is corrupt ({_reason(exc)}); moved it to {moved} "
+            _warn_once(f"{self.label} {self.path} is corrupt ({_reason(exc)}); moved it to {moved} "
                        "and started a fresh cache")
 
     def _quarantine(self) -> Path | None:
@@ -186,16 +197,19 @@ class EmbeddingCache:
 
     def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
         """Store vectors (one transaction); a damaged cache is replaced and the write tried once more."""
-        rows = [(k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items]
+        rows = [self._row(k, v) for k, v in items]
         for _attempt in range(2):
             if self._db is None:
                 return
             try:
                 with self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+                    self._db.executemany(self.insert, rows)
                 return
             except sqlite3.Error as exc:
                 self._recover(exc)
+
+    def _row(self, key: str, value: np.ndarray) -> tuple[object, ...]:
+        return key, int(value.shape[0]), np.ascontiguousarray(value, dtype=np.float32).tobytes()
 
     def close(self) -> None:
         self._close_quietly()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from repcurate.data.preprocess import Preprocessor
@@ -15,6 +17,52 @@ from repcurate.frameworks.bundled import (
     load_efficientnet_lite0,
 )
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, default_preprocessor, load_model
+from repcurate.spec import split_spec
+
+
+def absolute_spec(value: Any) -> Any:
+    """A ``file.py:name`` spec with its file made absolute (another process, another node's worker, may run in
+    another folder); anything else unchanged."""
+    if not isinstance(value, str) or ":" not in value:
+        return value
+    try:
+        target, attribute = split_spec(value)
+    except UsageError:  # not a spec: the loader reports it where it is used
+        return value
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        return f"{Path(target).resolve().as_posix()}:{attribute}"
+    return value
+
+
+@dataclass(frozen=True)
+class EmbedderRecipe:
+    """The arguments :func:`build_embedder` was called with, so another process (a Ray worker) can build the same
+    embedder: the command line's own specs (file paths made absolute) or the caller's objects (pickled).
+    Rebuilding runs exactly the code the driver ran — nothing a set's manifest names (see :mod:`repcurate.trust`)."""
+
+    model: ModelArg
+    layer: str | None
+    preprocess: PreprocessArg
+    device: str = "cpu"
+
+    @property
+    def bundled_input(self) -> bool:
+        """Whether the embedder is fed by the bundled model's own preprocessing (not ``preprocess``)."""
+        return self.model is None or self.model == DEFAULT_MODEL_NAME
+
+    def preprocessor(self) -> Preprocessor:
+        """The embedder's input pipeline, without loading the model."""
+        if self.bundled_input:
+            return default_preprocessor()
+        pre = as_preprocessor(self.preprocess)
+        if pre is None:
+            raise UsageError("a user --model needs --preprocess")
+        return pre
+
+    def build(self, device: str | None = None) -> Embedder:
+        """The embedder, computing on ``device`` (default: the recipe's)."""
+        return build_embedder(self.model, layer=self.layer, preprocess=self.preprocess,
+                              device=device if device is not None else self.device)[0]
 
 
 class LazyBundledEmbedder:
@@ -29,8 +77,10 @@ class LazyBundledEmbedder:
     model_spec = DEFAULT_MODEL_NAME
     layer = HEAD_LAYER
 
-    def __init__(self, preprocessor: Preprocessor) -> None:
+    def __init__(self, preprocessor: Preprocessor, device: str = "cpu") -> None:
         self.preprocessor = preprocessor
+        self.device = device
+        self.recipe: EmbedderRecipe | None = None
         self.fingerprint = bundled_model_fingerprint()
         self._loaded: Embedder | None = None
 
@@ -41,25 +91,30 @@ class LazyBundledEmbedder:
             from repcurate.frameworks.registry import get
 
             self._loaded = ModelEmbedder(get(self.framework), load_efficientnet_lite0(), spec=self.model_spec,
-                                         preprocessor=self.preprocessor)
+                                         preprocessor=self.preprocessor, device=self.device)
         return self._loaded
 
     def embed_batch(self, batch: Any) -> Any:
         return self.loaded.embed_batch(batch)
 
 
-def build_embedder(model: ModelArg, *, layer: str | Sequence[str] | None, preprocess: PreprocessArg) -> tuple[Embedder, Preprocessor]:
+def build_embedder(model: ModelArg, *, layer: str | Sequence[str] | None, preprocess: PreprocessArg,
+                   device: str = "cpu") -> tuple[Embedder, Preprocessor]:
     """Return ``(embedder, set_preprocessor)``.
 
     With the bundled default model the embedder always uses the model's own preprocessing, while
     the set's tensors use ``preprocess`` when given; without ``layer`` it is a
     :class:`LazyBundledEmbedder`. With a user model, ``preprocess`` is the model's input pipeline
-    and is required: it feeds both the embeddings and the set.
+    and is required: it feeds both the embeddings and the set. The embedder computes on ``device`` (a resolved
+    name, :func:`repcurate.frameworks.device.resolve_device`).
     """
+    recipe = EmbedderRecipe(absolute_spec(model), ",".join(layer_names(layer)) or None, absolute_spec(preprocess), device)
     user_pre = as_preprocessor(preprocess)
     if (model is None or model == DEFAULT_MODEL_NAME) and not layer_names(layer):
         embed_pre = default_preprocessor()
-        return LazyBundledEmbedder(embed_pre), user_pre or embed_pre
+        lazy = LazyBundledEmbedder(embed_pre, device)
+        lazy.recipe = recipe
+        return lazy, user_pre or embed_pre
     loaded = load_model(model)
     if loaded.is_default:
         embed_pre = default_preprocessor()
@@ -71,4 +126,7 @@ def build_embedder(model: ModelArg, *, layer: str | Sequence[str] | None, prepro
                 "image into that model's input (file.py:fn or module:fn)"
             )
         embed_pre = set_pre = user_pre
-    return ModelEmbedder(loaded.framework, loaded.model, spec=loaded.spec, preprocessor=embed_pre, layer=layer), set_pre
+    embedder = ModelEmbedder(loaded.framework, loaded.model, spec=loaded.spec, preprocessor=embed_pre, layer=layer,
+                             device=device)
+    embedder.recipe = recipe
+    return embedder, set_pre

@@ -17,6 +17,7 @@ from repcurate.data.scan import ImageRecord, SkippedFile
 from repcurate.data.set_files import decode_verified
 from repcurate.embed.base import Embedder
 from repcurate.embed.cache import EmbeddingCache
+from repcurate.embed.engine import EmbeddingEngine, EngineJob
 from repcurate.errors import InputError
 
 log = logging.getLogger("repcurate")
@@ -120,12 +121,27 @@ def _progress(total: int, enabled: bool | None, desc: str):
     return tqdm(total=total, desc=desc, unit="img", disable=not show, file=sys.stderr, leave=False)
 
 
+def embed_samples(embedder: Embedder, samples: list[LoadedSample], batch_size: int) -> np.ndarray:
+    """The embedder's vectors of loaded samples (row i ↔ ``samples[i]``), in model batches of exactly
+    ``batch_size`` rows (:func:`pad_batch`), so a file's vector does not depend on which engine or run embedded it."""
+    rows = []
+    for start in range(0, len(samples), batch_size):
+        part = samples[start:start + batch_size]
+        rows.append(np.asarray(embedder.embed_batch(pad_batch(stack_samples(part), batch_size)))[:len(part)])
+    return np.concatenate(rows).astype(np.float32, copy=False)
+
+
 def embed_records(
     records: list[ImageRecord], root: Path, embedder: Embedder, *,
     cache_dir: Path | None, batch_size: int = 32, workers: int = 2,
     progress: bool | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, desc: str = "embedding",
+    engine: EmbeddingEngine | None = None,
 ) -> EmbeddingRun:
-    """Embed every record (files with identical content once), reusing and filling the cache."""
+    """Embed every record (files with identical content once), reusing and filling the cache. ``engine`` computes
+    what the cache lacks (default: the local engine); this driver owns the cache and everything after embedding."""
+    from repcurate.embed.local_engine import LocalEngine
+
+    engine = engine if engine is not None else LocalEngine()
     cache = EmbeddingCache(cache_dir, embedder.fingerprint, embedder.preprocessor.fingerprint) if cache_dir else None
     try:
         known = cache.get_many([r.fingerprint for r in records]) if cache else {}
@@ -137,34 +153,24 @@ def embed_records(
                 todo.append(record)
         failed: dict[str, SkippedFile] = {}
         computed: dict[str, np.ndarray] = {}
-        batch: list[LoadedSample] = []
-
-        def flush() -> None:
-            vectors = embedder.embed_batch(pad_batch(stack_samples(batch), batch_size))
-            finite = np.isfinite(vectors[:len(batch)]).all(axis=1)
-            for i in np.flatnonzero(~finite):
-                failed[batch[i].record.fingerprint] = SkippedFile(
-                    batch[i].record.path, "non_finite", f"the features {embedder.model_spec} computed are NaN or infinite")
-            items = [(item.record.fingerprint, vectors[i]) for i, item in enumerate(batch) if finite[i]]
-            computed.update(items)
-            if cache:
-                cache.put_many(items)
-            batch.clear()
-
         if todo:
-            log.info("embedding %d files with %s (%d from cache)", len(todo), embedder.model_spec, len(known))
-        with _progress(len(todo), progress, desc) as bar:
-            for item in iter_loaded(todo, root, embedder.preprocessor, workers=workers,
-                                    lookahead=batch_size * PREFETCH_BATCHES, max_pixels=max_pixels):
-                if item.failure is not None:
-                    failed[item.record.fingerprint] = item.failure
-                else:
-                    batch.append(item)
-                    if len(batch) == batch_size:
-                        flush()
-                bar.update(1)
-            if batch:
-                flush()
+            log.info("embedding %d files with %s (%d from cache, %s engine)", len(todo), embedder.model_spec,
+                     len(known), engine.name)
+            job = EngineJob(root=root, embedder=embedder, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
+            with _progress(len(todo), progress, desc) as bar:
+                for chunk in engine.run(todo, job):
+                    for record, failure in chunk.failures:
+                        failed[record.fingerprint] = failure
+                    finite = np.isfinite(chunk.vectors).all(axis=1) if len(chunk.records) else np.zeros(0, bool)
+                    for i in np.flatnonzero(~finite):
+                        failed[chunk.records[i].fingerprint] = SkippedFile(
+                            chunk.records[i].path, "non_finite",
+                            f"the features {embedder.model_spec} computed are NaN or infinite")
+                    items = [(r.fingerprint, chunk.vectors[i]) for i, r in enumerate(chunk.records) if finite[i]]
+                    computed.update(items)
+                    if cache and items:
+                        cache.put_many(items)
+                    bar.update(len(chunk))
     finally:
         if cache:
             cache.close()

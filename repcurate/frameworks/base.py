@@ -114,6 +114,10 @@ class MCTGlue(Protocol):
     def require_exporter(self) -> None:
         """Raise MissingDependencyError when exporting would fail for a missing package."""
 
+    def set_device(self, device: str) -> None:
+        """Make MCT build and run quantized models on ``device`` (a resolved name), the device repcurate's own
+        tensors use, so a quantized model and the eval batches never sit on different devices."""
+
     def export(self, q_model: Any, path: Any, data_gen: Any) -> None:
         """Write ``q_model`` with MCT's exporter to ``path``."""
 
@@ -150,10 +154,16 @@ class Framework(Protocol):
     def fingerprint(self, model: Any, layer: str) -> str:
         """Stable hash of the model's architecture, weights and ``layer``."""
 
-    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> FeatureCapture:
+    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str,
+                device: str = "cpu") -> FeatureCapture:
         """Features of ``layer`` (its output; several names: each pooled, concatenated), or by default the input
         of the last Linear/Dense layer (a model without one: the framework's rule, e.g. the torch fx-graph rule of
-        :mod:`repcurate.frameworks.torch_features`)."""
+        :mod:`repcurate.frameworks.torch_features`), computed on ``device`` (a name from
+        :func:`repcurate.frameworks.device.resolve_device`), returned on the CPU."""
+
+    def place(self, model: Any, device: str) -> Any:
+        """``model`` made to run on ``device`` (PyTorch: moved there; Keras: TensorFlow restricted to it), returned.
+        :meth:`outputs` and :meth:`visit_layer_outputs` then feed batches to wherever the model is."""
 
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
         """Call ``visit(layer_name, output)`` for every layer's output, batch by batch (float model)."""

@@ -1,7 +1,9 @@
 """Keras (TensorFlow 2): loading ``.keras`` / ``.h5`` files, fingerprint, feature capture, layer outputs."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,9 +12,11 @@ import numpy as np
 
 from repcurate.errors import InputError, MissingDependencyError, UsageError
 from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, pool_features
+from repcurate.frameworks.device import concrete_device, is_cuda, tf_device_name
 from repcurate.frameworks.keras_graph import as_list, visit_layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+log = logging.getLogger("repcurate")
 
 
 def import_tensorflow() -> Any:
@@ -22,6 +26,31 @@ def import_tensorflow() -> Any:
     except ImportError:
         raise MissingDependencyError("tensorflow", extra="keras", purpose="Keras models") from None
     return tf
+
+
+def restrict_tensorflow(device: str) -> None:
+    """Let TensorFlow see only what ``device`` allows, for the whole process: no GPU for ``cpu``, GPU N alone for
+    ``cuda:N``. TensorFlow places ops itself (MCT's Keras path included), so this is how ``--device`` reaches it.
+    TensorFlow accepts it only before it has initialised its GPUs; after that the choice stays and a warning says so."""
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "auto" and not gpus:
+        return  # a tensorflow-cpu build beside a CUDA torch: TensorFlow stays on the CPU
+    device = concrete_device(device)
+    if is_cuda(device):
+        index = int(device.partition(":")[2] or 0)
+        if index >= len(gpus):
+            raise UsageError(f"--device {device}: TensorFlow sees {len(gpus)} GPU(s); fix: pass --device cpu, or "
+                             "install a TensorFlow build with GPU support (tensorflow instead of tensorflow-cpu)")
+        wanted = [gpus[index]]
+    else:
+        wanted = []
+    if list(tf.config.get_visible_devices("GPU")) == wanted:
+        return
+    try:
+        tf.config.set_visible_devices(wanted, "GPU")
+    except RuntimeError as exc:  # TensorFlow initialised its GPUs already
+        log.warning("TensorFlow keeps its devices (%s); --device %s applies from the next process", exc, device)
 
 
 def keras_model_fingerprint(model: Any, layer: str) -> str:
@@ -47,8 +76,10 @@ class KerasCapture:
     """One layer's (pooled) features of a Keras model in inference mode: the last Dense layer's input by
     default, or a named layer's output. Keras models take channels-last input."""
 
-    def __init__(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> None:
+    def __init__(self, model: Any, *, layer: str | Sequence[str] | None, spec: str, device: str = "cpu") -> None:
         tf = import_tensorflow()
+        restrict_tensorflow(device)
+        self._tf_device = None if device == "auto" else tf_device_name(concrete_device(device))
         self.model_spec = spec
         if not layer_names(layer):
             dense = [lyr for lyr in model.layers if isinstance(lyr, tf.keras.layers.Dense)]
@@ -69,8 +100,10 @@ class KerasCapture:
         self.fingerprint = keras_model_fingerprint(model, self.layer)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        tf = import_tensorflow()
         try:
-            features = self._features(np.ascontiguousarray(batch, dtype=np.float32), training=False)
+            with tf.device(self._tf_device) if self._tf_device else contextlib.nullcontext():
+                features = self._features(np.ascontiguousarray(batch, dtype=np.float32), training=False)
         except Exception as exc:
             raise InputError(
                 f"{self.model_spec} failed on a batch of shape {batch.shape}: {type(exc).__name__}: {exc}; "
@@ -105,8 +138,14 @@ class KerasFramework:
     def fingerprint(self, model: Any, layer: str) -> str:
         return keras_model_fingerprint(model, layer)
 
-    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> KerasCapture:
-        return KerasCapture(model, layer=layer, spec=spec)
+    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str,
+                device: str = "cpu") -> KerasCapture:
+        return KerasCapture(model, layer=layer, spec=spec, device=device)
+
+    def place(self, model: Any, device: str) -> Any:
+        """TensorFlow restricted to ``device`` (:func:`restrict_tensorflow`); the model object is unchanged."""
+        restrict_tensorflow(device)
+        return model
 
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
         visit_layers(model, batches, visit)

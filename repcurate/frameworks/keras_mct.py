@@ -32,6 +32,12 @@ class KerasMCT:
     def require_exporter(self) -> None:
         """MCT's Keras exporter needs nothing beyond TensorFlow."""
 
+    def set_device(self, device: str) -> None:
+        """MCT's Keras path runs where TensorFlow places it: restrict TensorFlow to ``device``."""
+        from repcurate.frameworks.keras import restrict_tensorflow
+
+        restrict_tensorflow(device)
+
     def export(self, q_model: Any, path: Path, data_gen: Any) -> None:
         import model_compression_toolkit as mct
 

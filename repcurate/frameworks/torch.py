@@ -15,6 +15,15 @@ from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_l
 log = logging.getLogger("repcurate")
 
 
+def model_device(model: Any) -> Any:
+    """The device of ``model``'s first parameter (or buffer); CPU for a model without either."""
+    import torch
+
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 class _Captured(Exception):
     """Raised from a hook to stop the forward pass once the wanted features are in hand."""
 
@@ -68,14 +77,18 @@ class TorchCapture:
     features; a model without one gets the feature layer(s) of :mod:`repcurate.frameworks.torch_features`
     (found in its fx graph). With ``layer`` (one name, several comma-separated, or a list) each layer's
     *output*, global-average-pooled when it is a feature map, concatenated in the given order. Names are
-    module names (hooked) or torch.fx node names (captured from the traced graph).
+    module names (hooked) or torch.fx node names (captured from the traced graph). The model runs on ``device``
+    (a name from :func:`repcurate.frameworks.device.resolve_device`); batches are moved there and features come
+    back to the CPU.
     """
 
-    def __init__(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> None:
+    def __init__(self, model: Any, *, layer: str | Sequence[str] | None, spec: str, device: str = "cpu") -> None:
         import torch
 
         from repcurate.frameworks import torch_features
+        from repcurate.frameworks.device import concrete_device
 
+        self.device = torch.device(concrete_device(device))
         self.model = model.eval()
         self.model_spec = spec
         names = layer_names(layer)
@@ -107,6 +120,9 @@ class TorchCapture:
         self._channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = self.model.to(self.device)
+        if self._graph is not None:
+            self._graph = self._graph.to(self.device)
 
     def _forward(self, x: Any) -> list[Any]:
         """The wanted tensors of one batch, in ``self.names`` order (hooks stop the pass once all are in)."""
@@ -143,7 +159,7 @@ class TorchCapture:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         if self._channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -182,14 +198,22 @@ class TorchFramework:
     def fingerprint(self, model: Any, layer: str) -> str:
         return torch_model_fingerprint(model, layer)
 
-    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str) -> TorchCapture:
-        return TorchCapture(model, layer=layer, spec=spec)
+    def capture(self, model: Any, *, layer: str | Sequence[str] | None, spec: str,
+                device: str = "cpu") -> TorchCapture:
+        return TorchCapture(model, layer=layer, spec=spec, device=device)
+
+    def place(self, model: Any, device: str) -> Any:
+        """``model`` moved to ``device`` (in place, as ``nn.Module.to`` does)."""
+        from repcurate.frameworks.device import concrete_device
+
+        return model.to(concrete_device(device))
 
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
         """Forward hooks on every leaf module (named as in ``named_modules()``); tensor outputs only."""
         import torch
 
         model = model.eval()
+        device = model_device(model)
         handles = []
         for name, module in model.named_modules():
             if name and not list(module.children()):
@@ -200,7 +224,7 @@ class TorchFramework:
         try:
             with torch.inference_mode():
                 for batch in batches:
-                    model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+                    model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device))
         finally:
             for h in handles:
                 h.remove()
@@ -208,8 +232,7 @@ class TorchFramework:
     def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
         import torch
 
-        parameters = list(model.parameters())
-        device = parameters[0].device if parameters else torch.device("cpu")
+        device = model_device(model)  # a quantized model lives where MCT built it: the batches follow it
         per_batch = []
         with torch.no_grad():
             for batch in batches_of(x, batch_size):

@@ -58,6 +58,18 @@ class TorchMCT:
         if importlib.util.find_spec("onnx") is None:
             raise MissingDependencyError("onnx", extra="export", purpose="exporting ONNX models")
 
+    def set_device(self, device: str) -> None:
+        """MCT's own device choice (``set_working_device``; by default CUDA whenever torch sees it) set to ``device``."""
+        import torch
+        from model_compression_toolkit.core.pytorch.pytorch_device_config import get_working_device, set_working_device
+
+        from repcurate.frameworks.device import concrete_device
+
+        device = concrete_device(device)
+        set_working_device(device)
+        if get_working_device() != torch.device(device):
+            raise RuntimeError(f"MCT refused the device {device!r} (it kept {get_working_device()})")
+
     def export(self, q_model: Any, path: Path, data_gen: Any) -> None:
         import model_compression_toolkit as mct
 

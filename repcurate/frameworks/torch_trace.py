@@ -56,10 +56,13 @@ class FxGraph:
                     visit(n.name, result.detach().cpu().numpy())
                 return result
 
+        from repcurate.frameworks.torch import model_device
+
         recorder = Recorder(self.graph_module)
+        device = model_device(self.graph_module)
         with torch.no_grad():
             for batch in batches:
-                recorder.run(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+                recorder.run(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device))
 
     def kinds(self) -> dict[str, str]:
         return {n.name: node_kind(self.graph_module, n) for n in self.graph_module.graph.nodes}
@@ -101,9 +104,12 @@ def trace(model: Any, sample: np.ndarray) -> Preflight:
     except Exception as exc:  # noqa: BLE001 - any tracing failure is the preflight's finding
         return Preflight(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                          location=_user_frame(exc), remedies=list(FX_REMEDIES), name=PREFLIGHT_NAME, reader=READER)
+    from repcurate.frameworks.torch import model_device
+
     try:
         with torch.no_grad():
-            ShapeProp(graph_module).propagate(torch.from_numpy(np.ascontiguousarray(sample, dtype=np.float32)))
+            ShapeProp(graph_module).propagate(
+                torch.from_numpy(np.ascontiguousarray(sample, dtype=np.float32)).to(model_device(graph_module)))
     except Exception as exc:  # noqa: BLE001 - any shape-propagation failure is the preflight's finding
         return Preflight(ok=False, error=f"shape propagation failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
                          location=_user_frame(exc), remedies=list(FX_REMEDIES), name=PREFLIGHT_NAME, reader=READER)

@@ -12,7 +12,7 @@ import numpy as np
 
 from repcurate import tasks
 from repcurate.data.scan import ImageRecord, ScanResult, scan
-from repcurate.embed.pipeline import load_tensors
+from repcurate.embed.tensor_cache import load_tensors_cached
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.loading import load_postprocess
 from repcurate.tasks.base import Metric, Task, as_output_list
@@ -113,7 +113,7 @@ def eval_records(source: ScanResult) -> tuple[list[ImageRecord], Callable[[list[
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None,
-              task: str | None = None, postprocess: Any = None) -> EvalData:
+              task: str | None = None, postprocess: Any = None, cache_dir: Path | None = None) -> EvalData:
     """Scan, sample (seeded, at most ``max_eval``), preprocess and run the float model on ``eval_dir``.
     Refuses eval images that are also calibration images (by content fingerprint). ``task`` names a registered
     task; by default detection when a ``postprocess`` (``file.py:fn`` or callable) is given, else the first that
@@ -123,7 +123,9 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
     The eval images are a folder or list (``scan``): their class labels are the references of a classifier,
     and a detector / segmenter is scored against the float model. Labelled detection / segmentation eval plugs in
     at :func:`eval_records`: records whose labels are the dataset's
-    :class:`~repcurate.data.annotations.AnnotatedImage` objects make the tasks score against those boxes / masks."""
+    :class:`~repcurate.data.annotations.AnnotatedImage` objects make the tasks score against those boxes / masks.
+    With ``cache_dir`` the preprocessed eval tensors are cached there by content + preprocessing
+    (:mod:`repcurate.embed.tensor_cache`): a second run decodes nothing."""
     source = scan(Path(eval_dir))
     records, labels_of = eval_records(source)
     overlap = [r.path for r in records if r.fingerprint in (calibration_files or set())]
@@ -135,7 +137,7 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
         records = [records[i] for i in keep]
     if not records:
         raise InputError(f"{source.root}: no eval images; fix: pass a folder of held-out images")
-    x = load_tensors(records, source.root, preprocessor)
+    x = load_tensors_cached(records, source.root, preprocessor, cache_dir=cache_dir)
     try:
         outputs = model_outputs(framework, float_model, x)
     except Exception as exc:
