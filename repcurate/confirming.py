@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from repcurate import tasks, trust
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError
@@ -114,6 +115,15 @@ def verdict_words(curated: float | None, random: list[float], metric: str) -> st
     return f"curated {word} by {abs(margin) * scale:.2f}{unit}: {curated * scale:.2f} vs {spread}"
 
 
+def _annotated_source(manifest: dict[str, Any]) -> dict[str, Any]:
+    """How a set built from an annotated dataset read it (its split and COCO images folder), for the random arms."""
+    objects = manifest.get("objects")
+    if not isinstance(objects, dict):
+        return {}
+    images_dir = objects.get("images_dir")
+    return {"split": objects.get("split", "train"), "images_dir": None if images_dir is None else Path(images_dir)}
+
+
 def _draw(records: list[ImageRecord], root: Path, preprocessor: Any, count: int, order: np.ndarray) -> tuple[np.ndarray, set[str]]:
     """The first ``count`` records in ``order`` that decode and preprocess."""
     chosen: list[np.ndarray] = []
@@ -182,6 +192,8 @@ def confirm(
     trust_set: bool = False,
     task: str | None = None,
     postprocess: Any = None,
+    split: str = DEFAULT_EVAL_SPLIT,
+    images_dir: str | Path | None = None,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with MCT once per (calibration set, point of MCT's settings grid:
     bias correction on / off) and
@@ -190,7 +202,10 @@ def confirm(
     Without ``preprocess`` the set's recorded preprocessing is used: when that is code the set names (not
     repcurate's own) it runs only with ``trust_set`` (else :class:`UsageError` up front). ``task`` names the
     registered task that scores the runs (default: detection with a ``postprocess``, else inferred from the
-    outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes."""
+    outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes. ``eval_dir``
+    may be a YOLO ``data.yaml`` (its ``split``, default val), a COCO ``instances_*.json`` (``images_dir``: its
+    images' folder) or a segmentation folder: detection is then scored against the boxes, segmentation against
+    the masks (:func:`~repcurate.quantize.evaluation.load_eval`)."""
     from repcurate.quantize.mct import WEIGHT_BITS
     from repcurate.quantize.registry import get as quantizer_named
 
@@ -225,7 +240,8 @@ def confirm(
     size = len(loaded_set)
 
     source = scan(Path(manifest.get("train_source", manifest["root"])),
-                  layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto")
+                  layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto",
+                  **_annotated_source(manifest))
     arms = [Arm("curated", loaded_set.tensors, {s["content_fingerprint"] for s in manifest["samples"]})]
     n = len(source.records)
     for k in range(random_sets):
@@ -239,12 +255,14 @@ def confirm(
     calibration_files = set().union(*(a.fingerprints for a in arms))
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
                            model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
-                           calibration_files=calibration_files, task=task, postprocess=postprocess)
+                           calibration_files=calibration_files, task=task, postprocess=postprocess,
+                           split=split, images_dir=images_dir)
     metric = evaluation.metric
     settings = {"weights_bits": weights_bits, "tpc": tpc, "eval_images": len(evaluation.x), "set_size": size,
                 "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
                 "model": loaded.spec, "eval_dir": str(evaluation.root), "task": evaluation.task.name,
-                "reference": "ground truth" if evaluation.labels is not None else "float model"}
+                "reference": "ground truth" if evaluation.labels is not None else "float model",
+                "eval_skipped": [s.to_dict() for s in evaluation.skipped]}
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)
     grid = quantizer.grid(quantizer.settings(weights_bits=weights_bits, tpc=tpc), {"bias_correction": bias_correction})
     best: dict[str, Any] | None = None
