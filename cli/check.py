@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from repcurate.checking import check
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.report.suite_formats import FORMATS
 
 from .common import (
@@ -24,6 +25,7 @@ EXAMPLES = """examples:
   repcurate check --repset repset --eval-dir data/val --model model.py:make_model --fail-on warn
   repcurate check --repset repset --eval-dir data/val --model detector.py:make_model --layer neck.p3,neck.p4
   repcurate check --repset repset --eval-dir data/val --format junit --output check.xml --report check.html
+  repcurate check --repset repset --eval-dir coco8/data.yaml --model detector.py:make_model --trust-set
 
 """
 
@@ -35,7 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "activation ranges) and exit 1 when the verdict fails the gate.",
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR", help="a `repcurate build` output")
-    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="evaluation images (labelled or not), or a CSV/JSONL list")
+    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
+                        help="evaluation images (labelled or not), a CSV/JSONL list,"
+                             " a YOLO data.yaml, a COCO JSON or a segmentation folder")
+    parser.add_argument("--split", default=DEFAULT_EVAL_SPLIT, metavar="NAME",
+                        help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
+    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
+                        help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
     parser.add_argument("--eval-preprocess", default=None, metavar="SPEC",
                         help="evaluation pipeline (default: the repset's own; code the set names runs only with --trust-set)")
     parser.add_argument("--model", default=None, metavar="SPEC", help="float model: enables activation_ranges")
@@ -62,6 +70,6 @@ def run(args: argparse.Namespace) -> int:
     result = check(args.repset, args.eval_dir, eval_preprocess=args.eval_preprocess, model=args.model,
                    config=args.config, allow_errors=args.allow_errors, cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, seed=args.seed, trust_set=args.trust_set,
-                   layer=args.layer, device=args.device)
+                   layer=args.layer, device=args.device, split=args.split, images_dir=args.images_dir)
     write_html_report(args, args.repset, check=result)
     return emit(result, args.format, args.output, fail_on=args.fail_on)

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.quantize.onnxruntime import CALIBRATION_METHODS
 from repcurate.sizing import DEFAULT_TOLERANCE
 from repcurate.tasks import REGISTRY as _TASKS
@@ -30,6 +31,9 @@ EXAMPLES = """examples:
   repcurate confirm --repset repset --model detector.py:make_model --eval-dir data/val --postprocess detector.py:decode
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --quantizer onnxruntime
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val --sizes 16,32,64,128,300
+  repcurate confirm --repset repset --model detector.py:make_model --eval-dir coco8/data.yaml --postprocess detector.py:decode
+  repcurate confirm --repset repset --model detector.py:make_model --eval-dir annotations/instances_val.json \
+      --images-dir images/val --postprocess detector.py:decode
 
 """
 
@@ -70,7 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR")
     parser.add_argument("--model", required=True, metavar="SPEC",
                         help="the model to quantize: efficientnet-lite0, file.py:factory, module:factory (PyTorch or Keras), or a .keras/.h5 file")
-    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the training directory")
+    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
+                        help="held-out images, disjoint from the training directory:"
+                             " a folder, a CSV/JSONL list, a YOLO data.yaml (val split), a COCO JSON or a segmentation folder")
+    parser.add_argument("--split", default=DEFAULT_EVAL_SPLIT, metavar="NAME",
+                        help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
+    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
+                        help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
     parser.add_argument("--preprocess", default=None, metavar="SPEC",
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
@@ -124,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
                      export=args.export, overwrite=args.overwrite, trust_set=args.trust_set, quantizer=args.quantizer,
                      calibration=args.calibration, sizes=args.sizes, tolerance=args.tolerance,
                      task=args.task, postprocess=args.postprocess,
-                     device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+                     device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                     split=args.split, images_dir=args.images_dir)
     write_html_report(args, args.repset, confirm=result)
     return emit(result, args.format, args.output)

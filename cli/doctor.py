@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.tasks import REGISTRY as _TASKS
 
 from .common import (
@@ -42,7 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, metavar="SPEC",
                         help="the model to quantize (file.py:factory, module:factory, efficientnet-lite0, .keras/.h5)")
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR", help="a repcurate build directory")
-    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL", help="held-out images, disjoint from the set")
+    parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
+                        help="held-out images, disjoint from the set:"
+                             " a folder, a CSV/JSONL list, a YOLO data.yaml (val split), a COCO JSON or a segmentation folder")
+    parser.add_argument("--split", default=DEFAULT_EVAL_SPLIT, metavar="NAME",
+                        help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
+    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
+                        help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
     parser.add_argument("--tolerance", type=float, default=1.0, metavar="POINTS", help="accepted loss vs float, in metric points (default: 1)")
     parser.add_argument("--budget-minutes", type=float, default=30.0, metavar="M", help="time budget for PTQ experiments (default: 30)")
     parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
                         run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set,
                         task=args.task, postprocess=args.postprocess,
-                        device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+                        device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                        split=args.split, images_dir=args.images_dir)
     write_html_report(args, args.repset, doctor=result.to_dict())
     return emit(result, args.format, args.output)

@@ -11,7 +11,8 @@ from repcurate.checks.config import discover_config, read_config_file, resolve_p
 from repcurate.checks.context import CheckContext, require_trusted_code
 from repcurate.checks.registry import registered
 from repcurate.checks.suite import SuiteResult, run_suite
-from repcurate.data.scan import scan
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
+from repcurate.data.annotated import eval_source as scan_eval
 from repcurate.embed.cache import default_cache_dir
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.repset import RepresentativeSet, load
@@ -41,6 +42,8 @@ def check(
     trust_set: bool = False,
     layer: str | Sequence[str] | None = None,
     device: str = "auto",
+    split: str = DEFAULT_EVAL_SPLIT,
+    images_dir: str | Path | None = None,
 ) -> SuiteResult:
     """Validate a representative set against the evaluation data and pipeline.
 
@@ -52,6 +55,8 @@ def check(
     ``layer``: the feature layer(s) of the embedding checks (default: the ``--layer`` recorded in the set's
     manifest, else the same default rule as ``build``).
     ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) runs the embeddings and the model passes there.
+    ``eval_dir`` may be a YOLO ``data.yaml`` (its ``split``, default val), a COCO ``instances_*.json``
+    (``images_dir``: its images' folder) or a segmentation folder; bad annotations are skipped with reasons.
     """
     from repcurate.frameworks.device import resolve_device
 
@@ -70,7 +75,7 @@ def check(
     require_trusted_code(loaded.manifest, trust.manifest_label(loaded.directory), eval_preprocess=eval_preprocess,
                          model=model, trust_set=trust_set,
                          uses={use for c in registered() if c.id not in skip for use in c.uses})
-    eval_source = scan(Path(eval_dir), workers=max(2, workers))
+    eval_source = scan_eval(eval_dir, split=split, images_dir=images_dir, workers=max(2, workers))
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     ctx = CheckContext(loaded, eval_source, eval_preprocess=eval_preprocess, model=model, cache_dir=cache,
                        seed=seed, batch_size=batch_size, workers=workers, trust_set=trust_set, layer=layer,
@@ -79,7 +84,7 @@ def check(
     result.seconds["total"] = time.perf_counter() - started
     result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                      "eval_dir": eval_source.root.as_posix(), "eval_images": len(eval_source.records),
-                     "eval_skipped": len(eval_source.skipped), "config": source if settings else None,
+                     "eval_skipped": len(eval_source.skipped), "eval_layout": eval_source.layout, "config": source if settings else None,
                      "eval_preprocess": _spec_text(eval_preprocess), "model": _spec_text(model), "seed": seed,
                      "layer": ctx.layer_used}
     return result

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from repcurate import sizing, tasks, trust
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.pipeline import iter_loaded
@@ -139,6 +140,15 @@ def verdict_words(curated: float | None, random: list[float], metric: str) -> st
     return f"curated {word} by {abs(margin) * scale:.2f}{unit}: {curated * scale:.2f} vs {spread}"
 
 
+def _annotated_source(manifest: dict[str, Any]) -> dict[str, Any]:
+    """How a set built from an annotated dataset read it (its split and COCO images folder), for the random arms."""
+    objects = manifest.get("objects")
+    if not isinstance(objects, dict):
+        return {}
+    images_dir = objects.get("images_dir")
+    return {"split": objects.get("split", "train"), "images_dir": None if images_dir is None else Path(images_dir)}
+
+
 def _draw(records: list[ImageRecord], root: Path, preprocessor: Any, count: int, order: np.ndarray) -> tuple[np.ndarray, set[str]]:
     """The first ``count`` records in ``order`` that decode and preprocess."""
     chosen: list[np.ndarray] = []
@@ -234,6 +244,8 @@ def confirm(
     device: str = "auto",
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    split: str = DEFAULT_EVAL_SPLIT,
+    images_dir: str | Path | None = None,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with ``quantizer`` once per (calibration set, point of the
     quantizer's settings grid) and measure each quantized model on held-out ``eval_dir`` images.
@@ -252,7 +264,10 @@ def confirm(
     inferred from the outputs); ``postprocess`` (``file.py:fn`` or callable) turns a detector's outputs into boxes.
     ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) is where the models run and are scored; MCT is told the
     same device. The preprocessed eval tensors are cached in ``cache_dir`` (default: the embedding cache's folder)
-    unless ``use_cache`` is False."""
+    unless ``use_cache`` is False. ``eval_dir``
+    may be a YOLO ``data.yaml`` (its ``split``, default val), a COCO ``instances_*.json`` (``images_dir``: its
+    images' folder) or a segmentation folder: detection is then scored against the boxes, segmentation against
+    the masks (:func:`~repcurate.quantize.evaluation.load_eval`)."""
     from repcurate.frameworks.device import concrete_device, resolve_device
     from repcurate.quantize.registry import get as quantizer_named
 
@@ -298,7 +313,8 @@ def confirm(
     size = len(loaded_set)
 
     source = scan(Path(manifest.get("train_source", manifest["root"])),
-                  layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto")
+                  layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto",
+                  **_annotated_source(manifest))
     arms = [Arm("curated", loaded_set.tensors, {s["content_fingerprint"] for s in manifest["samples"]})]
     n = len(source.records)
     random_arms = []
@@ -320,7 +336,8 @@ def confirm(
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
                            model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
                            calibration_files=calibration_files, task=task, postprocess=postprocess,
-                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None,
+                           split=split, images_dir=images_dir)
     metric = evaluation.metric
     base_fields = {key: value for key, value in (("weights_bits", weights_bits), ("tpc", tpc))
                    if key in quantizer_obj.base_fields}
@@ -329,7 +346,8 @@ def confirm(
                 "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
                 "model": loaded.spec, "eval_dir": str(evaluation.root), "task": evaluation.task.name,
                 "device": concrete_device(device),
-                "reference": "ground truth" if evaluation.labels is not None else "float model"}
+                "reference": "ground truth" if evaluation.labels is not None else "float model",
+                "eval_skipped": [s.to_dict() for s in evaluation.skipped]}
     if size_list is not None:
         settings.update({"sizes": size_list, "tolerance": float(tolerance)})
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)

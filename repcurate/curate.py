@@ -313,7 +313,8 @@ def build(
     }
     objects = balancing.report(selection.indices, balance)
     if objects is not None:
-        manifest["objects"] = {"split": split, **objects}
+        manifest["objects"] = {"split": split, "images_dir": None if images_dir is None else Path(images_dir).resolve().as_posix(),
+                               **objects}
     extra_files: dict[str, bytes] = {}
     if "yolo" in emit and out_path is not None:
         names = source.class_names or sorted(source.class_folders)

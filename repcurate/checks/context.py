@@ -22,6 +22,8 @@ from repcurate.repset import RepresentativeSet
 
 log = logging.getLogger("repcurate")
 
+#: Layouts of annotated datasets (YOLO data.yaml, COCO JSON, segmentation folder): labels are objects, not classes.
+ANNOTATED_LAYOUTS = ("yolo", "coco", "segmentation")
 #: Eval images run through the pipelines for tensor statistics and activations.
 EVAL_TENSOR_SAMPLE = 256
 
@@ -155,6 +157,16 @@ class CheckContext:
     @property
     def eval_records(self) -> list[ImageRecord]:
         return self.eval_source.records
+
+    @cached_property
+    def eval_object_classes(self) -> list[str] | None:
+        """The object classes (names) present in an annotated eval dataset's boxes (YOLO / COCO) or masks
+        (segmentation folder; crowd regions excluded), sorted; None when the eval data is a folder or list."""
+        if self.eval_source.layout not in ANNOTATED_LAYOUTS:
+            return None
+        names = self.eval_source.class_names
+        ids = {box.cls for record in self.eval_records for box in getattr(record, "boxes", ()) if not box.crowd}
+        return sorted(names[i] if i < len(names) else f"class_{i}" for i in ids)
 
     @cached_property
     def eval_labelled(self) -> bool:

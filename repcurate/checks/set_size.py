@@ -18,8 +18,15 @@ class SetSizeCheck(Check):
 
     def measure(self, ctx: CheckContext, params: dict[str, Any]) -> Measurement:
         labels = [s["label"] for s in ctx.manifest["samples"]]
-        per_class = dict(sorted(Counter("(unlabelled)" if lab is None else lab for lab in labels).items()))
         total = len(labels)
+        objects = ctx.manifest.get("objects")
+        if isinstance(objects, dict) and isinstance(objects.get("classes"), list):
+            # Detection / segmentation: images holding each object class (the samples' labels are quota strata).
+            per_class = {c["name"]: int(c.get("images_selected", 0)) for c in objects["classes"]
+                         if isinstance(c, dict) and isinstance(c.get("name"), str) and int(c.get("instances_available", 0)) > 0}
+            return Measurement(total, f"{total} images holding objects of {sum(1 for n in per_class.values() if n)} "
+                                      "class(es)", {"per_class": dict(sorted(per_class.items())), "unit": "images per object class"})
+        per_class = dict(sorted(Counter("(unlabelled)" if lab is None else lab for lab in labels).items()))
         return Measurement(total, f"{total} images in {len(per_class)} class(es)", {"per_class": per_class})
 
     def judge(self, m: Measurement, params: dict[str, Any]) -> tuple[Status, str]:

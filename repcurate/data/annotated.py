@@ -12,13 +12,15 @@ from pathlib import Path
 
 from repcurate.data.annotations import AnnotatedDataset, Box
 from repcurate.data.coco import read_coco
-from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile, _fingerprint_all, _relative, _require_text_path
+from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile, _fingerprint_all, _relative, _require_text_path, scan
 from repcurate.data.segmentation_folder import read_segmentation_folder, segmentation_folders
 from repcurate.data.yolo import read_yolo
 from repcurate.errors import InputError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
+#: The split of an annotated ``--eval-dir`` (a YOLO data.yaml / segmentation folder) read by default.
+DEFAULT_EVAL_SPLIT = "val"
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,12 @@ def dataset_layout(spec: str | Path) -> str:
     """The manifest's ``layout`` of an annotated dataset: ``yolo``, ``coco`` or ``segmentation``."""
     suffix = Path(spec).suffix.lower()
     return "yolo" if suffix in YAML_SUFFIXES else "coco" if suffix in JSON_SUFFIXES else "segmentation"
+
+
+def eval_source(eval_dir: str | Path, *, split: str = DEFAULT_EVAL_SPLIT, images_dir: str | Path | None = None,
+                workers: int = 4) -> ScanResult:
+    """The eval images of ``check`` / ``confirm`` / ``doctor``: a folder or CSV/JSONL list, or the ``split``
+    (default: val) of a YOLO ``data.yaml``, the images of a COCO ``instances_*.json`` (``images_dir``: the folder
+    its ``file_name`` paths are relative to) or a segmentation folder; bad annotations are skipped entries."""
+    return scan(Path(eval_dir), workers=workers, split=split,
+                images_dir=None if images_dir is None else Path(images_dir))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from repcurate import tasks, trust
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.doctor import steps
 from repcurate.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.doctor.result import DoctorResult, Finding
@@ -24,13 +25,14 @@ log = logging.getLogger("repcurate")
 
 def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg,
                    trust_set: bool = False, device: str = "cpu", cache_dir: Path | None = None,
-                   use_cache: bool = True) -> Finding:
-    """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here)."""
+                   use_cache: bool = True, **eval_source: Any) -> Finding:
+    """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here);
+    ``eval_source``: the ``split`` / ``images_dir`` of an annotated eval dataset."""
     from repcurate.checking import check
 
     try:
         suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set, device=device,
-                      cache_dir=cache_dir, use_cache=use_cache)
+                      cache_dir=cache_dir, use_cache=use_cache, **eval_source)
     except Exception as exc:  # noqa: BLE001 - the doctor goes on without the checks, and says why
         return Finding("representative set", "failed", f"the check suite could not run: {type(exc).__name__}: {exc}")
     bad = [c for c in suite.checks if c.status.value in ("fail", "warn", "error")]
@@ -67,6 +69,8 @@ def doctor(
     device: str = "auto",
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    split: str = DEFAULT_EVAL_SPLIT,
+    images_dir: str | Path | None = None,
 ) -> DoctorResult:
     """Run MCT's troubleshooting steps on ``model`` with the representative set ``repset`` and measure every
     candidate fix on held-out ``eval_dir`` images. ``tolerance`` and ``min_gain`` are in points of the metric
@@ -76,7 +80,8 @@ def doctor(
     experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
     when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
     :class:`UsageError` up front). ``task`` / ``postprocess``: as for :func:`repcurate.confirm` (detection: COCO
-    mAP, adopted by a paired permutation test on per-image matched-box F1; segmentation: mIoU, per-image mIoU)."""
+    mAP, adopted by a paired permutation test on per-image matched-box F1; segmentation: mIoU, per-image mIoU).
+    ``split`` / ``images_dir``: of an annotated ``eval_dir`` (YOLO data.yaml, COCO JSON), as for confirm."""
     if weights_bits not in WEIGHT_BITS or isinstance(weights_bits, bool):
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
     require_number(tolerance, "--tolerance", low=0.0, high=100.0, meaning=" (metric points)")
@@ -107,10 +112,11 @@ def doctor(
     if run_checks:
         log.info("doctor: running the check suite on the representative set")
         findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
-                                       trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache))
+                                       trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache,
+                                       split=split, images_dir=images_dir))
     tensors = loaded_set.tensors
     base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
-    settings = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
+    settings: dict[str, Any] = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                 "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
                 "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed,
                 "device": concrete_device(device)}
@@ -128,10 +134,13 @@ def doctor(
                            max_eval=max_eval, seed=seed,
                            calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]},
                            task=task, postprocess=postprocess,
-                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None,
+                           split=split, images_dir=images_dir)
     float_value = evaluation.float_metrics()[evaluation.metric]
     settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric, "task": evaluation.task.name,
-                     "paired_test_on": evaluation.paired})
+                     "paired_test_on": evaluation.paired,
+                     "reference": "ground truth" if evaluation.labels is not None else "float model",
+                     "eval_skipped": [s.to_dict() for s in evaluation.skipped]})
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
               evaluation=evaluation, tpc=quantizer.platform(tpc), budget_seconds=budget_minutes * 60, started=started)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,

@@ -16,7 +16,7 @@ import numpy as np
 
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.preprocess import Preprocessor
-from repcurate.data.scan import ImageRecord
+from repcurate.data.scan import ImageRecord, SkippedFile
 from repcurate.embed.cache import EmbeddingCache
 from repcurate.errors import InputError
 
@@ -72,13 +72,16 @@ def _decode_row(shape_text: object, dtype: object, blob: object) -> np.ndarray |
     return sample
 
 
-def load_tensors_cached(records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *,
-                        cache_dir: Path | None, workers: int = 2, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """:func:`repcurate.embed.pipeline.load_tensors` with the decoded samples cached in ``cache_dir`` (None: no
-    cache): files whose content the cache holds are not decoded again. The stacked float32 array is the same."""
+def load_tensors_cached_skipping(records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *,
+                                 cache_dir: Path | None, workers: int = 2,
+                                 max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, list[SkippedFile]]:
+    """:func:`repcurate.embed.pipeline.load_tensors_skipping` with the decoded samples cached in ``cache_dir``
+    (None: no cache): files whose content the cache holds are not decoded again. Returns the stacked float32
+    samples of the records that loaded (None when none did), in record order, and the records that failed."""
     from repcurate.embed.pipeline import iter_loaded
 
     cache = TensorCache(cache_dir, preprocessor.fingerprint) if cache_dir is not None else None
+    failures: dict[str, SkippedFile] = {}
     try:
         known = cache.get_many([r.fingerprint for r in records]) if cache else {}
         todo = list({r.fingerprint: r for r in records if r.fingerprint not in known}.values())
@@ -87,20 +90,36 @@ def load_tensors_cached(records: list[ImageRecord], root: Path, preprocessor: Pr
             for item in iter_loaded(todo, root, preprocessor, workers=workers, lookahead=4 * max(1, workers),
                                     max_pixels=max_pixels):
                 if item.failure is not None:
-                    raise InputError(f"{item.failure.path}: {item.failure.reason}: {item.failure.detail}")
+                    failures[item.record.fingerprint] = item.failure
+                    continue
                 assert item.sample is not None
                 decoded[item.record.fingerprint] = item.sample
-            if cache:
+            if cache and decoded:
                 cache.put_many(list(decoded.items()))
         log.info("eval tensors: %d decoded, %d from the cache", len(todo), len(records) - len(todo))
     finally:
         if cache:
             cache.close()
-    samples = [known.get(r.fingerprint, decoded.get(r.fingerprint)) for r in records]
-    if not samples:
-        return np.zeros((0,), np.float32)
-    shapes = {s.shape for s in samples if s is not None}
-    if len(shapes) > 1:
-        raise InputError(f"preprocessing gave several sample shapes ({sorted(shapes)[:2]}); fix: resize/crop to a "
-                         "fixed size in --preprocess")
-    return np.stack(samples).astype(np.float32, copy=False)  # type: ignore[arg-type]
+    usable = [(r, known.get(r.fingerprint, decoded.get(r.fingerprint))) for r in records
+              if r.fingerprint not in failures]
+    failed = [SkippedFile(r.path, failures[r.fingerprint].reason, failures[r.fingerprint].detail)
+              for r in records if r.fingerprint in failures]
+    if not usable:
+        return None, failed
+    first_record, first = usable[0]
+    for record, sample in usable[1:]:
+        assert sample is not None and first is not None
+        if sample.shape != first.shape:
+            raise InputError(f"preprocessing gave shape {sample.shape} for {record.path} but {first.shape} for "
+                             f"{first_record.path}; fix: resize/crop to a fixed size in --preprocess")
+    return np.stack([sample for _, sample in usable]).astype(np.float32, copy=False), failed  # type: ignore[misc]
+
+
+def load_tensors_cached(records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *,
+                        cache_dir: Path | None, workers: int = 2, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """:func:`load_tensors_cached_skipping` for records all known to decode: a failure is an :class:`InputError`."""
+    tensors, failures = load_tensors_cached_skipping(records, root, preprocessor, cache_dir=cache_dir,
+                                                     workers=workers, max_pixels=max_pixels)
+    if failures:
+        raise InputError(f"{failures[0].path}: {failures[0].reason}: {failures[0].detail}")
+    return tensors if tensors is not None else np.zeros((0,), np.float32)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from repcurate import tasks
-from repcurate.data.scan import ImageRecord, ScanResult, scan
-from repcurate.embed.tensor_cache import load_tensors_cached
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT, AnnotatedRecord, eval_source
+from repcurate.data.annotations import AnnotatedImage
+from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile
+from repcurate.embed.tensor_cache import load_tensors_cached_skipping
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.loading import load_postprocess
 from repcurate.tasks.base import Metric, Task, as_output_list
@@ -42,6 +44,8 @@ class EvalData:
     labels: np.ndarray | None
     float_outputs: list[np.ndarray]
     task: Task
+    #: Eval files left out, with reasons: unreadable images and bad annotations (``label_out_of_range``, ...).
+    skipped: list[SkippedFile] = field(default_factory=list)
 
     @property
     def metric(self) -> str:
@@ -100,33 +104,67 @@ class EvalData:
         return self.task.significant(trial, incumbent)
 
 
-def eval_records(source: ScanResult) -> tuple[list[ImageRecord], Callable[[list[ImageRecord]], list[Any]]]:
-    r"""The eval records of a scanned folder or list, and how to read their labels (class names).
+#: Layouts of eval data whose labels are boxes (detection) or masks (segmentation).
+BOX_LAYOUTS, MASK_LAYOUTS = ("yolo", "coco"), ("segmentation",)
 
-    The one place labelled detection / segmentation eval connects: for an
-    :class:`~repcurate.data.annotations.AnnotatedDataset`, return ``ImageRecord``\ s of its images and a labeller
-    mapping each record to its ``AnnotatedImage``; :meth:`Task.references` of detection / segmentation then
-    scores against its boxes / masks."""
+
+def annotated_image(record: ImageRecord, root: Path) -> AnnotatedImage | None:
+    """The boxes / mask of an annotated dataset's record (pixels of the original image), None for another record."""
+    if not isinstance(record, AnnotatedRecord):
+        return None
+    return AnnotatedImage(root / record.path, record.width, record.height, record.boxes,
+                          None if record.mask is None else root / record.mask)
+
+
+def eval_records(source: ScanResult) -> tuple[list[ImageRecord], Callable[[list[ImageRecord]], list[Any]]]:
+    r"""The eval records of a scan, and how to read their labels: class names for a folder or list; for an
+    annotated dataset (YOLO / COCO / segmentation folder) each record's
+    :class:`~repcurate.data.annotations.AnnotatedImage`, which :meth:`Task.references` of detection /
+    segmentation score against (its boxes / mask); other tasks find no class name in it (float reference)."""
+    if source.layout in BOX_LAYOUTS + MASK_LAYOUTS:
+        return source.records, lambda records: [annotated_image(r, source.root) for r in records]
     return source.records, lambda records: [r.label for r in records]
+
+
+def _infer_task(source: ScanResult, outputs: list[np.ndarray], *, postprocess: Any, channels_last: bool,
+                where: str) -> str | None:
+    """The task the eval data and outputs call for when none is named: detection with a postprocess, or on a
+    detection dataset when the outputs are already decoded boxes (else :class:`UsageError`: a postprocess is
+    needed); segmentation on masks when the outputs are class-score maps; None: guess from the outputs."""
+    if postprocess is not None:
+        return "detection"
+    if source.layout in MASK_LAYOUTS and tasks.configured(tasks.get("segmentation"), channels_last=channels_last).accepts(outputs):
+        return "segmentation"
+    if source.layout in BOX_LAYOUTS:
+        if tasks.get("detection").accepts(outputs):
+            return "detection"
+        raise UsageError(f"{where}: holds detection labels ({source.layout}), and the model's outputs of shapes "
+                         f"{[tuple(o.shape[1:]) for o in outputs]} are not decoded boxes; fix: pass --postprocess "
+                         "file.py:fn turning them into per-image (boxes, scores, classes), or --task fidelity to "
+                         "compare with the float model only")
+    return None
 
 
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None,
-              task: str | None = None, postprocess: Any = None, cache_dir: Path | None = None) -> EvalData:
+              task: str | None = None, postprocess: Any = None, split: str = DEFAULT_EVAL_SPLIT,
+              images_dir: str | Path | None = None, cache_dir: Path | None = None) -> EvalData:
     """Scan, sample (seeded, at most ``max_eval``), preprocess and run the float model on ``eval_dir``.
     Refuses eval images that are also calibration images (by content fingerprint). ``task`` names a registered
     task; by default detection when a ``postprocess`` (``file.py:fn`` or callable) is given, else the first that
     accepts the float model's outputs (one score vector per image: classification; anything else: fidelity to
     the float model).
 
-    The eval images are a folder or list (``scan``): their class labels are the references of a classifier,
-    and a detector / segmenter is scored against the float model. Labelled detection / segmentation eval plugs in
-    at :func:`eval_records`: records whose labels are the dataset's
-    :class:`~repcurate.data.annotations.AnnotatedImage` objects make the tasks score against those boxes / masks.
+    The eval images (:func:`eval_source`) are a folder or list, whose class labels are the references of a
+    classifier (a detector / segmenter is scored against the float model), or an annotated dataset's ``split``:
+    its boxes (detection: mAP against ground truth; the task is detection when a postprocess is given or the
+    outputs are decoded boxes, else :class:`UsageError`) or masks (segmentation, inferred for class-score-map
+    outputs: mIoU against the masks). ``task`` overrides the inference. Bad annotations and unreadable images are
+    left out and listed in :attr:`EvalData.skipped`.
     With ``cache_dir`` the preprocessed eval tensors are cached there by content + preprocessing
     (:mod:`repcurate.embed.tensor_cache`): a second run decodes nothing."""
-    source = scan(Path(eval_dir))
+    source = eval_source(eval_dir, split=split, images_dir=images_dir)
     records, labels_of = eval_records(source)
     overlap = [r.path for r in records if r.fingerprint in (calibration_files or set())]
     if overlap:
@@ -136,8 +174,14 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
         keep = np.sort(np.random.default_rng(seed).choice(len(records), max_eval, replace=False))
         records = [records[i] for i in keep]
     if not records:
-        raise InputError(f"{source.root}: no eval images; fix: pass a folder of held-out images")
-    x = load_tensors_cached(records, source.root, preprocessor, cache_dir=cache_dir)
+        why = f" ({len(source.skipped)} skipped, e.g. {source.skipped[0].path}: {source.skipped[0].reason})" if source.skipped else ""
+        raise InputError(f"{source.root}: no eval images{why}; fix: pass a folder of held-out images")
+    x, failures = load_tensors_cached_skipping(records, source.root, preprocessor, cache_dir=cache_dir)
+    failed = {f.path for f in failures}
+    records = [r for r in records if r.path not in failed]  # the labels stay aligned with the tensors
+    if x is None:
+        raise InputError(f"{source.root}: no eval image could be decoded and preprocessed ({failures[0].path}: "
+                         f"{failures[0].reason}); fix: pass a folder of held-out images the preprocessing accepts")
     try:
         outputs = model_outputs(framework, float_model, x)
     except Exception as exc:
@@ -145,8 +189,9 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
                          f"({type(exc).__name__}: {str(exc)[:200]}); fix: pass the model's own --preprocess "
                          "(Keras models take channels-last input)") from exc
     post, where = load_postprocess(postprocess)
-    if task is None and post is not None:
-        task = "detection"
+    if task is None:
+        task = _infer_task(source, outputs, postprocess=post, channels_last=framework.channels_last,
+                           where=str(eval_dir))
     try:
         chosen = tasks.get(task) if task is not None else tasks.for_outputs(outputs)
     except ValueError as exc:
@@ -159,4 +204,5 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
                          f"{chosen.name} task cannot score them")
     log.info("scoring the %s task on %d eval images", chosen.name, len(x))
     labels = chosen.references(labels_of(records), outputs, manifest=manifest, class_map=class_map)
-    return EvalData(root=source.root, x=x, labels=labels, float_outputs=outputs, task=chosen)
+    return EvalData(root=source.root, x=x, labels=labels, float_outputs=outputs, task=chosen,
+                    skipped=sorted([*source.skipped, *failures], key=lambda f: f.path))

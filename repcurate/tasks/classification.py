@@ -59,8 +59,9 @@ def mcnemar_significant(trial_hits: Any, incumbent_hits: Any, z: float = MCNEMAR
 def class_indices(labels: list[str | None], manifest: dict[str, Any], class_map: dict[str, int] | None,
                   outputs: int) -> np.ndarray | None:
     """The model's class index of every eval image, or None when the eval folders do not name the
-    model's classes (then fidelity to the float model is measured instead)."""
-    if any(lab is None for lab in labels):
+    model's classes (then fidelity to the float model is measured instead): also when a label is no class name
+    (an unlabelled image, or a detection / segmentation dataset's annotated image)."""
+    if any(not isinstance(lab, str) for lab in labels):
         return None
     texts = cast(list[str], labels)  # none is None (checked above)
     if class_map is not None:

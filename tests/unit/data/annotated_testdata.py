@@ -90,3 +90,27 @@ def write_coco(json_path: Path, image_dir: Path, images: list[tuple[np.ndarray, 
             "categories": [{"id": i, "name": n} for i, n in zip(category_ids, NAMES)]}
     json_path.write_text(json.dumps(data))
     return json_path
+
+
+def write_yolo_splits(root: Path, splits: dict[str, list[tuple[np.ndarray, TruthImage]]]) -> Path:
+    """One YOLO dataset with several splits (``images/<split>`` + ``labels/<split>``); returns its data.yaml."""
+    for split, images in splits.items():
+        yaml_path = write_yolo(root, images, split=split)
+    entries = "".join(f"{split}: images/{split}\n" for split in splits)
+    yaml_path.write_text(f"path: .\n{entries}names: [{', '.join(NAMES)}]\n")
+    return yaml_path
+
+
+def write_segmentation(root: Path, images: list[tuple[np.ndarray, TruthImage]], *, split: str = "val") -> Path:
+    """``root/images/<split>/*.png`` + ``root/masks/<split>/*.png``: each object's box painted with class id + 1
+    (0: background); returns ``root``."""
+    image_dir, mask_dir = root / "images" / split, root / "masks" / split
+    image_dir.mkdir(parents=True, exist_ok=True)
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    for pixels, truth in images:
+        Image.fromarray(pixels).save(image_dir / truth.name)
+        mask = np.zeros(pixels.shape[:2], dtype=np.uint8)
+        for c, x0, y0, x1, y1 in truth.boxes:
+            mask[y0:y1, x0:x1] = c + 1
+        Image.fromarray(mask, mode="L").save(mask_dir / truth.name)
+    return root
