@@ -121,4 +121,5 @@ def test_eval_folders_that_are_not_the_models_classes_fall_back_to_fidelity(proj
     result = repcurate.confirm(work / "repset", model, other, random_sets=0, first_n=False, bias_correction=(True,),
                                trust_set=True)
     assert result.metric == "agreement"
-    assert set(result.float) == {"agreement", "kl"}
+    # the classification task's own metrics, plus the raw outputs' fidelity that every task reports
+    assert set(result.float) == {"agreement", "kl", "sqnr_db", "cosine", "sqnr_db_0", "cosine_0"}
