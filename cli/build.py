@@ -6,6 +6,7 @@ from pathlib import Path
 
 from repcurate.curate import DEFAULT_SIZE, build
 from repcurate.data.scan import LAYOUTS
+from repcurate.select.pool import POOL_FACTOR, POOL_MIN
 from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.select.strategies import STRATEGIES
@@ -18,6 +19,7 @@ EXAMPLES = """examples:
       --preprocess my_model.py:preprocess --size 500
   repcurate build --train-dir list.csv --out repset --match-dir device_frames/
   repcurate build --train-dir data/train --out repset --report repset.html
+  repcurate build --train-dir imagenet/train --out repset --pool 64     # 64 random files per class
 
 """
 
@@ -48,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--match-dir", type=Path, default=None, metavar="DIR",
                         help="unlabelled images from the deployment domain to match")
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="folder layout (default: auto)")
+    parser.add_argument("--pool", default=None, metavar="N|all",
+                        help=f"embed only a seeded random pool of N files per class (all: every file; default auto: "
+                             f"per class max({POOL_FACTOR} x its quota, {POOL_MIN}), all of a smaller class)")
     parser.add_argument("--include-outliers", action="store_true", help="allow far outliers to be selected")
     parser.add_argument("--outlier-z", type=float, default=DEFAULT_OUTLIER_Z,
                         help=f"robust z-score of the k-NN distance marking a far outlier (default: {DEFAULT_OUTLIER_Z})")
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout, include_outliers=args.include_outliers, outlier_z=args.outlier_z,
         near_duplicate=args.near_duplicate, cache_dir=args.cache_dir, use_cache=not args.no_cache,
         batch_size=args.batch_size, workers=args.workers, overwrite=args.overwrite,
-        progress=False if args.quiet else None,
+        progress=False if args.quiet else None, pool=args.pool,
     )
     write_html_report(args, args.out)
     return emit(result, args.format, None)
