@@ -31,7 +31,7 @@ from repcurate.select.quotas import ClassQuota
 POOL_FACTOR = 32
 #: ... and at least this many files (a class whose quota rounds to 0 or 1 still gets a sample to
 #: estimate its spread, outliers and coverage from).
-POOL_MIN = 32
+POOL_MIN = 16
 #: The stream tag that keeps the pool draw independent of the selection's per-class seeds.
 _POOL_STREAM = 0x9001
 
