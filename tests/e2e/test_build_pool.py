@@ -91,6 +91,7 @@ def test_files_outside_the_pool_are_never_decoded(project, tmp_path, cli) -> Non
     assert manifest["pool"]["files"] == CLASSES * PER_CLASS and manifest["pool"]["pooled"] == CLASSES * 4
     assert all(q["available"] <= 4 for q in manifest["classes"])
     assert manifest["coverage"]["measured_against"].startswith("the candidate pool: 11 usable of 12 pooled of 36")
+    assert "candidate pool: 12 of 36 image files embedded" in result.stdout
 
 
 def test_manifest_counts_every_file_and_same_seed_gives_the_same_bytes(project, tmp_path, cli) -> None:
