@@ -153,7 +153,7 @@ def _nearest(all_x: np.ndarray, set_x: np.ndarray) -> np.ndarray:
     return nearest_distances(l2_normalize(all_x), l2_normalize(set_x), k=1)[0][:, 0].astype(np.float64)
 
 
-def quality(work: Path, seeds: list[int]) -> list[dict[str, Any]]:
+def quality(work: Path, seeds: list[int], pools: list[str], out: Path | None = None) -> list[dict[str, Any]]:
     """Pool vs full folder on Fashion-MNIST: coverage against the whole folder and 2-bit top-1 after PTQ."""
     from benchmarks.ptq_backend import backend_for
     from benchmarks.quality import embed_pool, eval_data
@@ -176,7 +176,7 @@ def quality(work: Path, seeds: list[int]) -> list[dict[str, Any]]:
         train = work / name / "train"
         full = embed_pool(train, SMALL_MODEL, SMALL_PRE, cache)  # every image (cached): the reference population
         row_of = {r.path: i for i, r in enumerate(full.records)}
-        for pool in ["240", "480", "960", "all"]:
+        for pool in pools:
             for seed in seeds:
                 started = time.perf_counter()
                 result = build(train, None, size=SIZE, seed=seed, model=SMALL_MODEL, preprocess=SMALL_PRE,
@@ -196,6 +196,9 @@ def quality(work: Path, seeds: list[int]) -> list[dict[str, Any]]:
                        "top1_2bit_bc": round(top1, 6)}
                 rows.append(row)
                 log.info("quality %s", row)
+                if out is not None:  # each row at once: a long run interrupted keeps what it measured
+                    with out.open("a") as handle:
+                        handle.write(json.dumps({"action": "quality", **row}, sort_keys=True) + "\n")
     return rows
 
 
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", choices=["small", "bundled"], default="small")
     parser.add_argument("--pool", default=None, help="--pool for build/scan (default: the default rule)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--pools", nargs="*", default=["240", "480", "960", "all"],
+                        help="quality: --pool values to compare (240/480/960 = 8/16/32 x the quota of 30)")
     parser.add_argument("--out", type=Path, default=None, help="append the result rows to this JSON-lines file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -219,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.action == "build":
         rows = [{"action": "build", **build_case(args.work, n, args.model, args.pool)} for n in args.files]
     elif args.action == "quality":
-        rows = [{"action": "quality", **row} for row in quality(args.work, args.seeds)]
+        rows = [{"action": "quality", **row} for row in quality(args.work, args.seeds, args.pools, args.out)]
+        args.out = None  # already written row by row
     else:
         shutil.rmtree(args.work)
     text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
