@@ -8,6 +8,7 @@ from repcurate.curate import DEFAULT_SIZE, EMIT_FORMATS, build
 from repcurate.data.scan import LAYOUTS
 from repcurate.embed.engines import REGISTRY as ENGINE_REGISTRY
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
+from repcurate.select.pool import POOL_FACTOR, POOL_MIN
 from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.select.strategies import STRATEGIES
@@ -33,6 +34,7 @@ EXAMPLES = """examples:
   repcurate build --train-dir coco8/data.yaml --out repset --model det.py:make --preprocess det.py:prep --emit yolo
   repcurate build --train-dir annotations/instances_train.json --images-dir images/train --out repset ...
   repcurate build --train-dir /shared/train --out repset --engine ray --ray-address ray://head:10001 --device cuda
+  repcurate build --train-dir imagenet/train --out repset --pool 64     # 64 random files per class
 
 """
 
@@ -76,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--match-dir", type=Path, default=None, metavar="DIR",
                         help="unlabelled images from the deployment domain to match")
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="folder layout (default: auto)")
+    parser.add_argument("--pool", default=None, metavar="N|all",
+                        help=f"embed only a seeded random pool of N files per class (all: every file; default auto: "
+                             f"per class max({POOL_FACTOR} x its quota, {POOL_MIN}), all of a smaller class)")
     parser.add_argument("--include-outliers", action="store_true", help="allow far outliers to be selected")
     parser.add_argument("--outlier-z", type=float, default=DEFAULT_OUTLIER_Z,
                         help=f"robust z-score of the k-NN distance marking a far outlier (default: {DEFAULT_OUTLIER_Z})")
@@ -112,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, workers=args.workers, overwrite=args.overwrite,
         progress=False if args.quiet else None, split=args.split, images_dir=args.images_dir,
         background_share=args.background_share, emit=tuple(args.emit), device=args.device, engine=args.engine,
-        ray_address=args.ray_address, ray_actors=args.ray_actors,
+        ray_address=args.ray_address, ray_actors=args.ray_actors, pool=args.pool,
     )
     write_html_report(args, args.out)
     return emit(result, args.format, None)

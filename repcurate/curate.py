@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from repcurate import tasks
+from repcurate.data.annotated import is_annotated_source
 from repcurate.data.images import DEFAULT_MAX_PIXELS
-from repcurate.data.scan import ScanResult, SkippedFile, scan
+from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, list_source, scan
 from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.engine import EmbeddingEngine, EngineSettings
@@ -26,6 +27,7 @@ from repcurate.io.yolo_view import yolo_view_files
 from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
+from repcurate.select.pool import PoolRule, choose_pool, parse_pool, pooled_quota_rule
 from repcurate.select.projection import build_projection
 from repcurate.select.selection import (
     DEFAULT_NEAR_DUPLICATE,
@@ -87,6 +89,7 @@ class BuildResult:
                          "random_mean": m["coverage"]["random"]["mean"]["mean"],
                          "random_max": m["coverage"]["random"]["max"]["mean"]},
             "domain_match": m.get("domain_match"),
+            "pool": {"files": m["pool"]["files"], "pooled": m["pool"]["pooled"]} if "pool" in m else None,
             "embedded": self.embedded,
             "cache_hits": self.cache_hits,
             "seconds": {k: round(v, 2) for k, v in self.timings.items()},
@@ -146,6 +149,15 @@ def _empty_class_reasons(class_folders: list[str], usable: set[str | None], skip
     return reasons
 
 
+def _coverage_population(pool_info: dict[str, Any], usable: int) -> str:
+    """What the coverage figures are measured over, in words (the pool, or every usable image)."""
+    if pool_info["pooled"] >= pool_info["files"]:
+        return f"every usable image of the folder ({usable})"
+    return (f"the candidate pool: {usable} usable of {pool_info['pooled']} pooled of {pool_info['files']} image files "
+            "(a seeded stratified random sample per class); they estimate the coverage of the whole folder's "
+            "distribution, not the distance of every file to the set")
+
+
 def build(
     train_dir: str | Path,
     out: str | Path | None = None,
@@ -177,6 +189,7 @@ def build(
     engine: str = "local",
     ray_address: str | None = None,
     ray_actors: int | None = None,
+    pool: int | str | None = None,
 ) -> BuildResult:
     """Curate a representative set from ``train_dir`` (a folder, a CSV/JSONL list, or an annotated dataset:
     a YOLO ``data.yaml`` / COCO ``instances_*.json`` / segmentation folder, its ``split``; ``images_dir``: the
@@ -186,7 +199,10 @@ def build(
     ``model``: the model to be quantized (spec string or ``nn.Module`` / Keras model; default the
     bundled EfficientNet-Lite0); ``preprocess``: the evaluation preprocessing (spec or callable),
     which defines the set's tensors. ``task`` (a registered :mod:`repcurate.tasks` name) reads the labels
-    and sets the per-label quotas. With ``out`` the set is written there atomically; ``emit=("yolo",)`` adds
+    and sets the per-label quotas. ``pool`` (``"all"``, ``"auto"``/None or files per class; see
+    :mod:`repcurate.select.pool`) limits what is read and embedded to a seeded stratified random sample of
+    every class of a class-folder or list dataset (an annotated dataset is read whole).
+    With ``out`` the set is written there atomically; ``emit=("yolo",)`` adds
     an Ultralytics ``data.yaml`` + ``images.txt`` naming the curated images (:mod:`repcurate.io.yolo_view`). Returns a
     :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly. ``device`` (``auto``,
     ``cpu``, ``cuda``, ``cuda:N``) runs the embedding model there; ``engine`` (a registered
@@ -216,6 +232,11 @@ def build(
     device = resolve_device(device)
     embedding_engine = engines.create(engine, EngineSettings(address=ray_address, actors=ray_actors))
     embedding_engine.require()
+    pool_rule = parse_pool(pool)
+    annotated = is_annotated_source(Path(train_dir))
+    if annotated and pool_rule.kind == "fixed":
+        raise UsageError(f"--pool {pool}: pools are drawn per class of a class-folder or list dataset, and "
+                         f"{train_dir} is an annotated (YOLO/COCO/segmentation) dataset, read whole; fix: drop --pool")
     if match_dir is not None and strategy == "kcenter":
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
@@ -229,10 +250,27 @@ def build(
     timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    source = scan(Path(train_dir), layout=layout, workers=max(2, workers), split=split,
-                  images_dir=None if images_dir is None else Path(images_dir))
+    if annotated:  # object-level pools are not built yet: every image is read and embedded
+        source = scan(Path(train_dir), layout=layout, workers=max(2, workers), split=split,
+                      images_dir=None if images_dir is None else Path(images_dir))
+        candidates = len(source.records) + len(source.skipped)
+        drawn = choose_pool(labelling.labels(source.records), PoolRule("all"), size=config.size,
+                            balance=config.balance, seed=seed, quota_rule=labelling.quotas)
+        pool_info = drawn.manifest_section([r.path for r in source.records], seed)
+        pooled_rule = None
+    else:
+        listing = list_source(Path(train_dir), layout=layout, progress=progress)
+        candidates = len(listing.files) + len(listing.skipped)
+        drawn = choose_pool(labelling.labels(listing.files), pool_rule, size=config.size, balance=config.balance, seed=seed,
+                            quota_rule=labelling.quotas)
+        pooled_files = [listing.files[i] for i in drawn.rows]
+        source = fingerprint_files(listing, pooled_files, workers=max(2, workers), progress=progress)
+        pool_info = drawn.manifest_section([f.path for f in pooled_files], seed)
+        pooled_rule = None if drawn.complete else pooled_quota_rule(labelling.quotas, drawn.class_files)
+        del listing, pooled_files  # a million entries: not needed past this point
     timings["scan"] = time.perf_counter() - started
-    log.info("scanned %s: %d candidate images, %d skipped", source.root, len(source.records), len(source.skipped))
+    log.info("scanned %s: %d image files (%d in the pool), %d skipped", source.root, pool_info["files"],
+             len(source.records), len(source.skipped))
 
     started = time.perf_counter()
     run = _embed(source, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
@@ -260,7 +298,7 @@ def build(
                                 seed=seed)
         labels = balancing.labels
         selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
-                                           target_embeddings=target_vectors, quota_rule=balancing.quota_rule)
+                                           target_embeddings=target_vectors, quota_rule=pooled_rule or balancing.quota_rule)
         timings["select"] += time.perf_counter() - started
         started = time.perf_counter()
         chosen = [run.records[i] for i in selection.indices]
@@ -295,7 +333,7 @@ def build(
         "embedding_preprocessing": {"spec": embedder.preprocessor.spec, "fingerprint": embedder.preprocessor.fingerprint},
         "preprocessing": {"spec": set_preprocessor.spec, "fingerprint": set_preprocessor.fingerprint,
                           "sample_shape": list(tensors.shape[1:]), "dtype": str(tensors.dtype)},
-        "counts": {"candidates": len(source.records) + len(source.skipped), "usable": len(run.records),
+        "counts": {"candidates": candidates, "usable": len(run.records),
                    "skipped": len(skipped), "exact_duplicates": len(selection.exact_duplicates),
                    "outliers_excluded": len(selection.outliers), "selected": len(chosen)},
         "classes": [{**q.to_dict(), "selected": selection.selected_per_class.get(q.label, 0)} for q in selection.quotas],
@@ -307,7 +345,8 @@ def build(
         "skipped": [s.to_dict() for s in skipped],
         "duplicates": [{"path": run.records[row].path, "duplicate_of": run.records[first].path}
                        for row, first in sorted(selection.exact_duplicates.items())],
-        "coverage": selection.coverage,
+        "coverage": {**selection.coverage, "measured_against": _coverage_population(pool_info, len(run.records))},
+        "pool": pool_info,
         "domain_match": None if target_info is None else {**target_info, **(selection.domain_match or {})},
         "projection": projection_info,
     }

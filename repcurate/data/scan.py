@@ -1,7 +1,11 @@
 """Walk a training (or evaluation) collection: a class-per-folder tree, a flat folder or a list file.
 
-Scanning reads every file once to fingerprint its content but decodes nothing; decoding
-failures are found later, when images are loaded, and join the same ``skipped`` list.
+Scanning has two steps. :func:`list_source` walks the folder (``os.scandir``, one folder open at a time)
+or reads the list file and ``stat``s every image file: it knows every file, skips non-images, empty and
+missing files and links that loop, and reads no file's bytes. :func:`fingerprint_files` then reads the
+files that will be used (all of them, or ``build``'s candidate pool) to fingerprint their content.
+Nothing is decoded here; decoding failures are found later, when images are loaded, and join the same
+``skipped`` list. :func:`scan` is both steps over every file.
 """
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ import csv
 import hashlib
 import json
 import os
+import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from repcurate.data.images import is_image_path
+from repcurate.data.images import IMAGE_EXTENSIONS, is_image_path
 from repcurate.errors import InputError, UsageError
 
 LAYOUTS = ("auto", "classes", "flat")
@@ -28,6 +35,15 @@ class ImageRecord:
     label: str | None
     size_bytes: int
     fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One image file a listing found (path relative to the collection root, POSIX), not yet read."""
+
+    path: str
+    label: str | None
+    size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,17 @@ class ScanResult:
     @property
     def labelled(self) -> bool:
         return self.layout != "flat" and any(r.label is not None for r in self.records)
+
+
+@dataclass
+class Listing:
+    """Every image file of a collection (read by nobody yet), the files skipped while listing, the class folders."""
+
+    root: Path
+    layout: str
+    files: list[FileEntry]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    class_folders: list[str] = field(default_factory=list)
 
 
 def _content_hash() -> hashlib.blake2b:
@@ -114,47 +141,49 @@ def _loop_detail(real: str, chain: frozenset[str], top: str, root_real: str) -> 
     return None
 
 
-def _walk_files(directory: Path, root: Path) -> tuple[list[Path], list[SkippedFile]]:
-    """All non-hidden files below ``directory`` (hidden folders pruned), sorted, symlinks followed.
+def _walk_files(directory: str, root: str, skipped: list[SkippedFile]) -> Iterator[os.DirEntry[str]]:
+    """Every non-hidden file below ``directory`` (hidden folders pruned), symlinks followed, streamed folder by
+    folder with ``os.scandir`` (no list of the whole tree is held); the order is not sorted.
 
-    Skipped, with a reason: folders and files whose names are not UTF-8 (``undecodable_name``), and
-    folders that lead back into an ancestor, to a folder containing ``root``, or from ``directory``
-    into another folder below ``root`` (``symlink_loop``): following them would scan forever (ELOOP)
-    or count the same images again under another class.
+    Appended to ``skipped``, with a reason: folders and files whose names are not UTF-8
+    (``undecodable_name``), and folders that lead back into an ancestor, to a folder containing ``root``, or
+    from ``directory`` into another folder below ``root`` (``symlink_loop``): following them would scan
+    forever (ELOOP) or count the same images again under another class. A folder that cannot be listed is
+    passed over, as ``os.walk`` does.
     """
-    found: list[Path] = []
-    skipped: list[SkippedFile] = []
     top = os.path.realpath(directory)
     root_real = os.path.realpath(root)
-    # Real paths of the folders from ``directory`` down to each pending folder.
-    chains: dict[str, frozenset[str]] = {os.fspath(directory): frozenset({top})}
-    for current, dirs, files in os.walk(directory, followlinks=True):
-        chain = chains.pop(current, frozenset())
-        kept = []
-        for d in sorted(d for d in dirs if not _is_hidden(d)):
-            path = os.path.join(current, d)
-            if _undecodable(d):
-                skipped.append(SkippedFile(display_path(_relative(Path(path), root)), "undecodable_name",
-                                           "a folder whose name is not valid UTF-8; its files were not scanned; "
-                                           "fix: rename it"))
-                continue
-            real = os.path.realpath(path)
-            detail = _loop_detail(real, chain, top, root_real)
-            if detail is not None:
-                skipped.append(SkippedFile(_relative(Path(path), root), "symlink_loop", detail))
-                continue
-            chains[path] = chain | {real}
-            kept.append(d)
-        dirs[:] = kept
-        for f in files:
-            if _is_hidden(f):
-                continue
-            if _undecodable(f):
-                skipped.append(SkippedFile(display_path(_relative(Path(current) / f, root)), "undecodable_name",
-                                           "a file name that is not valid UTF-8; fix: rename the file"))
-            else:
-                found.append(Path(current) / f)
-    return sorted(found), skipped
+    # Each pending folder with the real paths of the folders from ``directory`` down to it.
+    pending: list[tuple[str, frozenset[str]]] = [(directory, frozenset({top}))]
+    while pending:
+        current, chain = pending.pop()
+        try:
+            entries = os.scandir(current)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if _is_hidden(name):
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if _undecodable(name):
+                    what = ("a folder whose name is not valid UTF-8; its files were not scanned; fix: rename it"
+                            if is_dir else "a file name that is not valid UTF-8; fix: rename the file")
+                    skipped.append(SkippedFile(display_path(_relative_str(entry.path, root)), "undecodable_name", what))
+                    continue
+                if not is_dir:
+                    yield entry
+                    continue
+                real = os.path.realpath(entry.path)
+                detail = _loop_detail(real, chain, top, root_real)
+                if detail is not None:
+                    skipped.append(SkippedFile(_relative_str(entry.path, root), "symlink_loop", detail))
+                    continue
+                pending.append((entry.path, chain | {real}))
 
 
 def _require_text_path(path: Path) -> None:
@@ -169,6 +198,41 @@ def _relative(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def _relative_str(path: str, root: str) -> str:
+    """:func:`_relative` for plain strings (a million ``Path`` objects cost seconds and hundreds of MiB)."""
+    prefix = root.rstrip(os.sep) + os.sep
+    rel = path[len(prefix):] if path.startswith(prefix) else path
+    return rel if os.sep == "/" else Path(rel).as_posix()
+
+
+def _progress(enabled: bool | None, desc: str, total: int | None = None, unit: str = "file") -> Any:
+    """A tqdm counter on stderr, shown when ``enabled`` (None: when stderr is a terminal)."""
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, unit=unit, disable=not show, file=sys.stderr, leave=False,
+                mininterval=0.5, unit_scale=total is None)
+
+
+def _suffix(name: str) -> str:
+    """``PurePath(name).suffix`` without building a path object (a million of them cost seconds)."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _stat_entry(rel: str, label: str | None, stat: Any) -> FileEntry | SkippedFile:
+    """A listed file's entry, or why it is skipped (missing, a broken link, unreadable metadata, 0 bytes)."""
+    try:
+        size = stat().st_size
+    except FileNotFoundError:
+        return SkippedFile(rel, "unreadable", "file not found (missing or a broken link)")
+    except OSError as exc:
+        return SkippedFile(rel, "unreadable", exc.strerror or str(exc))
+    if size == 0:
+        return SkippedFile(rel, "empty_file", "the file has 0 bytes")
+    return FileEntry(rel, label, size)
 
 
 def _fingerprint_all(
@@ -196,17 +260,48 @@ def _fingerprint_all(
     return records, skipped
 
 
+def fingerprint_files(listing: Listing, files: list[FileEntry], *, workers: int = 4,
+                      progress: bool | None = False) -> ScanResult:
+    """Read ``files`` (entries of ``listing``) to fingerprint their content, in parallel threads.
+
+    The result holds their records (sorted by path) and every skipped file: the listing's, and those
+    that could not be read now (sorted by path). Files of the listing not in ``files`` are not read.
+    """
+    root = listing.root
+
+    def one(entry: FileEntry) -> ImageRecord | SkippedFile:
+        try:
+            return ImageRecord(entry.path, entry.label, entry.size_bytes, fingerprint_file(root / entry.path))
+        except FileNotFoundError:
+            return SkippedFile(entry.path, "unreadable", "file not found (missing or a broken link)")
+        except OSError as exc:
+            return SkippedFile(entry.path, "unreadable", exc.strerror or str(exc))
+
+    records: list[ImageRecord] = []
+    skipped = list(listing.skipped)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
+            _progress(progress, "fingerprinting", total=len(files)) as bar:
+        for result in pool.map(one, files):
+            (records if isinstance(result, ImageRecord) else skipped).append(result)  # type: ignore[arg-type]
+            bar.update(1)
+    records.sort(key=lambda r: r.path)  # plain string order, as for list files
+    skipped.sort(key=lambda s: s.path)
+    return ScanResult(root=root, layout=listing.layout, records=records, skipped=skipped,
+                      class_folders=list(listing.class_folders))
+
+
 def _detect_layout(root: Path) -> str:
     entries = [e for e in os.scandir(root) if not _is_hidden(e.name)]
     return "classes" if any(e.is_dir() for e in entries) else "flat"
 
 
-def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> ScanResult:
-    """Scan an image folder.
+def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = False) -> Listing:
+    """List an image folder: every image file with its size (``stat``), nothing read.
 
     ``layout="classes"``: each top-level folder is a class, searched recursively; files at the
     top level are skipped. ``"flat"``: every image below ``root`` is unlabelled. ``"auto"``
-    picks ``classes`` when ``root`` has any (non-hidden) sub-folder.
+    picks ``classes`` when ``root`` has any (non-hidden) sub-folder. Memory grows with the number of
+    image files (one small entry each, about 150 bytes), not with the depth or shape of the tree.
     """
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
@@ -219,50 +314,54 @@ def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> Sca
     _require_text_path(root)
     if layout == "auto":
         layout = _detect_layout(root)
+    root_text = os.fspath(root)
 
-    candidates: list[tuple[Path, str | None]] = []
+    files: list[FileEntry] = []
     skipped: list[SkippedFile] = []
     class_folders: list[str] = []
 
-    def add(path: Path, label: str | None) -> None:
-        if is_image_path(path):
-            candidates.append((path, label))
-        else:
-            skipped.append(SkippedFile(_relative(path, root), "unsupported_extension",
-                                       f"{path.suffix or 'no extension'} is not an image extension"))
+    with _progress(progress, "listing") as bar:
+        def add_all(directory: str, label: str | None) -> None:
+            for entry in _walk_files(directory, root_text, skipped):
+                rel = _relative_str(entry.path, root_text)
+                suffix = _suffix(entry.name)
+                if suffix.lower() in IMAGE_EXTENSIONS:
+                    found = _stat_entry(rel, label, entry.stat)
+                    (files if isinstance(found, FileEntry) else skipped).append(found)  # type: ignore[arg-type]
+                else:
+                    skipped.append(SkippedFile(rel, "unsupported_extension",
+                                               f"{suffix or 'no extension'} is not an image extension"))
+                bar.update(1)
 
-    if layout == "flat":
-        files, walk_skipped = _walk_files(root, root)
-        skipped.extend(walk_skipped)
-        for path in files:
-            add(path, None)
-    else:
-        for entry in sorted(os.scandir(root), key=lambda e: e.name):
-            if _is_hidden(entry.name):
-                continue
-            if _undecodable(entry.name):
-                skipped.append(SkippedFile(display_path(entry.name), "undecodable_name",
-                                           "a name that is not valid UTF-8 (a class name must be text); fix: rename it"))
-            elif entry.is_dir():
-                class_folders.append(entry.name)
-                real = os.path.realpath(entry.path)
-                if _contains(real, os.fspath(root)):
-                    skipped.append(SkippedFile(entry.name, "symlink_loop", f"a link to {real}, which contains the "
-                                               "whole collection: every image would be scanned again"))
+        if layout == "flat":
+            add_all(root_text, None)
+        else:
+            for entry in sorted(os.scandir(root), key=lambda e: e.name):
+                if _is_hidden(entry.name):
                     continue
-                files, walk_skipped = _walk_files(Path(entry.path), root)
-                skipped.extend(walk_skipped)
-                for path in files:
-                    add(path, entry.name)
-            else:
-                skipped.append(SkippedFile(entry.name, "outside_class_folder",
-                                           "a file at the top level of a class-per-folder layout"))
-    records, unreadable = _fingerprint_all(candidates, root, workers)
-    records.sort(key=lambda r: r.path)  # plain string order, as for list files
-    skipped.extend(unreadable)
+                if _undecodable(entry.name):
+                    skipped.append(SkippedFile(display_path(entry.name), "undecodable_name",
+                                               "a name that is not valid UTF-8 (a class name must be text); fix: rename it"))
+                elif entry.is_dir():
+                    class_folders.append(entry.name)
+                    real = os.path.realpath(entry.path)
+                    if _contains(real, root_text):
+                        skipped.append(SkippedFile(entry.name, "symlink_loop", f"a link to {real}, which contains the "
+                                                   "whole collection: every image would be scanned again"))
+                        continue
+                    add_all(entry.path, entry.name)
+                else:
+                    skipped.append(SkippedFile(entry.name, "outside_class_folder",
+                                               "a file at the top level of a class-per-folder layout"))
+    files.sort(key=lambda f: f.path)
     skipped.sort(key=lambda s: s.path)
-    return ScanResult(root=root, layout=layout, records=records, skipped=skipped,
-                      class_folders=class_folders)
+    return Listing(root=root, layout=layout, files=files, skipped=skipped, class_folders=class_folders)
+
+
+def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> ScanResult:
+    """Scan an image folder: :func:`list_directory`, then fingerprint every image file."""
+    listing = list_directory(root, layout=layout)
+    return fingerprint_files(listing, listing.files, workers=workers)
 
 
 def _read_list_rows(list_file: Path) -> list[tuple[int, str, str | None]]:
@@ -297,9 +396,11 @@ def _read_list_rows(list_file: Path) -> list[tuple[int, str, str | None]]:
     return rows
 
 
-def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
-    """Scan an explicit list of ``path,label`` rows; relative paths are relative to the list's folder, and the
-    result's root is the deepest folder holding the list and every listed file."""
+def list_list_file(list_file: Path) -> Listing:
+    """List the rows of a ``path,label`` list file: every image file with its size (``stat``), nothing read.
+
+    Relative paths are relative to the list's folder, and the listing's root is the deepest folder holding
+    the list and every listed file."""
     list_file = Path(list_file)
     if not list_file.is_file():
         raise InputError(f"{list_file}: list file not found; fix: pass a CSV or JSONL file with path,label")
@@ -310,7 +411,7 @@ def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
     # relative to it without ``..`` (a set's manifest refuses any other sample path).
     root = Path(os.path.commonpath([base, *(path for path, _label in rows)])) if rows else base
     _require_text_path(root)
-    candidates: list[tuple[Path, str | None]] = []
+    files: list[FileEntry] = []
     skipped: list[SkippedFile] = []
     seen: set[Path] = set()
     for path, label in rows:
@@ -322,13 +423,34 @@ def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
             skipped.append(SkippedFile(_relative(path, root), "unsupported_extension",
                                        f"{path.suffix or 'no extension'} is not an image extension"))
             continue
-        candidates.append((path, label))
-    records, unreadable = _fingerprint_all(candidates, root, workers)
-    records.sort(key=lambda r: r.path)
-    skipped.extend(unreadable)
+        found = _stat_entry(_relative(path, root), label, path.stat)
+        (files if isinstance(found, FileEntry) else skipped).append(found)  # type: ignore[arg-type]
+    files.sort(key=lambda f: f.path)
     skipped.sort(key=lambda s: s.path)
-    layout = "list" if any(r.label is not None for r in records) else "flat"
-    return ScanResult(root=root, layout=layout, records=records, skipped=skipped)
+    layout = "list" if any(f.label is not None for f in files) else "flat"
+    return Listing(root=root, layout=layout, files=files, skipped=skipped)
+
+
+def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
+    """Scan an explicit list of ``path,label`` rows (:func:`list_list_file`, then fingerprint every file)."""
+    listing = list_list_file(list_file)
+    result = fingerprint_files(listing, listing.files, workers=workers)
+    # As before: a list whose every labelled file was unreadable is a flat collection.
+    result.layout = "list" if any(r.label is not None for r in result.records) else "flat"
+    return result
+
+
+def is_list_file(source: Path) -> bool:
+    """Whether ``source`` is a CSV / JSONL list file rather than an image folder."""
+    return source.is_file() and source.suffix.lower() in (".csv", ".jsonl", ".ndjson")
+
+
+def list_source(source: Path, *, layout: str = "auto", progress: bool | None = False) -> Listing:
+    """List a folder, or a ``.csv`` / ``.jsonl`` list file (no file is read)."""
+    source = Path(source)
+    if is_list_file(source):
+        return list_list_file(source)
+    return list_directory(source, layout=layout, progress=progress)
 
 
 def scan(source: Path, *, layout: str = "auto", workers: int = 4, split: str = "train",
@@ -340,6 +462,6 @@ def scan(source: Path, *, layout: str = "auto", workers: int = 4, split: str = "
     source = Path(source)
     if is_annotated_source(source):
         return scan_annotated(source, split=split, images_dir=images_dir, workers=workers)
-    if source.is_file() and source.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+    if is_list_file(source):
         return scan_list(source, workers=workers)
     return scan_directory(source, layout=layout, workers=workers)

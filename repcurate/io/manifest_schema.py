@@ -50,7 +50,13 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "properties": {"path": {"type": "string"}, "reason": {"type": "string"}, "detail": {"type": "string"}}}},
         "duplicates": {"type": "array", "items": {
             "type": "object", "properties": {"path": {"type": "string"}, "duplicate_of": {"type": "string"}}}},
-        "coverage": {"type": ["object", "null"]},
+        "coverage": {"type": ["object", "null"], "properties": {"measured_against": {"type": "string"}}},
+        "pool": {"type": "object", "required": ["rule", "files", "pooled", "classes"], "properties": {
+            "rule": {"type": "string"}, "value": {"type": ["string", "integer"]}, "seed": {"type": "integer"},
+            "files": _COUNT, "pooled": _COUNT, "paths_sha256": {"type": "string"},
+            "classes": {"type": "array", "items": {
+                "type": "object", "required": ["label", "files", "pool"],
+                "properties": {"label": _STRING_OR_NULL, "files": _COUNT, "pool": _COUNT}}}}},
         "domain_match": {"type": ["object", "null"]},
         "objects": {"type": "object", "properties": {"classes": {"type": "array", "items": {"type": "object"}},
                                                      "unmet_quotas": {"type": "array", "items": {"type": "string"}}}},

@@ -14,7 +14,11 @@ from repcurate.data.scan import (
     ImageRecord,
     ScanResult,
     SkippedFile,
+    FileEntry,
     fingerprint_file,
+    fingerprint_files,
+    list_directory,
+    list_source,
     scan,
     scan_directory,
     scan_list,
@@ -485,3 +489,30 @@ def test_scan_dispatches_on_what_it_is_given(class_tree, list_images):
 def test_skipped_file_to_dict_round_trip():
     skipped = SkippedFile("a/b.png", "empty_file", "the file has 0 bytes")
     assert SkippedFile(**skipped.to_dict()) == skipped
+
+
+# --------------------------------------------------------------------------- listing, then fingerprinting a subset
+
+
+def test_listing_knows_every_file_and_skip_without_reading_any(class_tree):
+    listing = list_directory(class_tree)
+    full = scan(class_tree)
+    assert [(f.path, f.label, f.size_bytes) for f in listing.files] == \
+        [(r.path, r.label, r.size_bytes) for r in full.records]
+    assert listing.skipped == full.skipped  # empty, missing, non-image, top-level: all found by the listing
+    assert all(isinstance(f, FileEntry) for f in listing.files)
+    assert list_source(class_tree).files == listing.files
+
+
+def test_fingerprinting_reads_only_the_files_it_is_given(class_tree):
+    listing = list_directory(class_tree)
+    chosen = [f for f in listing.files if f.label == "dog"]
+    others = [f for f in listing.files if f.label != "dog"]
+    (class_tree / others[0].path).unlink()  # gone after listing, but not asked for: never opened
+    (class_tree / chosen[0].path).unlink()  # gone after listing and asked for: unreadable
+    result = fingerprint_files(listing, chosen, workers=2)
+    assert [r.path for r in result.records] == [f.path for f in chosen[1:]]
+    assert [r.fingerprint for r in result.records] == [_blake(class_tree / f.path) for f in chosen[1:]]
+    gone = [s for s in result.skipped if s.path in (chosen[0].path, others[0].path)]
+    assert [(s.path, s.reason) for s in gone] == [(chosen[0].path, "unreadable")]
+    assert set(listing.skipped) <= set(result.skipped)
