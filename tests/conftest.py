@@ -20,6 +20,19 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return subprocess.run(command + list(args), capture_output=True, text=True, cwd=cwd, env=full_env, timeout=900)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache_dir(tmp_path_factory):
+    """Every test process, and every CLI it starts, caches embeddings and eval tensors in a session folder,
+    never in the user's ``~/.cache/repcurate`` (a test that wants the default location sets its own env)."""
+    saved = os.environ.get("REPCURATE_CACHE_DIR")
+    os.environ["REPCURATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("repcurate_cache"))
+    yield
+    if saved is None:
+        os.environ.pop("REPCURATE_CACHE_DIR", None)
+    else:
+        os.environ["REPCURATE_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def cli():
     return run_cli
