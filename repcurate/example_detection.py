@@ -221,7 +221,7 @@ def compose_split(split: str, count: int, *, seed: int = 0, size: int = IMAGE_SI
     rng = np.random.default_rng([seed, _STREAM[split]])
     fashion_images, fashion_labels = fashion_objects(_FASHION_SPLIT[split])
     pools = [fashion_images[fashion_labels == label] for label in FASHION_LABELS]
-    backgrounds = int(round(background_share * count))
+    backgrounds = round(background_share * count)
     per_image = np.zeros(count, dtype=int)
     per_image[backgrounds:] = rng.integers(1, max_objects + 1, size=count - backgrounds)
     per_image = rng.permutation(per_image)
@@ -289,7 +289,7 @@ def write_detection_dataset(out: str | Path, *, train_images: int = 1200, val_im
     partial = out.with_name(f".{out.name}.partial")
     if partial.exists():
         shutil.rmtree(partial)
-    options = {"size": size, "longtail_rho": longtail_rho, "background_share": background_share, "max_objects": max_objects}
+    options: dict[str, Any] = {"size": size, "longtail_rho": longtail_rho, "background_share": background_share, "max_objects": max_objects}
     for split in SPLITS:  # fail before writing anything when Fashion-MNIST is missing
         fashion_objects(_FASHION_SPLIT[split])
     background_photos()
