@@ -1,6 +1,6 @@
 """Train the bundled example detector (repcurate/models/tiny_yolo.py) on the generated composites.
 
-    nice -n 10 python benchmarks/train_detector.py [--data DIR] [--epochs E] [--seed S] [--threads T]
+    nice -n 10 python benchmarks/train_detector.py [--data DIR] [--epochs E] [--seed S] [--threads T] [--init W]
 
 Writes the composites to ``--data`` first when it holds no ``data.yaml`` (``repcurate.example_detection``,
 ``--train-images`` / ``--val-images``, seed 0), trains :class:`TinyYolo` on ``images/train`` (seeded
@@ -114,14 +114,18 @@ def flip(images: torch.Tensor, targets: list[torch.Tensor], chosen: torch.Tensor
     return images, flipped
 
 
-def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int, lr: float, threads: int) -> dict:
+def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int, lr: float, threads: int,
+          init: Path | None = None) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     split = load_split(data, "train")
     size = split.images.shape[-1]
     layout = cell_layout(size)
-    model = tiny_yolo.TinyYolo().to(memory_format=torch.channels_last).train()
+    model = tiny_yolo.TinyYolo()
+    if init is not None:  # continue from earlier weights (a second training stage with its own one-cycle schedule)
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+    model = model.to(memory_format=torch.channels_last).train()
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
@@ -161,6 +165,7 @@ def main() -> None:
                         help="CPU threads (default 1: on a busy shared machine 2 threads ran 10-20x slower per batch)")
     parser.add_argument("--calibration", type=int, default=32, help="val images MCT calibrates on (the sanity run)")
     parser.add_argument("--weights", type=Path, default=tiny_yolo.WEIGHTS)
+    parser.add_argument("--init", type=Path, default=None, help="start from these weights instead of a random init")
     args = parser.parse_args()
 
     from repcurate.example_detection import write_detection_dataset
@@ -171,7 +176,7 @@ def main() -> None:
         write_detection_dataset(args.data, train_images=args.train_images, val_images=args.val_images, seed=0)
         record["generate_seconds"] = seconds(started)
     record.update(train(args.data, args.weights, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
-                        lr=args.lr, threads=args.threads))
+                        lr=args.lr, threads=args.threads, init=args.init))
     model = tiny_yolo.TinyYolo()
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     model.eval()
@@ -181,7 +186,7 @@ def main() -> None:
     quantized = mct_quantize(model, calibration)
     record["mct_seconds"] = seconds(started)
     record["mct_8bit"] = detector_map(quantized, args.data, "val")
-    record.update(weights=str(args.weights), weights_bytes=args.weights.stat().st_size, epochs=args.epochs, seed=args.seed,
+    record.update(init=None if args.init is None else str(args.init), weights=str(args.weights), weights_bytes=args.weights.stat().st_size, epochs=args.epochs, seed=args.seed,
                   batch_size=args.batch_size, lr=args.lr, threads=args.threads, calibration_images=args.calibration,
                   parameters=sum(p.numel() for p in model.parameters()))
     _log(f"float mAP@0.5 {record['float']['map50']:.3f} (0.5:0.95 {record['float']['map50_95']:.3f}); "

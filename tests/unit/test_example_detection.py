@@ -130,7 +130,7 @@ def test_class_counts_apportion_exactly() -> None:
 
 
 def test_objects_come_in_every_coco_size() -> None:
-    sizes = {Box(cls, x0, y0, x1, y1).size for composite in compose_split("val", 24, seed=0) for cls, x0, y0, x1, y1 in composite.objects}
+    sizes = {Box(cls, x0, y0, x1, y1).size for composite in compose_split("val", 40, seed=0) for cls, x0, y0, x1, y1 in composite.objects}
     assert sizes == {"small", "medium", "large"}
 
 
