@@ -4,7 +4,7 @@
 
 Writes the composites to ``--data`` first when it holds no ``data.yaml`` (as ``train_detector.py`` does;
 both scripts can share one folder), trains :class:`UNetLite` on ``images/train`` + ``masks/train`` (pixel
-cross-entropy, seeded shuffles, horizontal flips, AdamW with a one-cycle learning rate), saves the
+cross-entropy weighted by 1/√(class pixel frequency) — background covers most pixels —, seeded shuffles, horizontal flips, AdamW with a one-cycle learning rate), saves the
 state_dict to ``repcurate/models/unet_lite.pt`` (or ``--weights``), reloads it and scores it on the balanced
 ``images/val`` (mIoU over background + 6 classes, from a confusion matrix of the argmax), then quantizes it
 once with MCT (8-bit, IMX500 TPC, ``--calibration`` val images) and scores that too. Prints one JSON record.
@@ -39,6 +39,10 @@ def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int,
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     split = load_split(data, "train")
+    frequency = torch.bincount(split.masks.reshape(-1).long(), minlength=unet_lite.NUM_CLASSES).double()
+    frequency /= frequency.sum()
+    class_weights = frequency.clamp(min=1e-6).rsqrt()
+    class_weights = (class_weights / (frequency * class_weights).sum()).float()  # mean pixel weight 1
     model = unet_lite.UNetLite().to(memory_format=torch.channels_last).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = math.ceil(len(split.images) / batch_size)
@@ -54,7 +58,7 @@ def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int,
             images = torch.where(mirror[:, None, None, None], images.flip(-1), images)
             masks = torch.where(mirror[:, None, None], masks.flip(-1), masks)
             optimiser.zero_grad()
-            loss = F.cross_entropy(model(images.contiguous(memory_format=torch.channels_last)), masks)
+            loss = F.cross_entropy(model(images.contiguous(memory_format=torch.channels_last)), masks, weight=class_weights)
             loss.backward()
             optimiser.step()
             schedule.step()
@@ -63,7 +67,8 @@ def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int,
     train_seconds = seconds(started)
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.to(memory_format=torch.contiguous_format).eval().state_dict(), weights)
-    return {"train_seconds": train_seconds, "train_images": len(split.images)}
+    return {"train_seconds": train_seconds, "train_images": len(split.images),
+            "class_weights": [round(float(w), 4) for w in class_weights]}
 
 
 def main() -> None:
@@ -71,7 +76,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/repcurate-composites"))
     parser.add_argument("--train-images", type=int, default=1200)
     parser.add_argument("--val-images", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=0.005)
     parser.add_argument("--seed", type=int, default=0)
