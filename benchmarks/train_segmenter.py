@@ -4,7 +4,8 @@
 
 Writes the composites to ``--data`` first when it holds no ``data.yaml`` (as ``train_detector.py`` does;
 both scripts can share one folder), trains :class:`UNetLite` on ``images/train`` + ``masks/train`` (pixel
-cross-entropy weighted by 1/√(class pixel frequency) — background covers most pixels —, seeded shuffles, horizontal flips, AdamW with a one-cycle learning rate), saves the
+cross-entropy weighted by 1/√(class pixel frequency) — background covers most pixels —, seeded shuffles,
+horizontal flips, AdamW with a one-cycle learning rate), saves the
 state_dict to ``repcurate/models/unet_lite.pt`` (or ``--weights``), reloads it and scores it on the balanced
 ``images/val`` (mIoU over background + 6 classes, from a confusion matrix of the argmax), then quantizes it
 once with MCT (8-bit, IMX500 TPC, ``--calibration`` val images) and scores that too. Prints one JSON record.
