@@ -9,6 +9,9 @@ shuffles, horizontal flips, AdamW with a one-cycle learning rate), saves the sta
 ``images/val`` with pycocotools (mAP@0.5:0.95, mAP@0.5), then quantizes it once with MCT (8-bit, IMX500 TPC,
 ``--calibration`` val images) and scores that too. Prints one JSON record.
 
+The committed weights came from four stages (defaults, then ``--init`` the previous stage's weights with
+``--epochs 10 --lr 0.003``, ``--lr 0.002``, ``--lr 0.002``): the commands and numbers are in BENCHMARKS.md.
+
 Training targets (all here, not in the model file): each ground-truth box goes to one scale by its longer
 side (≤ ``SCALE_SPLIT`` px: stride 8, else 16); its positive cells are the cells of that scale whose centre
 lies inside the box and within ``CENTRE_RADIUS`` strides of the box centre, plus the cell holding the box
@@ -186,7 +189,8 @@ def main() -> None:
     quantized = mct_quantize(model, calibration)
     record["mct_seconds"] = seconds(started)
     record["mct_8bit"] = detector_map(quantized, args.data, "val")
-    record.update(init=None if args.init is None else str(args.init), weights=str(args.weights), weights_bytes=args.weights.stat().st_size, epochs=args.epochs, seed=args.seed,
+    record.update(init=None if args.init is None else str(args.init), weights=str(args.weights),
+                  weights_bytes=args.weights.stat().st_size, epochs=args.epochs, seed=args.seed,
                   batch_size=args.batch_size, lr=args.lr, threads=args.threads, calibration_images=args.calibration,
                   parameters=sum(p.numel() for p in model.parameters()))
     _log(f"float mAP@0.5 {record['float']['map50']:.3f} (0.5:0.95 {record['float']['map50_95']:.3f}); "
