@@ -1,6 +1,6 @@
 """Train the bundled example segmenter (repcurate/models/unet_lite.py) on the generated composites' masks.
 
-    nice -n 10 python benchmarks/train_segmenter.py [--data DIR] [--epochs E] [--seed S] [--threads T]
+    nice -n 10 python benchmarks/train_segmenter.py [--data DIR] [--epochs E] [--seed S] [--threads T] [--init W]
 
 Writes the composites to ``--data`` first when it holds no ``data.yaml`` (as ``train_detector.py`` does;
 both scripts can share one folder), trains :class:`UNetLite` on ``images/train`` + ``masks/train`` (pixel
@@ -35,7 +35,8 @@ def _log(message: str) -> None:
     sys.stderr.flush()
 
 
-def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int, lr: float, threads: int) -> dict:
+def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int, lr: float, threads: int,
+          init: Path | None = None) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
@@ -44,7 +45,10 @@ def train(data: Path, weights: Path, *, epochs: int, seed: int, batch_size: int,
     frequency /= frequency.sum()
     class_weights = frequency.clamp(min=1e-6).rsqrt()
     class_weights = (class_weights / (frequency * class_weights).sum()).float()  # mean pixel weight 1
-    model = unet_lite.UNetLite().to(memory_format=torch.channels_last).train()
+    model = unet_lite.UNetLite()
+    if init is not None:  # continue from earlier weights (a second training stage with its own one-cycle schedule)
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+    model = model.to(memory_format=torch.channels_last).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = math.ceil(len(split.images) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
@@ -85,6 +89,7 @@ def main() -> None:
                         help="CPU threads (default 1: on a busy shared machine 2 threads ran 10-20x slower per batch)")
     parser.add_argument("--calibration", type=int, default=32, help="val images MCT calibrates on (the sanity run)")
     parser.add_argument("--weights", type=Path, default=unet_lite.WEIGHTS)
+    parser.add_argument("--init", type=Path, default=None, help="start from these weights instead of a random init")
     args = parser.parse_args()
 
     from repcurate.example_detection import write_detection_dataset
@@ -95,7 +100,7 @@ def main() -> None:
         write_detection_dataset(args.data, train_images=args.train_images, val_images=args.val_images, seed=0)
         record["generate_seconds"] = seconds(started)
     record.update(train(args.data, args.weights, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
-                        lr=args.lr, threads=args.threads))
+                        lr=args.lr, threads=args.threads, init=args.init))
     model = unet_lite.UNetLite()
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     model.eval()
@@ -105,7 +110,8 @@ def main() -> None:
     quantized = mct_quantize(model, calibration)
     record["mct_seconds"] = seconds(started)
     record["mct_8bit"] = segmenter_miou(quantized, args.data, "val")
-    record.update(weights=str(args.weights), weights_bytes=args.weights.stat().st_size, epochs=args.epochs, seed=args.seed,
+    record.update(init=None if args.init is None else str(args.init), weights=str(args.weights),
+                  weights_bytes=args.weights.stat().st_size, epochs=args.epochs, seed=args.seed,
                   batch_size=args.batch_size, lr=args.lr, threads=args.threads, calibration_images=args.calibration,
                   parameters=sum(p.numel() for p in model.parameters()))
     _log(f"float mIoU {record['float']['miou']:.3f}; MCT 8-bit mIoU {record['mct_8bit']['miou']:.3f}")
