@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.errors import InputError, MissingDependencyError, UsageError
-from repcurate.frameworks.base import (Visit, batches_of, concatenate_outputs, layer_names, output_batch_size,
-                                       pool_features)
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
 from repcurate.frameworks.device import concrete_device, is_cuda, tf_device_name
 from repcurate.frameworks.keras_graph import as_list, visit_layers
 

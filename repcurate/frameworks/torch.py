@@ -9,8 +9,7 @@ from typing import Any, cast
 import numpy as np
 
 from repcurate.errors import InputError, UsageError
-from repcurate.frameworks.base import (Visit, batches_of, concatenate_outputs, layer_names, output_batch_size,
-                                       pool_features)
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_lite0
 
 log = logging.getLogger("repcurate")
