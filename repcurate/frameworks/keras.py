@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.errors import InputError, MissingDependencyError, UsageError
-from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, pool_features
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
 from repcurate.frameworks.device import concrete_device, is_cuda, tf_device_name
 from repcurate.frameworks.keras_graph import as_list, visit_layers
 
@@ -150,8 +150,9 @@ class KerasFramework:
     def visit_layer_outputs(self, model: Any, batches: Iterable[np.ndarray], visit: Visit) -> None:
         visit_layers(model, batches, visit)
 
-    def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
-        per_batch = [[np.asarray(v) for v in as_list(model(batch, training=False))] for batch in batches_of(x, batch_size)]
+    def outputs(self, model: Any, x: np.ndarray, batch_size: int | None = None) -> list[np.ndarray]:
+        per_batch = [[np.asarray(v) for v in as_list(model(batch, training=False))]
+                     for batch in batches_of(x, batch_size or output_batch_size(x))]
         return concatenate_outputs(per_batch)
 
     def kernel_types(self, model: Any) -> list[tuple[type, str]]:

@@ -9,7 +9,7 @@ from typing import Any, cast
 import numpy as np
 
 from repcurate.errors import InputError, UsageError
-from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, pool_features
+from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_lite0
 
 log = logging.getLogger("repcurate")
@@ -229,13 +229,13 @@ class TorchFramework:
             for h in handles:
                 h.remove()
 
-    def outputs(self, model: Any, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
+    def outputs(self, model: Any, x: np.ndarray, batch_size: int | None = None) -> list[np.ndarray]:
         import torch
 
         device = model_device(model)  # a quantized model lives where MCT built it: the batches follow it
         per_batch = []
         with torch.no_grad():
-            for batch in batches_of(x, batch_size):
+            for batch in batches_of(x, batch_size or output_batch_size(x)):
                 tensors = flatten_outputs(model(torch.from_numpy(batch).to(device)))
                 per_batch.append([t.detach().float().cpu().numpy() for t in tensors])
         return concatenate_outputs(per_batch)

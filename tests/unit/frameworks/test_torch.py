@@ -110,3 +110,17 @@ def test_bundled_default_model_recognises_a_cat() -> None:
     embedder = ModelEmbedder(get("torch"), model, spec="efficientnet-lite0", preprocessor=make_preprocessor(efficientnet_lite0_preprocess))
     assert embedder.layer == "_fc"
     assert embedder.embed_batch(sample[None]).shape == (1, 1280)
+
+
+def test_outputs_of_large_inputs_run_in_bounded_batches():
+    """224×224 RGB inputs are scored 27 rows at a time (not 256: a quantized EfficientNet-Lite0 held 23 GB), and
+    the batched outputs equal one pass over all rows."""
+    model = TwoHeads().eval()
+    rows: list[int] = []
+    model.body.register_forward_hook(lambda _m, inputs, _out: rows.append(int(inputs[0].shape[0])))
+    x = np.random.default_rng(0).standard_normal((60, 3, 224, 224)).astype(np.float32)
+    outputs = get("torch").outputs(model, x)
+    assert rows == [27, 27, 6]
+    with torch.no_grad():
+        whole = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(outputs[0], whole, rtol=1e-5, atol=1e-6)
