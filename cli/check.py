@@ -5,13 +5,13 @@ import argparse
 from pathlib import Path
 
 from repcurate.checking import check
-from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.report.suite_formats import FORMATS
 
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_device_option,
+    add_eval_source_options,
     add_report_option,
     add_trust_option,
     emit,
@@ -40,10 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
                         help="evaluation images (labelled or not), a CSV/JSONL list,"
                              " a YOLO data.yaml, a COCO JSON or a segmentation folder")
-    parser.add_argument("--split", default=DEFAULT_EVAL_SPLIT, metavar="NAME",
-                        help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
-    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
-                        help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
+    add_eval_source_options(parser)
     parser.add_argument("--eval-preprocess", default=None, metavar="SPEC",
                         help="evaluation pipeline (default: the repset's own; code the set names runs only with --trust-set)")
     parser.add_argument("--model", default=None, metavar="SPEC", help="float model: enables activation_ranges")

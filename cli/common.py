@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.errors import (
     EXIT_CHECKS_FAILED,
     EXIT_INTERNAL,
@@ -85,6 +86,14 @@ def add_device_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--device", default="auto", metavar="DEVICE",
                         help=f"where {what} runs: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or "
                              "cuda:N (default: auto; Keras: TensorFlow is restricted to that device)")
+
+
+def add_eval_source_options(parser: argparse.ArgumentParser) -> None:
+    """``--split`` / ``--images-dir``: which part of an annotated ``--eval-dir`` (YOLO, COCO, masks folder) is read."""
+    parser.add_argument("--split", default=DEFAULT_EVAL_SPLIT, metavar="NAME",
+                        help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
+    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
+                        help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
 
 
 def add_trust_option(parser: argparse.ArgumentParser) -> None:

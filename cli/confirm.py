@@ -5,7 +5,6 @@ import argparse
 from pathlib import Path
 
 from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
-from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.quantize.onnxruntime import CALIBRATION_METHODS
 from repcurate.sizing import DEFAULT_TOLERANCE
 from repcurate.tasks import REGISTRY as _TASKS
@@ -14,6 +13,7 @@ from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_device_option,
+    add_eval_source_options,
     add_report_option,
     add_trust_option,
     emit,
@@ -77,10 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
                         help="held-out images, disjoint from the training directory:"
                              " a folder, a CSV/JSONL list, a YOLO data.yaml (val split), a COCO JSON or a segmentation folder")
-    parser.add_argument("--split", default=DEFAULT_EVAL_SPLIT, metavar="NAME",
-                        help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
-    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
-                        help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
+    add_eval_source_options(parser)
     parser.add_argument("--preprocess", default=None, metavar="SPEC",
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.tasks import REGISTRY as _TASKS
 
 from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_device_option,
+    add_eval_source_options,
     add_report_option,
     add_trust_option,
     emit,
@@ -46,10 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
                         help="held-out images, disjoint from the set:"
                              " a folder, a CSV/JSONL list, a YOLO data.yaml (val split), a COCO JSON or a segmentation folder")
-    parser.add_argument("--split", default=DEFAULT_EVAL_SPLIT, metavar="NAME",
-                        help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
-    parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
-                        help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
+    add_eval_source_options(parser)
     parser.add_argument("--tolerance", type=float, default=1.0, metavar="POINTS", help="accepted loss vs float, in metric points (default: 1)")
     parser.add_argument("--budget-minutes", type=float, default=30.0, metavar="M", help="time budget for PTQ experiments (default: 30)")
     parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
