@@ -39,6 +39,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+from repcurate.models.common import load_trained, rgb_unit_chw
+
 WEIGHTS = Path(__file__).resolve().with_name("tiny_yolo.pt")
 NUM_CLASSES = 6
 IMAGE_SIZE = 128
@@ -109,19 +111,12 @@ class TinyYolo(nn.Module):
 
 def make_model() -> TinyYolo:
     """The trained detector in eval mode (weights from ``tiny_yolo.pt`` beside this file)."""
-    if not WEIGHTS.is_file():
-        raise FileNotFoundError(f"{WEIGHTS}: missing; fix: python benchmarks/train_detector.py")
-    model = TinyYolo()
-    model.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
-    return model.eval()
+    return load_trained(TinyYolo(), WEIGHTS, "benchmarks/train_detector.py")
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
     """PIL image → float32 (3, 128, 128) RGB in [0, 1] (bilinear resize only if the size differs)."""
-    rgb = image.convert("RGB")
-    if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
-        rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0))
+    return rgb_unit_chw(image, IMAGE_SIZE)
 
 
 def cell_centres(height: int, width: int, stride: int) -> torch.Tensor:

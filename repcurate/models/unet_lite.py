@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+from repcurate.models.common import load_trained, rgb_unit_chw
+
 WEIGHTS = Path(__file__).resolve().with_name("unet_lite.pt")
 #: Background + the six object classes.
 NUM_CLASSES = 7
@@ -62,16 +64,9 @@ class UNetLite(nn.Module):
 
 def make_model() -> UNetLite:
     """The trained segmenter in eval mode (weights from ``unet_lite.pt`` beside this file)."""
-    if not WEIGHTS.is_file():
-        raise FileNotFoundError(f"{WEIGHTS}: missing; fix: python benchmarks/train_segmenter.py")
-    model = UNetLite()
-    model.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
-    return model.eval()
+    return load_trained(UNetLite(), WEIGHTS, "benchmarks/train_segmenter.py")
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
     """PIL image → float32 (3, 128, 128) RGB in [0, 1] (bilinear resize only if the size differs)."""
-    rgb = image.convert("RGB")
-    if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
-        rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0))
+    return rgb_unit_chw(image, IMAGE_SIZE)
