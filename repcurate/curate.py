@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from repcurate import tasks
-from repcurate.data.annotated import is_annotated_source
+from repcurate.data.annotated import is_annotated_source, read_annotated, scan_annotated_images
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, list_source, scan
 from repcurate.embed import engines
@@ -26,8 +27,9 @@ from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overla
 from repcurate.io.yolo_view import yolo_view_files
 from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
+from repcurate.select.object_pool import choose_object_pool
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
-from repcurate.select.pool import PoolRule, choose_pool, parse_pool, pooled_quota_rule
+from repcurate.select.pool import choose_pool, parse_pool, pooled_quota_rule
 from repcurate.select.projection import build_projection
 from repcurate.select.selection import (
     DEFAULT_NEAR_DUPLICATE,
@@ -201,7 +203,8 @@ def build(
     which defines the set's tensors. ``task`` (a registered :mod:`repcurate.tasks` name) reads the labels
     and sets the per-label quotas. ``pool`` (``"all"``, ``"auto"``/None or files per class; see
     :mod:`repcurate.select.pool`) limits what is read and embedded to a seeded stratified random sample of
-    every class of a class-folder or list dataset (an annotated dataset is read whole).
+    every class of a class-folder or list dataset, or of every object class of an annotated dataset (its labels are
+    read whole; :mod:`repcurate.select.object_pool`).
     With ``out`` the set is written there atomically; ``emit=("yolo",)`` adds
     an Ultralytics ``data.yaml`` + ``images.txt`` naming the curated images (:mod:`repcurate.io.yolo_view`). Returns a
     :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly. ``device`` (``auto``,
@@ -234,9 +237,6 @@ def build(
     embedding_engine.require()
     pool_rule = parse_pool(pool)
     annotated = is_annotated_source(Path(train_dir))
-    if annotated and pool_rule.kind == "fixed":
-        raise UsageError(f"--pool {pool}: pools are drawn per class of a class-folder or list dataset, and "
-                         f"{train_dir} is an annotated (YOLO/COCO/segmentation) dataset, read whole; fix: drop --pool")
     if match_dir is not None and strategy == "kcenter":
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
@@ -250,14 +250,20 @@ def build(
     timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    if annotated:  # object-level pools are not built yet: every image is read and embedded
-        source = scan(Path(train_dir), layout=layout, workers=max(2, workers), split=split,
-                      images_dir=None if images_dir is None else Path(images_dir))
-        candidates = len(source.records) + len(source.skipped)
-        drawn = choose_pool(labelling.labels(source.records), PoolRule("all"), size=config.size,
-                            balance=config.balance, seed=seed, quota_rule=labelling.quotas)
-        pool_info = drawn.manifest_section([r.path for r in source.records], seed)
+    class_totals: list[int] | None = None
+    if annotated:  # labels of every image are read; only the per-object-class pool is fingerprinted and embedded
+        dataset = read_annotated(Path(train_dir), split, None if images_dir is None else Path(images_dir))
+        images = sorted(dataset.images, key=lambda image: image.path.as_posix())
+        candidates = len(images) + len(dataset.skipped)
+        object_pool = choose_object_pool(images, dataset.names, pool_rule, size=config.size, balance=config.balance,
+                                         seed=seed, background_share=background_share)
+        pooled_images = [images[i] for i in object_pool.rows]
+        source = scan_annotated_images(Path(train_dir), dataset, pooled_images, workers=max(2, workers))
+        pooled_paths = [Path(os.path.relpath(image.path, source.root)).as_posix() for image in pooled_images]
+        pool_info = object_pool.manifest_section(pooled_paths, seed)
+        class_totals = None if object_pool.complete else [int(n) for n in object_pool.class_instances]
         pooled_rule = None
+        del dataset, images, pooled_images, pooled_paths
     else:
         listing = list_source(Path(train_dir), layout=layout, progress=progress)
         candidates = len(listing.files) + len(listing.skipped)
@@ -295,7 +301,7 @@ def build(
     while True:  # a chosen file the set's preprocessing fails on (NaN, error) is skipped and the choice made again
         started = time.perf_counter()
         balancing = balance_for(labelling, run.records, names=source.class_names, background_share=background_share,
-                                seed=seed)
+                                seed=seed, class_totals=class_totals)
         labels = balancing.labels
         selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
                                            target_embeddings=target_vectors, quota_rule=pooled_rule or balancing.quota_rule)

@@ -7,10 +7,11 @@ image (its boxes travel with it to the selection) and every skipped annotation f
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from repcurate.data.annotations import AnnotatedDataset, Box
+from repcurate.data.annotations import AnnotatedDataset, AnnotatedImage, Box
 from repcurate.data.coco import read_coco
 from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile, _fingerprint_all, _relative, _require_text_path, scan
 from repcurate.data.segmentation_folder import read_segmentation_folder, segmentation_folders
@@ -62,12 +63,16 @@ def scan_annotated(spec: str | Path, *, split: str = "train", images_dir: str | 
 
     The root is the deepest folder holding the dataset file and every image (recorded paths are below it)."""
     dataset = read_annotated(spec, split, images_dir)
-    anchor = dataset.source if dataset.source.is_dir() else dataset.source.parent
-    paths = [image.path for image in dataset.images]
-    root = Path(os.path.commonpath([anchor, *paths])) if paths else anchor
-    _require_text_path(root)
-    by_path = {image.path: image for image in dataset.images}
-    records, unreadable = _fingerprint_all([(p, None) for p in paths], root, workers)
+    return scan_annotated_images(spec, dataset, dataset.images, workers=workers)
+
+
+def scan_annotated_images(spec: str | Path, dataset: AnnotatedDataset, images: Sequence[AnnotatedImage], *,
+                          workers: int = 4) -> ScanResult:
+    """:func:`scan_annotated` of some of ``dataset``'s images (``build``'s candidate pool): only those are read
+    (fingerprinted); the root and every skipped annotation file are the whole dataset's."""
+    root = annotated_root(dataset)
+    by_path = {image.path: image for image in images}
+    records, unreadable = _fingerprint_all([(image.path, None) for image in images], root, workers)
     annotated: list[ImageRecord] = []
     for record in records:
         image = by_path[Path(os.path.normpath(root / record.path))]
@@ -79,6 +84,15 @@ def scan_annotated(spec: str | Path, *, split: str = "train", images_dir: str | 
     skipped.sort(key=lambda s: s.path)
     return ScanResult(root=root, layout=dataset_layout(spec), records=annotated, skipped=skipped,
                       class_names=list(dataset.names))
+
+
+def annotated_root(dataset: AnnotatedDataset) -> Path:
+    """The deepest folder holding the dataset file and every image of ``dataset`` (recorded paths are below it)."""
+    anchor = dataset.source if dataset.source.is_dir() else dataset.source.parent
+    paths = [image.path for image in dataset.images]
+    root = Path(os.path.commonpath([anchor, *paths])) if paths else anchor
+    _require_text_path(root)
+    return root
 
 
 def dataset_layout(spec: str | Path) -> str:

@@ -77,6 +77,9 @@ class ObjectBalance:
     primary: dict[str, int] = field(default_factory=dict)
     #: stratum → mean (classes, sizes, objects-per-image bucket) composition of its images.
     means: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    #: Instances per class of the whole dataset when the records are its candidate pool
+    #: (:mod:`repcurate.select.object_pool`): proportional weights follow the dataset, not the pool.
+    class_totals: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         rows_of: dict[str, list[int]] = {}
@@ -88,8 +91,10 @@ class ObjectBalance:
 
     @classmethod
     def from_records(cls, records: Sequence[Any], names: Sequence[str], *,
-                     background_share: float = DEFAULT_BACKGROUND_SHARE, seed: int = 0) -> ObjectBalance:
-        """Strata and per-image compositions of annotated records (``record.boxes``)."""
+                     background_share: float = DEFAULT_BACKGROUND_SHARE, seed: int = 0,
+                     class_totals: Sequence[int] | None = None) -> ObjectBalance:
+        """Strata and per-image compositions of annotated records (``record.boxes``); ``class_totals``: the whole
+        dataset's instances per class when ``records`` are a pool of it."""
         if not 0.0 <= background_share <= 1.0:
             raise ValueError(f"background_share must be from 0 to 1, got {background_share!r}")
         n = len(records)
@@ -122,7 +127,9 @@ class ObjectBalance:
             labels.append(stratum)
             primary_of[stratum] = primary
         return cls(names=names, labels=labels, class_counts=class_counts, size_counts=size_counts,
-                   object_buckets=object_buckets, background_share=background_share, seed=seed, primary=primary_of)
+                   object_buckets=object_buckets, background_share=background_share, seed=seed, primary=primary_of,
+                   class_totals=None if class_totals is None else
+                   np.pad(np.asarray(class_totals, dtype=np.float64), (0, max(0, len(names) - len(class_totals)))))
 
     def _tie_rank(self, strata: list[str]) -> dict[str, int]:
         order = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0B1EC7])).permutation(len(strata))
@@ -146,7 +153,8 @@ class ObjectBalance:
         has_supply = instances > 0
         weight = np.where(has_supply, 1.0, 0.0)
         if balance == "proportional":
-            weight = np.where(has_supply, instances / instances[has_supply].mean(), 0.0)
+            totals = instances if self.class_totals is None else np.maximum(self.class_totals[:instances.size], instances)
+            weight = np.where(has_supply, totals / totals[has_supply].mean(), 0.0)
         rank = self._tie_rank(strata)
         tie = np.array([rank[s] for s in strata], dtype=np.float64)
         taken = np.zeros(len(strata), dtype=np.int64)

@@ -29,9 +29,12 @@ def _no_report(_chosen: Sequence[int], _balance: str) -> None:
 
 
 def balance_for(task: Task, records: Sequence[Any], *, names: Sequence[str] = (),
-                background_share: float = DEFAULT_BACKGROUND_SHARE, seed: int = 0) -> Balance:
-    """Object-level balance for records that carry objects (``names``: the dataset's class names), else the task's."""
+                background_share: float = DEFAULT_BACKGROUND_SHARE, seed: int = 0,
+                class_totals: Sequence[int] | None = None) -> Balance:
+    """Object-level balance for records that carry objects (``names``: the dataset's class names; ``class_totals``:
+    the whole dataset's instances per class when the records are its candidate pool), else the task's."""
     if carries_objects(records):
-        objects = ObjectBalance.from_records(records, names, background_share=background_share, seed=seed)
+        objects = ObjectBalance.from_records(records, names, background_share=background_share, seed=seed,
+                                             class_totals=class_totals)
         return Balance(objects.labels, objects.quotas, objects.report)
     return Balance(task.labels(records), task.quotas, _no_report)

@@ -1,9 +1,10 @@
 """``repcurate build`` on detection datasets from the command line: a YOLO data.yaml and a COCO JSON of the
 same real images (digits pasted on photo crops), the manifest's object report and skipped annotation files,
-``--emit yolo`` read back as an Ultralytics dataset, and the one-line errors."""
+``--emit yolo`` read back as an Ultralytics dataset, the candidate pool per object class, and the one-line errors."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import yaml
 
 from repcurate.data.coco import read_coco
 from repcurate.data.yolo import read_yolo
+from repcurate.select.object_pool import choose_object_pool, image_classes
+from repcurate.select.pool import PoolRule
 from tests.cli_asserts import assert_one_line_error
 from tests.e2e.test_cli_options import TINY_MODEL
 from tests.unit.data.annotated_testdata import NAMES, compose, write_coco, write_yolo
@@ -94,3 +97,31 @@ def test_a_missing_split_and_a_bad_background_share_are_refused(cli, project: Pa
     assert_one_line_error(_build(cli, project, "ds/data.yaml", "never", "--split", "test"), 3, "no 'test' split")
     assert_one_line_error(_build(cli, project, "ds/data.yaml", "never", "--background-share", "1.5"), 2,
                           "--background-share")
+
+
+def test_a_pool_per_object_class_embeds_fewer_images_and_never_decodes_the_others(cli, project: Path, tmp_path) -> None:
+    shutil.copytree(project / "ds", tmp_path / "ds")
+    shutil.copy(project / "tiny.py", tmp_path / "tiny.py")
+    images = sorted(read_yolo(tmp_path / "ds" / "data.yaml").images, key=lambda im: im.path.as_posix())
+    pool = choose_object_pool(images, NAMES, PoolRule("fixed", 3), size=6, balance="uniform", seed=0)
+    pooled = {images[i].path for i in pool.rows}
+    inside = next(im.path for im in images if im.path in pooled and 0 in image_classes(im))
+    outside = next(im.path for im in images if im.path not in pooled and 0 in image_classes(im))
+    for path in (inside, outside):  # keep the PNG header (the labels' image size), cut the pixels: decoding fails
+        path.write_bytes(path.read_bytes()[:60])
+    result = _build(cli, tmp_path, "ds/data.yaml", "out", "--pool", "3", "--size", "6")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    section = manifest["pool"]
+    assert section["value"] == 3 and section["files"] == len(images) == 57 and section["pooled"] == len(pooled) < 57
+    by_label = {c["label"]: (c["files"], c["pool"]) for c in section["classes"]}
+    assert set(by_label) == {None, *NAMES} and all(p >= min(f, 3) for f, p in by_label.values())
+    skipped = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    rel = {path: path.relative_to(tmp_path / "ds").as_posix() for path in (inside, outside)}
+    assert skipped.get(rel[inside]) in {"truncated", "corrupt"}, skipped
+    assert rel[outside] not in skipped  # outside the pool: never decoded, so not known to be bad
+    assert manifest["counts"]["usable"] == len(pooled) - 1 and manifest["counts"]["candidates"] == 58
+    assert len(manifest["samples"]) == 6 and {s["path"] for s in manifest["samples"]} <= {
+        p.relative_to(tmp_path / "ds").as_posix() for p in pooled}
+    assert all(c["images_selected"] > 0 for c in manifest["objects"]["classes"])  # a valid, object-balanced set
+    assert manifest["coverage"]["measured_against"].startswith("the candidate pool")
