@@ -80,7 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="folder layout (default: auto)")
     parser.add_argument("--pool", default=None, metavar="N|all",
                         help=f"embed only a seeded random pool of N files per class (all: every file; default auto: "
-                             f"per class max({POOL_FACTOR} x its quota, {POOL_MIN}), all of a smaller class)")
+                             f"per class max({POOL_FACTOR} x its quota, {POOL_MIN}), all of a smaller class); for a "
+                             "YOLO/COCO/segmentation dataset, per object class N of the images holding it (auto: from "
+                             "the object quotas; background images like one more class), every label still read")
     parser.add_argument("--include-outliers", action="store_true", help="allow far outliers to be selected")
     parser.add_argument("--outlier-z", type=float, default=DEFAULT_OUTLIER_Z,
                         help=f"robust z-score of the k-NN distance marking a far outlier (default: {DEFAULT_OUTLIER_Z})")
