@@ -199,6 +199,11 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
     spatial = x.shape[1:3] if framework.channels_last else x.shape[2:4]
     chosen = tasks.configured(chosen, postprocess=post, where=where, channels_last=framework.channels_last,
                               input_hw=tuple(int(v) for v in spatial) if x.ndim == 4 else None)
+    if not chosen.accepts(outputs) and chosen.name == "detection" and post is None:
+        raise UsageError(f"{eval_dir}: --task detection scores boxes, and the model's outputs of shapes "
+                         f"{[tuple(o.shape[1:]) for o in outputs]} are not decoded boxes; fix: pass --postprocess "
+                         "file.py:fn turning them into per-image (boxes, scores, classes), or --task fidelity to "
+                         "compare with the float model only")
     if not chosen.accepts(outputs):
         raise InputError(f"{model_spec} returns outputs of shapes {[o.shape[1:] for o in outputs]}; the "
                          f"{chosen.name} task cannot score them")

@@ -97,3 +97,13 @@ def test_detection_eval_without_a_postprocess_is_a_one_line_usage_error(cli, pro
     result = cli("confirm", "--repset", str(project / "set"), "--model", f"{models}:detector",
                  "--eval-dir", str(project / "ds" / "data.yaml"), "--random-sets", "0", "--no-first-n", "--trust-set")
     assert_one_line_error(result, 2, "data.yaml", "holds detection labels", "fix: pass --postprocess")
+
+
+@pytest.mark.parametrize("command", ["confirm", "doctor"])
+def test_an_explicit_detection_task_without_a_postprocess_is_a_one_line_usage_error(cli, project: Path, command) -> None:
+    models = project / "models.py"
+    out = project / f"never-{command}.json"
+    result = cli(command, "--repset", str(project / "set"), "--model", f"{models}:detector", "--task", "detection",
+                 "--eval-dir", str(project / "ds" / "data.yaml"), "--trust-set", "--format", "json", "--output", str(out))
+    assert_one_line_error(result, 2, "data.yaml", "--task detection", "not decoded boxes", "fix: pass --postprocess")
+    assert not out.exists()
