@@ -1,9 +1,8 @@
 """Issue 15's "done when" on annotated data: the tuple-output two-head detector and the dict-output multi-scale model
-run through build, check, confirm, doctor and report with no error on YOLO and COCO inputs, from the CLI and the
-library — the combinations the other tests leave out: doctor (and report) on a labelled YOLO val split, the
-dict-output model on COCO JSONs (built from the train JSON, scored by mAP against the val JSON through a
-postprocess), and the public library calls on a YOLO data.yaml. Real MCT, real image files, untrained seeded
-models on 16×16 inputs, a dozen eval images."""
+run through build, check, confirm, doctor and report with no error on YOLO and COCO inputs, from the CLI (each
+model × each format: built from the train split / train JSON, checked, confirmed and doctored against the labelled
+val split / val JSON, scored by mAP through a postprocess, reported) and the library (the public calls on a YOLO
+data.yaml). Real MCT, real image files, untrained seeded models on 16×16 inputs, nine eval images."""
 from __future__ import annotations
 
 import importlib.util
@@ -61,51 +60,51 @@ def _doctor_ran(path: Path) -> dict:
     return found
 
 
-@pytest.mark.slow
-def test_tuple_detector_doctor_and_report_on_a_yolo_val_split(cli, project: Path) -> None:
-    models = project / "models.py"
-    model, data = f"{models}:detector", str(project / "ds" / "data.yaml")
-    _ok(cli("build", "--train-dir", data, "--out", str(project / "set-yolo"), "--model", model, "--preprocess",
-            f"{models}:preprocess", "--size", "8", "--no-cache", "-q"))
-    _ok(cli("doctor", "--model", model, "--repset", str(project / "set-yolo"), "--eval-dir", data,
-            "--postprocess", f"{models}:decode", "--budget-minutes", "1", "--trust-set", "--no-cache",
-            "--format", "json", "--output", str(project / "doctor-yolo.json")))
-    _doctor_ran(project / "doctor-yolo.json")
-    html = project / "report-yolo.html"
-    _ok(cli("report", "--repset", str(project / "set-yolo"), "--doctor", str(project / "doctor-yolo.json"),
-            "--out", str(html), "--trust-set"))
-    assert "Findings ranked by measured gain (map points)" in html.read_text()
+#: model factory → (its postprocess, the feature layer build picks)
+MODELS_UNDER_TEST = {"detector": ("decode", "backbone.3"), "multi_scale": ("decode_scales", "stem.1")}
+
+
+def _sources(project: Path, fmt: str) -> tuple[list[str], list[str]]:
+    """``--train-dir`` and ``--eval-dir`` options of the YOLO data.yaml (train / val split) or the COCO JSONs."""
+    if fmt == "yolo":
+        data = str(project / "ds" / "data.yaml")
+        return ["--train-dir", data], ["--eval-dir", data]
+    annotations, images = project / "ds" / "annotations", ["--images-dir", str(project / "ds")]
+    return (["--train-dir", str(annotations / "instances_train.json"), *images],
+            ["--eval-dir", str(annotations / "instances_val.json"), *images])
 
 
 @pytest.mark.slow
-def test_dict_output_model_through_every_command_on_coco_jsons(cli, project: Path) -> None:
+@pytest.mark.parametrize("fmt", ["yolo", "coco"])
+@pytest.mark.parametrize("kind", sorted(MODELS_UNDER_TEST))
+def test_every_command_runs_on_annotated_inputs(cli, project: Path, kind: str, fmt: str) -> None:
     models = project / "models.py"
-    model, repset = f"{models}:multi_scale", str(project / "set-coco")
-    annotations, images = project / "ds" / "annotations", str(project / "ds")
-    val = ["--eval-dir", str(annotations / "instances_val.json"), "--images-dir", images]
-    build = cli("build", "--train-dir", str(annotations / "instances_train.json"), "--images-dir", images,
-                "--out", repset, "--model", model, "--preprocess", f"{models}:preprocess", "--size", "8", "--no-cache")
-    _ok(build)
-    manifest = json.loads((project / "set-coco" / "manifest.json").read_text())
-    assert manifest["layout"] == "coco" and manifest["model"]["layer"] == "stem.1" and len(manifest["samples"]) == 8
+    decoder, layer = MODELS_UNDER_TEST[kind]
+    model, repset, name = f"{models}:{kind}", str(project / f"set-{kind}-{fmt}"), f"{kind}-{fmt}"
+    train, val = _sources(project, fmt)
+    _ok(cli("build", *train, "--out", repset, "--model", model, "--preprocess", f"{models}:preprocess", "--size", "8",
+            "--no-cache", "-q"))
+    manifest = json.loads((Path(repset) / "manifest.json").read_text())
+    assert manifest["layout"] == fmt and manifest["model"]["layer"] == layer and len(manifest["samples"]) == 8
     _ok(cli("check", "--repset", repset, *val, "--model", model, "--trust-set", "--no-cache", "--format", "json",
-            "--output", str(project / "check-coco.json")))
-    checked = json.loads((project / "check-coco.json").read_text())
-    assert checked["inputs"]["eval_layout"] == "coco" and not [c for c in checked["checks"] if c["status"] == "error"]
-    post = ["--postprocess", f"{models}:decode_scales"]
+            "--output", str(project / f"check-{name}.json")))
+    checked = json.loads((project / f"check-{name}.json").read_text())
+    assert checked["inputs"]["eval_layout"] == fmt and not [c for c in checked["checks"] if c["status"] == "error"]
+    post = ["--postprocess", f"{models}:{decoder}"]
     _ok(cli("confirm", "--repset", repset, "--model", model, *val, *post, "--random-sets", "1", "--no-first-n",
             "--bias-correction", "on", "--trust-set", "--no-cache", "--format", "json",
-            "--output", str(project / "confirm-coco.json")))
-    confirmed = json.loads((project / "confirm-coco.json").read_text())
+            "--output", str(project / f"confirm-{name}.json")))
+    confirmed = json.loads((project / f"confirm-{name}.json").read_text())
     assert confirmed["settings"]["reference"] == "ground truth" and confirmed["metric"] == "map"
-    for arm in confirmed["arms"]:  # scored by mAP against the boxes, and SQNR of both dict outputs
+    assert confirmed["settings"]["eval_images"] == 9
+    for arm in confirmed["arms"]:  # mAP against the boxes, and the SQNR of each of the model's outputs
         assert 0.0 <= arm["metric"]["map"] <= 1.0 and arm["metric"]["sqnr_db_0"] > 0.0 < arm["metric"]["sqnr_db_1"]
     _ok(cli("doctor", "--model", model, "--repset", repset, *val, *post, "--budget-minutes", "1", "--trust-set",
-            "--no-cache", "--format", "json", "--output", str(project / "doctor-coco.json")))
-    _doctor_ran(project / "doctor-coco.json")
-    html = project / "report-coco.html"
-    _ok(cli("report", "--repset", repset, "--check", str(project / "check-coco.json"), "--confirm",
-            str(project / "confirm-coco.json"), "--doctor", str(project / "doctor-coco.json"), "--out", str(html),
+            "--no-cache", "--format", "json", "--output", str(project / f"doctor-{name}.json")))
+    _doctor_ran(project / f"doctor-{name}.json")
+    html = project / f"report-{name}.html"
+    _ok(cli("report", "--repset", repset, "--check", str(project / f"check-{name}.json"), "--confirm",
+            str(project / f"confirm-{name}.json"), "--doctor", str(project / f"doctor-{name}.json"), "--out", str(html),
             "--trust-set"))
     text = html.read_text()
     assert "points, higher is better" in text and "Findings ranked by measured gain (map points)" in text
