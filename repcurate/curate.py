@@ -156,7 +156,7 @@ def _coverage_population(pool_info: dict[str, Any], usable: int) -> str:
     if pool_info["pooled"] >= pool_info["files"]:
         return f"every usable image of the folder ({usable})"
     return (f"the candidate pool: {usable} usable of {pool_info['pooled']} pooled of {pool_info['files']} image files "
-            "(a seeded stratified random sample per class); they estimate the coverage of the whole folder's "
+            "(a seeded stratified random sample per class or object class); they estimate the coverage of the whole folder's "
             "distribution, not the distance of every file to the set")
 
 

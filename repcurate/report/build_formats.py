@@ -27,7 +27,7 @@ def _text_report(summary: dict[str, Any]) -> str:
         lines.append("skipped: " + ", ".join(f"{n} {r}" for r, n in summary["skipped_by_reason"].items()))
     pool = summary.get("pool")
     if pool and pool["pooled"] < pool["files"]:
-        lines.append(f"candidate pool: {pool['pooled']} of {pool['files']} image files embedded (seeded random per class; "
+        lines.append(f"candidate pool: {pool['pooled']} of {pool['files']} image files embedded (seeded random per class or object class; "
                      "--pool all embeds every file); coverage below is measured against the pool")
     cov = summary["coverage"]
     lines.append(f"coverage (distance to nearest selected, lower is better): curated mean {cov['curated_mean']:.4f} "

@@ -124,4 +124,7 @@ def test_a_pool_per_object_class_embeds_fewer_images_and_never_decodes_the_other
     assert len(manifest["samples"]) == 6 and {s["path"] for s in manifest["samples"]} <= {
         p.relative_to(tmp_path / "ds").as_posix() for p in pooled}
     assert all(c["images_selected"] > 0 for c in manifest["objects"]["classes"])  # a valid, object-balanced set
-    assert manifest["coverage"]["measured_against"].startswith("the candidate pool")
+    assert manifest["coverage"]["measured_against"].startswith(f"the candidate pool: {len(pooled) - 1} usable of "
+                                                               f"{len(pooled)} pooled of 57 image files")
+    assert f"candidate pool: {len(pooled)} of 57 image files embedded (seeded random per class or object class" \
+        in result.stdout

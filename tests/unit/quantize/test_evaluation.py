@@ -103,6 +103,12 @@ def test_detection_labels_without_a_postprocess_ask_for_one(project: Path) -> No
         evaluate(project, project / "ds" / "data.yaml")
 
 
+@pytest.mark.parametrize("eval_dir", ["ds/data.yaml", "ds/images/val"])
+def test_an_explicit_detection_task_without_a_postprocess_is_a_usage_error(project: Path, eval_dir: str) -> None:
+    with pytest.raises(UsageError, match="--task detection scores boxes.*not decoded boxes; fix: pass --postprocess"):
+        evaluate(project, project / eval_dir, task="detection")
+
+
 def test_a_segmentation_folder_is_scored_by_miou_against_its_masks(project: Path) -> None:
     evaluation = evaluate(project, project / "seg", model="segmenter")  # no --task: masks + score maps
     assert evaluation.task.name == "segmentation" and evaluation.metric == "miou"
