@@ -4,9 +4,10 @@
 Images: crops of scikit-image's sample photos (320×240) with scikit-learn digits 0–4 pasted at 16–96 px
 (1–4 objects, a long-tailed class mix, 5 % background images), seeded; written as ``images/train/*.jpg`` +
 ``labels/train/*.txt`` + ``data.yaml``. Then ``repcurate build`` with the bundled EfficientNet-Lite0 runs on
-it once, cache off, and its wall time is printed with the manifest's counts.
+it once, cache off, and its wall time is printed with the manifest's counts, the candidate pool per object class
+(``--pool``: passed to ``build``; default its own default, ``auto``) and the set's instances per class.
 
-    nice -n 10 python benchmarks/build_yolo_folder.py --images 5000 --work /tmp/yolo5000
+    nice -n 10 python benchmarks/build_yolo_folder.py --images 5000 --work /tmp/yolo5000 [--pool 64|auto|all]
 """
 from __future__ import annotations
 
@@ -66,19 +67,23 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--size", type=int, default=300)
+    parser.add_argument("--pool", default=None, help="build's --pool (default: build's own default, auto)")
     args = parser.parse_args()
     started = time.perf_counter()
     yaml_path = write_dataset(args.work / "dataset", args.images)
     print(f"dataset: {args.images} images in {time.perf_counter() - started:.1f} s", flush=True)
     out = args.work / "repset"
     command = ["repcurate", "build", "--train-dir", str(yaml_path), "--out", str(out), "--size", str(args.size),
-               "--no-cache", "--overwrite", "-q"]
+               "--no-cache", "--overwrite", "-q", *([] if args.pool is None else ["--pool", args.pool])]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - started
     manifest = json.loads((out / "manifest.json").read_text())
     print(json.dumps({"command": " ".join(command), "wall_seconds": round(seconds, 1), "counts": manifest["counts"],
-                      "timings": manifest.get("timings"), "background": manifest["objects"]["background"]}, indent=1))
+                      "timings": manifest.get("timings"), "background": manifest["objects"]["background"],
+                      "pool": {k: manifest["pool"][k] for k in ("value", "files", "pooled", "classes")},
+                      "instances_selected": [c["instances_selected"] for c in manifest["objects"]["classes"]]},
+                     indent=1))
 
 
 if __name__ == "__main__":
