@@ -17,7 +17,7 @@ from repcurate.select.object_pool import choose_object_pool, image_classes
 from repcurate.select.pool import PoolRule
 from tests.cli_asserts import assert_one_line_error
 from tests.e2e.test_cli_options import TINY_MODEL
-from tests.unit.data.annotated_testdata import NAMES, compose, write_coco, write_yolo
+from tests.unit.data.annotated_testdata import NAMES, compose, write_coco, write_segmentation, write_yolo
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,22 @@ def test_build_on_the_coco_json_of_the_same_data_selects_the_same_set(cli, proje
     for c_coco, c_yolo in zip(coco["objects"]["classes"], yolo["objects"]["classes"]):
         extra = sum(1 for b in first.boxes if b.cls == c_coco["id"])
         assert c_coco["instances_available"] == c_yolo["instances_available"] + extra
+
+
+def test_a_segmentation_folder_is_pooled_per_mask_class(cli, project: Path, tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    objects = [[(int(rng.choice(3, p=[0.7, 0.25, 0.05])), 14)] for _ in range(30)] + [[(2, 20)]]
+    write_segmentation(tmp_path / "seg", compose(objects, seed=5), split="train")
+    shutil.copy(project / "tiny.py", tmp_path / "tiny.py")
+    result = _build(cli, tmp_path, "seg", "out", "--pool", "2", "--size", "4")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    section = manifest["pool"]
+    assert manifest["layout"] == "segmentation" and section["files"] == 31 and section["pooled"] < 31
+    # Mask values 1..3 are the objects' classes (0: the unlabelled rest); 20 / 8 / 3 images hold them, 2 of each drawn.
+    assert {c["label"]: (c["files"], c["pool"]) for c in section["classes"]} == {
+        "class_1": (20, 2), "class_2": (8, 2), "class_3": (3, 2)}
+    assert manifest["counts"]["usable"] == section["pooled"] and len(manifest["samples"]) == 4
 
 
 def test_a_yaml_that_is_not_a_dataset_is_one_error_line_exit_3(cli, project: Path) -> None:
