@@ -140,7 +140,7 @@ def test_culprit_search_on_silu_activations_runs_with_shift_negative_correction_
     model_file = project / "pointwise_model.py"
     model_file.write_text(POINTWISE_MODEL.format(source=str(doctor_models.__file__), weights=str(project / "digits_negative.pt")))
     result = repcurate.doctor(f"{model_file}:make_model", project / "repset", project / "eval", run_checks=False,
-                              weights_bits=2, tolerance=0.5, budget_minutes=10, trust_set=True)
+                              weights_bits=2, tolerance=0.5, budget_minutes=10, trust_set=True, gptq_epochs=1)
     culprit = by_step(result)["culprit layers"]
     assert culprit.status in ("no gain", "not significant", "problem"), culprit.summary
     assert culprit.details["shift_negative_correction_off"] is True
