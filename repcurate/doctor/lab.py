@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from repcurate.doctor.probe import NodeStats
+from repcurate.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats
 from repcurate.doctor.result import Experiment
 from repcurate.doctor.settings import PTQSettings
 from repcurate.frameworks.base import Framework
@@ -37,6 +37,7 @@ class Lab:
     runs: int = 0
     run_seconds: float = 0.0
     baseline_model: Any = None  # kept for inspection: XQuant and the quantized node names
+    kept_model: Any = None  # the quantized model of the last run measured with keep_model=True
 
     def elapsed(self) -> float:
         """Seconds since the doctor started."""
@@ -47,9 +48,11 @@ class Lab:
         mean = self.run_seconds / self.runs if self.runs else 0.0
         return mean * (GPTQ_COST if settings.gptq_epochs is not None else 1.0)
 
-    def measure(self, settings: PTQSettings, step: str, *, keep_as_baseline: bool = False) -> Experiment:
+    def measure(self, settings: PTQSettings, step: str, *, keep_as_baseline: bool = False,
+                keep_model: bool = False) -> Experiment:
         """One PTQ run of ``settings`` scored on the eval images, unless the budget would be exceeded (the
-        first run always happens); ``keep_as_baseline`` keeps its quantized model as ``baseline_model``."""
+        first run always happens); ``keep_as_baseline`` keeps its quantized model as ``baseline_model``,
+        ``keep_model`` as ``kept_model``."""
         if self.runs and self.elapsed() + self.estimate(settings) > self.budget_seconds:
             log.info("doctor %-22s skipped (budget): %s", step, settings.label())
             return Experiment(settings, skipped="time budget")
@@ -60,6 +63,8 @@ class Lab:
         value, hits = self.evaluation.measure(model_outputs(self.framework, q_model, self.evaluation.x))
         if keep_as_baseline:
             self.baseline_model = q_model
+        if keep_model:
+            self.kept_model = q_model
         seconds = time.perf_counter() - started
         self.runs += 1
         self.run_seconds += seconds
@@ -96,3 +101,9 @@ class StepContext:
     def short(self, metric: float) -> bool:
         """Whether ``metric`` is more than the tolerance below float."""
         return self.float_value - metric > self.tolerance + 1e-12
+
+    def negative_activations(self) -> dict[str, NodeStats]:
+        """The activation nodes that output negative values on the set (the nodes MCT's shift-negative
+        correction rewrites: negative-going activation kinds, or those XQuant flags)."""
+        return {name: s for name, s in self.stats.items()
+                if (s.kind in NEGATIVE_ACTIVATIONS or name in self.xquant_negative) and s.negative_fraction > 0}

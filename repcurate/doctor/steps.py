@@ -15,7 +15,7 @@ import numpy as np
 
 from repcurate.doctor.culprits import find_culprits
 from repcurate.doctor.lab import Incumbent, StepContext
-from repcurate.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats, activation_stats
+from repcurate.doctor.probe import NodeStats, activation_stats
 from repcurate.doctor.result import EDITOR_CAVEAT, Experiment, Finding
 from repcurate.frameworks.base import Framework, LayerGraph, MCTGlue
 
@@ -186,8 +186,7 @@ def bias_correction_step(context: StepContext, incumbent: Incumbent) -> tuple[Fi
 
 def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
     """Step 5: activations with negative outputs; A/B of shift-negative correction and its sub-settings."""
-    negative = {name: s for name, s in context.stats.items()
-                if (s.kind in NEGATIVE_ACTIVATIONS or name in context.xquant_negative) and s.negative_fraction > 0}
+    negative = context.negative_activations()
     if not negative:
         return Finding("shift-negative correction", "nothing to fix", "no activation produces negative values"), incumbent
     details = {"layers": [{"layer": n, "kind": s.kind, "negative_fraction": round(s.negative_fraction, 4),

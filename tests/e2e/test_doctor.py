@@ -8,7 +8,7 @@ import pytest
 
 import repcurate
 from tests.cli_asserts import assert_one_line_error
-from tests.e2e.model_files import write_digits_project, write_doctor_variant
+from tests.e2e.model_files import doctor_models, write_digits_project, write_doctor_variant
 
 DETECTION_STEPS = ("shift-negative correction", "outlier removal (z_threshold)", "unbalanced concatenation")
 
@@ -98,6 +98,61 @@ def test_culprit_search_finds_the_destroying_layer_in_fewer_runs_than_layers(pro
     assert not result.within_tolerance()
     escalation = by_step(result)["escalation (mixed precision, GPTQ)"]
     assert "already 8-bit" in escalation.summary and escalation.experiments[-1].settings.gptq_epochs == 5
+
+
+POINTWISE_MODEL = '''"""The 'negative' digits CNN with an exact 1x1 identity conv after its last SiLU."""
+import importlib.util
+
+import torch
+import torch.nn as nn
+
+_spec = importlib.util.spec_from_file_location("repcurate_doctor_models", {source!r})
+_models = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_models)
+
+
+class Pointwise(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.mix = nn.Conv2d(16, 16, 1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.eye(16)[:, :, None, None])
+            self.mix.bias.zero_()
+
+    def forward(self, x):
+        i = self.inner
+        h = i.act1(i.conv1(x))
+        h = i.act3(i.conv3(torch.cat([i.act2a(i.conv2a(h)), i.act2b(i.conv2b(h))], dim=1)))
+        return i.head(torch.flatten(i.pool(self.mix(h)), 1))
+
+
+def make_model():
+    return Pointwise(_models.make_variant("negative", {weights!r})).eval()
+'''
+
+
+def test_culprit_search_on_silu_activations_runs_with_shift_negative_correction_off(project):
+    # A SiLU feeding an unpadded conv (as in YOLO's 1x1 convs) is rewritten by MCT's shift-negative correction, and
+    # MCT then rejects a 16-bit activation on it (the Add it inserts is 8-bit only on IMX500): the culprit search's
+    # first run raised ValueError and the doctor exited 5, on this model and on the bundled detector at 4-bit weights
+    write_doctor_variant(project, "negative")  # trains the SiLU/leaky-ReLU weights the model file loads
+    model_file = project / "pointwise_model.py"
+    model_file.write_text(POINTWISE_MODEL.format(source=str(doctor_models.__file__), weights=str(project / "digits_negative.pt")))
+    result = repcurate.doctor(f"{model_file}:make_model", project / "repset", project / "eval", run_checks=False,
+                              weights_bits=2, tolerance=0.5, budget_minutes=10, trust_set=True, gptq_epochs=1)
+    culprit = by_step(result)["culprit layers"]
+    assert culprit.status in ("no gain", "not significant", "problem"), culprit.summary
+    assert culprit.details["shift_negative_correction_off"] is True
+    # the candidates are the nodes of the model quantized without the correction: none of its inserted Adds
+    assert "inner_act3" in culprit.details["candidates"]
+    assert not [name for name in culprit.details["candidates"] if name.endswith("_post_add")]
+    reference, *search = culprit.experiments
+    assert reference.settings.activation_16bit == () and reference.metric == culprit.details["reference"]
+    assert search and all(e.metric is not None and e.settings.activation_16bit for e in search)
+    assert all(dict(e.settings.quantization)["shift_negative_activation_correction"] is False for e in culprit.experiments)
+    assert "shift-negative correction off in these runs" in culprit.summary
+    assert result.recommended.activation_16bit == ()
 
 
 def test_low_bit_weights_escalate_to_mixed_precision_and_gptq(project):
