@@ -106,7 +106,8 @@ class DistributionShiftCheck(Check):
         a, b = sample(repset, params["max_points"]), sample(evals, params["max_points"])
         mmd, p_value, bandwidth = mmd_permutation_test(a, b, permutations=params["permutations"], seed=ctx.seed)
         coverage = knn_coverage(sample(evals, size), sample(repset, size), k=params["k"])
-        details: dict[str, Any] = {"mmd2": round(mmd, 6), "p_value": round(p_value, 4), "bandwidth": round(bandwidth, 5),
+        # p_value unrounded: the judge compares it with alpha (2/201 rounded to 4 places is 0.01, which passed alpha 0.01)
+        details: dict[str, Any] = {"mmd2": round(mmd, 6), "p_value": p_value, "bandwidth": round(bandwidth, 5),
                                    "coverage": round(coverage, 4), "coverage_k": params["k"],
                                    "expected_coverage_same_distribution": round(1 - 0.5 ** params["k"], 4),
                                    "repset_images": int(repset.shape[0]), "eval_images": int(evals.shape[0])}

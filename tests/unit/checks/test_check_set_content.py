@@ -111,6 +111,16 @@ def test_digits_set_against_fashion_eval_fails(digits, good_set, fashion_eval, b
     assert result.details["coverage"] < result.details["expected_coverage_same_distribution"] / 2
 
 
+def test_the_p_value_is_judged_unrounded(digits, good_set, fashion_eval, by_id):
+    """Fashion vs digits: no permutation beats the observed MMD², so p = 1/201 = 0.004975…; at alpha 0.005 the
+    test must warn (rounded to 4 places p was 0.005 and passed). Coverage gates are opened so p decides."""
+    config = {**ONLY["distribution_shift"],
+              "distribution_shift": {"alpha": 0.005, "fail_coverage": 0, "warn_coverage": 0, "warn_channel_shift": 1e9}}
+    result = by_id(digits.check(good_set, fashion_eval, config=config), "distribution_shift")
+    assert result.details["p_value"] == 1 / 201
+    assert result.status is Status.WARN and "two-sample test detects a difference (p < 0.005)" in result.message
+
+
 def test_digits_set_against_disjoint_digits_eval_does_not_fail(digits, good_set, by_id):
     """Interleaved split (same writers, no shared file): no shift to report."""
     result = by_id(digits.check(good_set, config=ONLY["distribution_shift"]), "distribution_shift")
