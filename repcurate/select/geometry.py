@@ -118,10 +118,19 @@ PCA_OVERSAMPLED, PCA_POWER_ITERATIONS = 12, 6
 def _top_components(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The two leading principal directions (rows) and their variances."""
     n, d = centred.shape
-    if min(n, d) <= PCA_EXACT_MAX_DIM:
+    if d <= PCA_EXACT_MAX_DIM:
         values, vectors = np.linalg.eigh(centred.T @ centred / (n - 1))
         order = np.argsort(values)[::-1][:2]
         return vectors[:, order].T, values[order]
+    if n <= PCA_EXACT_MAX_DIM:
+        # Few rows in many dimensions (a class of 20 images, 1,280-d embeddings): the n×n Gram matrix has the
+        # covariance's non-zero eigenvalues, and Xᵀu/‖Xᵀu‖ its directions — exact, without the O(d³)
+        # eigendecomposition of the d×d covariance (0.44 s per class at d = 1,280: 7 min for 1,000 classes).
+        values, vectors = np.linalg.eigh(centred @ centred.T / (n - 1))
+        order = np.argsort(values)[::-1][:2]
+        directions = (centred.T @ vectors[:, order]).T
+        directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-300)
+        return directions, values[order]
     # Randomized subspace iteration (Halko et al., 2011) from a fixed seed: O(n·d) per step instead of
     # an O(d³) eigendecomposition, and the same rows always give the same components.
     omega = np.random.default_rng(0).standard_normal((d, min(PCA_OVERSAMPLED, d)))

@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from repcurate.select.geometry import (
-    MAD_TO_SIGMA, OUTLIER_NEIGHBOURS, l2_normalize, mmd_rbf, nearest_distances, outlier_scores, rbf_bandwidth,
-    robust_z,
+    MAD_TO_SIGMA, OUTLIER_NEIGHBOURS, l2_normalize, mmd_rbf, nearest_distances, outlier_scores, pca_2d,
+    rbf_bandwidth, robust_z,
 )
 
 
@@ -138,3 +138,19 @@ def test_mmd_exact_two_point_case_and_too_few_points() -> None:
     assert mmd_rbf(x, y, bandwidth=1.0) == pytest.approx(2 - 2 * np.exp(-0.5))
     with pytest.raises(ValueError, match="two points"):
         mmd_rbf(x[:1], y, bandwidth=1.0)
+
+
+def test_pca_2d_of_few_rows_in_many_dimensions_equals_the_covariance_components():
+    """A class of 20 images with 1,280-d embeddings takes the n×n Gram path; it must give the covariance
+    eigendecomposition's coordinates (signs fixed by the largest loading) and variance ratios."""
+    rng = np.random.default_rng(7)
+    x = (rng.normal(size=(20, 3)) * [3.0, 1.5, 0.5]) @ rng.normal(size=(3, 1280)) + 0.05 * rng.normal(size=(20, 1280))
+    xy, ratios = pca_2d(x)
+    centred = x - x.mean(axis=0)
+    values, vectors = np.linalg.eigh(centred.T @ centred / (len(x) - 1))
+    for column in range(2):
+        vector = vectors[:, -1 - column]
+        vector = vector * (1.0 if vector[np.argmax(np.abs(vector))] >= 0 else -1.0)
+        np.testing.assert_allclose(xy[:, column], centred @ vector, atol=1e-5)
+        assert ratios[column] == pytest.approx(values[-1 - column] / values.sum(), abs=1e-6)
+    assert np.array_equal(pca_2d(x)[0], xy)
