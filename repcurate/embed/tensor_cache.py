@@ -1,5 +1,6 @@
 """On-disk cache of preprocessed tensors: ``confirm`` and ``doctor`` decode an eval folder once per preprocessing,
-not once per run, and a second run starts at once.
+not once per run, and a second run starts at once; ``build`` keeps its chosen files' tensors the same way, so a
+rebuild of an unchanged folder decodes nothing.
 
 One entry per *load*: the stacked float32 array of the records that loaded, as a ``.npy`` file, and a small JSON
 index (which content fingerprint each row holds), in ``tensors-<preprocessing>/`` next to the embedding caches.
