@@ -18,7 +18,8 @@ from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.engine import EmbeddingEngine, EngineSettings
 from repcurate.embed.loading import build_embedder
-from repcurate.embed.pipeline import EmbeddingRun, embed_records, load_tensors_skipping
+from repcurate.embed.pipeline import EmbeddingRun, embed_records
+from repcurate.embed.tensor_cache import load_tensors_cached_skipping
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.device import resolve_device
@@ -308,7 +309,8 @@ def build(
         timings["select"] += time.perf_counter() - started
         started = time.perf_counter()
         chosen = [run.records[i] for i in selection.indices]
-        loaded, failures = load_tensors_skipping(chosen, source.root, set_preprocessor, workers=workers)
+        loaded, failures = load_tensors_cached_skipping(chosen, source.root, set_preprocessor, cache_dir=cache,
+                                                        workers=workers)  # a rebuild of the same set decodes nothing
         timings["preprocess"] += time.perf_counter() - started
         if not failures:
             break

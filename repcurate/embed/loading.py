@@ -94,6 +94,10 @@ class LazyBundledEmbedder:
                                          preprocessor=self.preprocessor, device=self.device)
         return self._loaded
 
+    def prepare(self) -> None:
+        """Load the model now (an engine calls this in a background thread while the first batches decode)."""
+        self.loaded  # noqa: B018 - the property loads it
+
     def embed_batch(self, batch: Any) -> Any:
         return self.loaded.embed_batch(batch)
 

@@ -1,118 +1,183 @@
-"""On-disk cache of preprocessed eval tensors: ``confirm`` and ``doctor`` decode an eval folder once per
-preprocessing, not once per run.
+"""On-disk cache of preprocessed tensors: ``confirm`` and ``doctor`` decode an eval folder once per preprocessing,
+not once per run, and a second run starts at once; ``build`` keeps its chosen files' tensors the same way, so a
+rebuild of an unchanged folder decodes nothing.
 
-One SQLite file per preprocessing fingerprint (behaviour, not source: see :mod:`repcurate.data.preprocess`) next
-to the embedding caches, keyed by file content; each row keeps a sample's shape, dtype and bytes. It is handled
-like the embedding cache (:class:`~repcurate.embed.cache.EmbeddingCache`): a corrupt database is moved aside and a
-fresh one started, an unusable one is reported once and the run goes on decoding. A row whose bytes do not match
-its shape, or that holds NaN or infinite values, is not used (the file is decoded again).
+One entry per *load*: the stacked float32 array of the records that loaded, as a ``.npy`` file, and a small JSON
+index (which content fingerprint each row holds), in ``tensors-<preprocessing>/`` next to the embedding caches.
+An entry's name is a hash of the preprocessing fingerprint (behaviour, not source: see
+:mod:`repcurate.data.preprocess`), the decode limit and the ordered content fingerprints of the records, so the same
+eval folder (and ``--max-eval`` sample) under the same preprocessing finds it; any other list is another entry.
+A warm load memory-maps the array (copy-on-write: the caller may write to it, the file never changes), so it
+costs no decoding and no reading beyond what the caller touches.
+
+Both files are written to hidden temporary siblings and renamed into place (array first, index last), so
+concurrent runs never see half an entry: two writers of one entry write the same bytes and the last rename wins.
+Files that failed to decode are not cached (they are decoded again, for their skip reason). Like the embedding
+cache it only ever saves work: an entry that does not read back (damaged, truncated, an index that does not match
+its array) is decoded again and rewritten, and a cache directory that cannot be written is reported once.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.preprocess import Preprocessor
 from repcurate.data.scan import ImageRecord, SkippedFile
-from repcurate.embed.cache import EmbeddingCache
 from repcurate.errors import InputError
+from repcurate.io.atomic import clear_stale_staging, staging_prefix
 
 log = logging.getLogger("repcurate")
 
-TENSOR_SCHEMA = "CREATE TABLE IF NOT EXISTS tensors (content TEXT PRIMARY KEY, shape TEXT, dtype TEXT, data BLOB)"
-#: Sample dtypes a row may hold (what preprocessing returns: floats and integers).
-_DTYPES = frozenset({"float32", "float64", "float16", "uint8", "int8", "int16", "int32", "int64", "uint16", "bool"})
+#: Bumped when the entry layout changes (old entries are then simply not found).
+FORMAT = 1
+#: Messages already logged in this process (a cache that cannot be written warns once).
+_warned: set[str] = set()
 
 
-class TensorCache(EmbeddingCache):
-    """Preprocessed samples keyed by content fingerprint, for one preprocessing fingerprint."""
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
 
-    schema = TENSOR_SCHEMA
-    label = "eval tensor cache"
-    insert = "INSERT OR REPLACE INTO tensors VALUES (?, ?, ?, ?)"
+
+class TensorStore:
+    """The cached stacked tensors of record lists, for one preprocessing fingerprint."""
 
     def __init__(self, directory: Path, preprocessing_fingerprint: str) -> None:
-        self._start(Path(directory) / f"tensors-{preprocessing_fingerprint[:32]}.sqlite")
+        self.preprocessing = preprocessing_fingerprint
+        self.directory = Path(directory) / f"tensors-{preprocessing_fingerprint[:32]}"
 
-    def _select(self, unique: list[str]) -> dict[str, np.ndarray]:
-        assert self._db is not None
-        found: dict[str, np.ndarray] = {}
-        for start in range(0, len(unique), 200):
-            chunk = unique[start:start + 200]
-            marks = ",".join("?" * len(chunk))
-            for key, shape_text, dtype, blob in self._db.execute(
-                f"SELECT content, shape, dtype, data FROM tensors WHERE content IN ({marks})", chunk
-            ):
-                sample = _decode_row(shape_text, dtype, blob)
-                if sample is not None:
-                    found[key] = sample
-        return found
+    def key(self, fingerprints: list[str], max_pixels: int) -> str:
+        """The entry name of a load of these contents (in this order) with this decode limit."""
+        digest = hashlib.sha256(f"repcurate-tensors {FORMAT} {self.preprocessing} {max_pixels}\n".encode())
+        digest.update("\n".join(fingerprints).encode())
+        return digest.hexdigest()[:32]
 
-    def _row(self, key: str, value: np.ndarray) -> tuple[object, ...]:
-        array = np.ascontiguousarray(value)
-        return key, ",".join(map(str, array.shape)), array.dtype.name, array.tobytes()
+    def paths(self, key: str) -> tuple[Path, Path]:
+        """The entry's array and index files."""
+        return self.directory / f"{key}.npy", self.directory / f"{key}.json"
+
+    def get(self, key: str) -> tuple[np.ndarray, list[str]] | None:
+        """The entry's array (memory-mapped, copy-on-write) and its rows' fingerprints; None when absent or damaged."""
+        array_path, index_path = self.paths(key)
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.info("eval tensor cache entry %s unreadable (%s); decoding again", index_path, exc)
+            return None
+        try:
+            rows = index["rows"]
+            array = np.load(array_path, mmap_mode="c", allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.info("eval tensor cache entry %s unreadable (%s); decoding again", array_path, exc)
+            return None
+        if (index.get("format") != FORMAT or not isinstance(rows, list) or array.dtype != np.float32
+                or array.ndim < 1 or array.shape[0] != len(rows) or list(array.shape[1:]) != index.get("sample_shape")):
+            log.info("eval tensor cache entry %s does not match its index; decoding again", array_path)
+            return None
+        return array, rows
+
+    def put(self, key: str, array: np.ndarray, rows: list[str]) -> None:
+        """Write an entry (array, then index, each renamed into place); a failure is reported once, never raised."""
+        array_path, index_path = self.paths(key)
+        index = {"format": FORMAT, "preprocessing": self.preprocessing, "rows": rows,
+                 "sample_shape": list(array.shape[1:])}
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _write_atomic(array_path, lambda out: np.lib.format.write_array(out, np.ascontiguousarray(array),
+                                                                            allow_pickle=False))
+            _write_atomic(index_path, lambda out: out.write(json.dumps(index).encode("utf-8")))
+        except OSError as exc:
+            _warn_once(f"eval tensor cache {self.directory} unusable ({exc.strerror or exc}); running without it")
 
 
-def _decode_row(shape_text: object, dtype: object, blob: object) -> np.ndarray | None:
-    """A cached sample, or None when the row is damaged (wrong size, unknown dtype, non-finite values)."""
-    if not isinstance(shape_text, str) or not isinstance(dtype, str) or dtype not in _DTYPES or not isinstance(blob, bytes):
-        return None
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` through a hidden temporary sibling (flushed to disk) and a rename; siblings left by runs
+    that died are removed first."""
+    clear_stale_staging(path)
+    handle, staging = tempfile.mkstemp(prefix=staging_prefix(path.name, "tmp"), dir=path.parent)
     try:
-        shape = tuple(int(n) for n in shape_text.split(",")) if shape_text else ()
-    except ValueError:
-        return None
-    if any(n < 0 for n in shape) or int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize != len(blob):
-        return None
-    sample = np.frombuffer(blob, dtype=dtype).reshape(shape)
-    if sample.dtype.kind == "f" and not np.isfinite(sample).all():
-        return None
-    return sample
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(staging, 0o644)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def _decode(records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *, workers: int,
+            max_pixels: int) -> tuple[dict[str, np.ndarray], dict[str, SkippedFile]]:
+    """Decode each distinct content of ``records`` once: the samples and the failures, by fingerprint."""
+    from repcurate.embed.pipeline import iter_loaded
+
+    todo = list({r.fingerprint: r for r in records}.values())
+    samples: dict[str, np.ndarray] = {}
+    failures: dict[str, SkippedFile] = {}
+    for item in iter_loaded(todo, root, preprocessor, workers=workers, lookahead=4 * max(1, workers),
+                            max_pixels=max_pixels):
+        if item.failure is not None:
+            failures[item.record.fingerprint] = item.failure
+        else:
+            assert item.sample is not None
+            samples[item.record.fingerprint] = item.sample
+    return samples, failures
+
+
+def _stack(usable: list[tuple[ImageRecord, np.ndarray]]) -> np.ndarray:
+    """The samples as one float32 array; a shape change between files is an input error."""
+    first_record, first = usable[0]
+    for record, sample in usable[1:]:
+        if sample.shape != first.shape:
+            raise InputError(f"preprocessing gave shape {sample.shape} for {record.path} but {first.shape} for "
+                             f"{first_record.path}; fix: resize/crop to a fixed size in --preprocess")
+    return np.stack([sample for _, sample in usable]).astype(np.float32, copy=False)
 
 
 def load_tensors_cached_skipping(records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *,
                                  cache_dir: Path | None, workers: int = 2,
                                  max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray | None, list[SkippedFile]]:
-    """:func:`repcurate.embed.pipeline.load_tensors_skipping` with the decoded samples cached in ``cache_dir``
-    (None: no cache): files whose content the cache holds are not decoded again. Returns the stacked float32
+    """:func:`repcurate.embed.pipeline.load_tensors_skipping` with the result cached in ``cache_dir`` (None: no
+    cache): a second load of the same records decodes only the files that failed before. Returns the stacked float32
     samples of the records that loaded (None when none did), in record order, and the records that failed."""
-    from repcurate.embed.pipeline import iter_loaded
-
-    cache = TensorCache(cache_dir, preprocessor.fingerprint) if cache_dir is not None else None
-    failures: dict[str, SkippedFile] = {}
-    try:
-        known = cache.get_many([r.fingerprint for r in records]) if cache else {}
-        todo = list({r.fingerprint: r for r in records if r.fingerprint not in known}.values())
-        decoded: dict[str, np.ndarray] = {}
-        if todo:
-            for item in iter_loaded(todo, root, preprocessor, workers=workers, lookahead=4 * max(1, workers),
-                                    max_pixels=max_pixels):
-                if item.failure is not None:
-                    failures[item.record.fingerprint] = item.failure
-                    continue
-                assert item.sample is not None
-                decoded[item.record.fingerprint] = item.sample
-            if cache and decoded:
-                cache.put_many(list(decoded.items()))
-        log.info("eval tensors: %d decoded, %d from the cache", len(todo), len(records) - len(todo))
-    finally:
-        if cache:
-            cache.close()
-    usable = [(r, known.get(r.fingerprint, decoded.get(r.fingerprint))) for r in records
-              if r.fingerprint not in failures]
+    store = TensorStore(cache_dir, preprocessor.fingerprint) if cache_dir is not None else None
+    key = store.key([r.fingerprint for r in records], max_pixels) if store is not None else ""
+    entry = store.get(key) if store is not None else None
+    cached_rows = set(entry[1]) if entry is not None else set()
+    samples, failures = _decode([r for r in records if r.fingerprint not in cached_rows], root, preprocessor,
+                                workers=workers, max_pixels=max_pixels)
     failed = [SkippedFile(r.path, failures[r.fingerprint].reason, failures[r.fingerprint].detail)
               for r in records if r.fingerprint in failures]
+    if entry is not None and not samples:
+        log.info("eval tensors: %d from the cache, %d failed again", entry[0].shape[0], len(failed))
+        return (entry[0] if entry[0].shape[0] else None), failed
+    known: dict[str, np.ndarray] = {}
+    if entry is not None:  # a file that failed before loads now: rebuild the entry
+        known = {fingerprint: entry[0][row] for row, fingerprint in enumerate(entry[1])}
+    usable = [(r, known[r.fingerprint] if r.fingerprint in known else samples[r.fingerprint]) for r in records
+              if r.fingerprint not in failures]
+    log.info("eval tensors: %d decoded, %d from the cache", len(samples) + len(failures), len(known))
     if not usable:
         return None, failed
-    first_record, first = usable[0]
-    for record, sample in usable[1:]:
-        assert sample is not None and first is not None
-        if sample.shape != first.shape:
-            raise InputError(f"preprocessing gave shape {sample.shape} for {record.path} but {first.shape} for "
-                             f"{first_record.path}; fix: resize/crop to a fixed size in --preprocess")
-    return np.stack([sample for _, sample in usable]).astype(np.float32, copy=False), failed  # type: ignore[misc]
+    stacked = _stack(usable)
+    if store is not None:
+        store.put(key, stacked, [r.fingerprint for r, _ in usable])
+    return stacked, failed
 
 
 def load_tensors_cached(records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *,

@@ -47,6 +47,28 @@ def test_build_writes_and_load_reads_back(tmp_path) -> None:
     assert loaded.manifest["calibration"]["shape"] == [6, 1, 8, 8]
 
 
+def test_a_rebuild_of_an_unchanged_folder_decodes_nothing_and_writes_the_same_files(tmp_path) -> None:
+    """The embeddings and the chosen files' tensors come from the cache; the outputs are byte-identical."""
+    write_digits_folder(tmp_path / "train", per_class={3: 6, 4: 6})
+    calls = []
+
+    def counting(image):
+        if image.size == (32, 32):  # the digits; preprocessing probes have other sizes
+            calls.append(image.size)
+        return _preprocess(image)
+
+    common = dict(size=6, model=_model(), preprocess=counting, cache_dir=tmp_path / "cache", progress=False)
+    repcurate.build(tmp_path / "train", tmp_path / "cold", **common)
+    assert len(calls) == 12 + 6  # every file embedded, then the 6 chosen decoded for the set
+    calls.clear()
+    rebuilt = repcurate.build(tmp_path / "train", tmp_path / "warm", **common)
+    assert calls == [] and rebuilt.embedded == 0
+    assert _digest(tmp_path / "warm") == _digest(tmp_path / "cold")
+    uncached = repcurate.build(tmp_path / "train", tmp_path / "uncached", **{**common, "cache_dir": None},
+                               use_cache=False)
+    assert len(calls) == 18 and _digest(tmp_path / "uncached") == _digest(tmp_path / "cold")
+
+
 @pytest.mark.parametrize("kwargs, needle", [
     ({"size": 0}, "size"), ({"balance": "equal"}, "balance"), ({"strategy": "herding"}, "strategy"),
     ({"batch_size": 0}, "batch_size"),
