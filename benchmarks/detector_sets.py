@@ -2,8 +2,8 @@
 MCT-quantized detector than random sets, the first N files, or one class?
 
     nice -n 10 python benchmarks/detector_sets.py [--data DIR] [--work DIR] [--out benchmarks/results/detector_sets.json]
-        [--sizes 32,128,300] [--random-sets 10] [--bits 8,4] [--bias-correction both|on] [--jobs 2]
-        [--no-segmenter] [--quick]
+        [--sizes 32,128,300] [--random-sets 10] [--bits 8,4] [--bias-correction both|on] [--skip N:BITS:on|off,...] [--jobs 2]
+        [--segmenter-bits 8,4] [--no-segmenter] [--with-checkpointed] [--quick]
 
 Data: ``examples/make_detection_dataset.py``'s composites (Fashion-MNIST objects on real photo crops; 1,200
 long-tailed train images, 300 balanced val images), written to ``<work>/data`` unless ``--data`` names such a
@@ -34,7 +34,10 @@ Verdict per cell (N, bits, bias correction): ``confirm``'s rule (:func:`repcurat
 curated **helped** / **hurt** when it is above / below the random sets' mean by more than their standard
 deviation and by at least 0.1 points, else **no difference**.
 
-``--jobs N`` runs the PTQ grid in N single-threaded worker processes. Every measured run is appended to
+``--skip 300:4:off,...`` leaves detector cells out of the grid (to fit a time budget; the JSON's
+``settings.skip`` records them); ``--with-checkpointed`` also tabulates rows of the same weights measured
+by an earlier, larger grid into the same checkpoint. Units run in this order: the first ``--sizes`` entry, the
+segmenter, the other sizes. ``--jobs N`` runs the PTQ grid in N single-threaded worker processes. Every measured run is appended to
 ``<out>.rows.jsonl`` at once (keyed by the model weights' SHA-256, so new weights never reuse old rows); an
 interrupted run resumes from it. ``--quick`` (a 120/40-image dataset, N = 8, 2 random sets, 8-bit) is the
 smoke test of this script.
@@ -186,8 +189,7 @@ class Unit:
     arm: str
     records: list[ImageRecord]
     root: Path
-    bits: list[int]
-    bias_correction: list[bool]
+    configs: list[tuple[int, bool]]   # (weight bits, bias correction)
 
 
 class Worker:
@@ -229,28 +231,27 @@ class Worker:
         framework, float_model, preprocessor, evaluation, quantizer = self.subject(unit.subject)
         context = {"subject": unit.subject, "weights_sha256": self.weights[unit.subject], "size": unit.size}
         rows, gen = [], None
-        for bits in unit.bits:
-            for bc in unit.bias_correction:
-                done = self.checkpoint.get(context, unit.arm, bits, bc)
-                if done is not None:
-                    rows.append(done)
-                    continue
-                if gen is None:
-                    gen = mct_data_gen(load_tensors(unit.records, unit.root, preprocessor), BATCH_SIZE)
-                settings = quantizer.settings(weights_bits=bits, bias_correction=bc, tpc=TPC)
-                q_model, ptq_seconds = quantizer.quantize(framework, float_model, gen, settings)
-                started = time.perf_counter()
-                metrics = evaluation.score(framework, q_model)
-                row = {**context, "arm": unit.arm, "images": len(unit.records), "bits": bits, "bias_correction": bc,
-                       **{m: round(metrics[m], 6) for m in SUBJECTS[unit.subject].metrics},
-                       "sqnr_db": round(metrics["sqnr_db"], 3), "ptq_seconds": round(ptq_seconds, 2),
-                       "score_seconds": round(time.perf_counter() - started, 2),
-                       "load_average": round(os.getloadavg()[0], 2)}
-                self.checkpoint.add(row)
-                rows.append(row)
-                headline = SUBJECTS[unit.subject].metrics[0]
-                log.info("%s N=%d %-10s %d-bit bc %-3s %s %.2f (PTQ %.1f s)", unit.subject, unit.size, unit.arm, bits,
-                         "on" if bc else "off", headline, row[headline] * 100, ptq_seconds)
+        for bits, bc in unit.configs:
+            done = self.checkpoint.get(context, unit.arm, bits, bc)
+            if done is not None:
+                rows.append(done)
+                continue
+            if gen is None:
+                gen = mct_data_gen(load_tensors(unit.records, unit.root, preprocessor), BATCH_SIZE)
+            settings = quantizer.settings(weights_bits=bits, bias_correction=bc, tpc=TPC)
+            q_model, ptq_seconds = quantizer.quantize(framework, float_model, gen, settings)
+            started = time.perf_counter()
+            metrics = evaluation.score(framework, q_model)
+            row = {**context, "arm": unit.arm, "images": len(unit.records), "bits": bits, "bias_correction": bc,
+                   **{m: round(metrics[m], 6) for m in SUBJECTS[unit.subject].metrics},
+                   "sqnr_db": round(metrics["sqnr_db"], 3), "ptq_seconds": round(ptq_seconds, 2),
+                   "score_seconds": round(time.perf_counter() - started, 2),
+                   "load_average": round(os.getloadavg()[0], 2)}
+            self.checkpoint.add(row)
+            rows.append(row)
+            headline = SUBJECTS[unit.subject].metrics[0]
+            log.info("%s N=%d %-10s %d-bit bc %-3s %s %.2f (PTQ %.1f s)", unit.subject, unit.size, unit.arm, bits,
+                     "on" if bc else "off", headline, row[headline] * 100, ptq_seconds)
         return rows
 
 
@@ -386,8 +387,9 @@ def plan(data: Path, work: Path, settings: dict[str, Any], subjects: list[str]) 
             for arm in [CURATED, *sorted(a for a in arms if a.startswith("random-")), FIRST_N, ONE_CLASS]:
                 chosen = [records[i] for i in arms[arm]]
                 facts["arms"][f"{name}-{size}-{arm}"] = {"images": len(chosen), "instances": instances(chosen)}
-                units.append(Unit(name, size, arm, chosen, source.root, settings[f"{name}_bits"],
-                                  settings[f"{name}_bias_correction"]))
+                configs = [(b, bc) for b in settings[f"{name}_bits"] for bc in settings[f"{name}_bias_correction"]
+                           if name != "detector" or [size, b, bc] not in settings["skip"]]
+                units.append(Unit(name, size, arm, chosen, source.root, configs))
     return units, facts
 
 
@@ -401,7 +403,12 @@ def main() -> None:
     parser.add_argument("--bits", default=None, help="detector weight bits, comma-separated (default 8,4)")
     parser.add_argument("--bias-correction", choices=("both", "on"), default="both",
                         help="detector: bias correction on and off (default), or on only")
+    parser.add_argument("--skip", default="", metavar="N:BITS:on|off,...",
+                        help="detector cells left out of the grid (e.g. 300:4:off), recorded in the JSON")
+    parser.add_argument("--segmenter-bits", default=None, help="segmenter weight bits, comma-separated (default 8,4)")
     parser.add_argument("--no-segmenter", action="store_true")
+    parser.add_argument("--with-checkpointed", action="store_true",
+                        help="also tabulate rows of these weights already in <out>.rows.jsonl outside this grid")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--render", action="store_true", help="only re-render --out's .md from its JSON")
@@ -410,15 +417,18 @@ def main() -> None:
         args.out.with_suffix(".md").write_text(markdown(json.loads(args.out.read_text())))
         return
     _configure_logging()
-    settings = dict(QUICK if args.quick else FULL)
+    settings: dict[str, Any] = dict(QUICK if args.quick else FULL)
     if args.sizes:
         settings["sizes"] = [int(s) for s in args.sizes.split(",")]
     if args.random_sets is not None:
         settings["random_sets"] = args.random_sets
     if args.bits:
         settings["detector_bits"] = [int(b) for b in args.bits.split(",")]
+    if args.segmenter_bits:
+        settings["segmenter_bits"] = [int(b) for b in args.segmenter_bits.split(",")]
     if args.bias_correction == "on":
         settings["detector_bias_correction"] = [True]
+    settings["skip"] = [[int(n), int(b), bc == "on"] for n, b, bc in (c.split(":") for c in args.skip.split(",") if c)]
     work = args.work / ("quick" if args.quick else "full")
     started, load_start = time.perf_counter(), [round(v, 2) for v in os.getloadavg()]
     data = ensure_data(args.data, work, settings)
@@ -427,7 +437,16 @@ def main() -> None:
     units, facts = plan(data, work, settings, subjects)
     calibration = {r.fingerprint for s in subjects for r in scan(SUBJECTS[s].source(data), split="train").records}
     worker_args = (data, args.out.with_suffix(".rows.jsonl"), weights, calibration)
+    # the first detector size, then the segmenter, then the other sizes: a cut-short run has the headline cells
+    first = [u for u in units if u.subject == "detector" and u.size == settings["sizes"][0]]
+    units = first + [u for u in units if u.subject == "segmenter"] + [u for u in units if u.subject == "detector" and u.size != settings["sizes"][0]]
     rows = run_units(units, worker_args, args.jobs)
+    if args.with_checkpointed:
+        measured = {RowCheckpoint.key(r) for r in rows}
+        extra = [r for r in RowCheckpoint(worker_args[1]).rows.values()
+                 if r["subject"] in weights and r["weights_sha256"] == weights[r["subject"]] and RowCheckpoint.key(r) not in measured]
+        settings["checkpointed_rows_added"] = len(extra)
+        rows += extra
     reference = Worker(*worker_args)
     import model_compression_toolkit as mct
     import torch
