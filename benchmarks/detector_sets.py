@@ -354,7 +354,8 @@ def markdown(result: dict[str, Any]) -> str:
             cells = [str(e["size"]), str(e["bits"]), "on" if e["bias_correction"] else "off"]
             for m in subject.metrics:
                 c = e[m]
-                one = _pts(c["one_class"]) + (f" ({e['one_class_images']} img)" if e["one_class_images"] != e["size"] else "")
+                short = e["one_class_images"] is not None and e["one_class_images"] != e["size"]
+                one = _pts(c["one_class"]) + (f" ({e['one_class_images']} img)" if short else "")
                 cells += [_pts(c["curated"]), f"{_pts(c['random_mean'])} ± {_pts(c['random_std'])}",
                           f"{_pts(c['random_min'])}..{_pts(c['random_max'])}", _pts(c["first_n"]), one,
                           f"{c['outcome']} (rank {c['curated_rank']}/{c['random_runs'] + 1})"]
