@@ -228,9 +228,17 @@ def test_a_signal_right_after_the_staging_entry_is_created_leaves_no_debris(tmp_
         return made
 
     monkeypatch.setattr(tempfile, maker, create_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        if maker == "mkdtemp":
-            write_directory(tmp_path / "out", {"a.txt": b"a"}, overwrite=False)
-        else:
-            write_text_atomic(tmp_path / "report.txt", "text")
+    # Python's own SIGINT handling, whatever an earlier test in this process installed or blocked (in a full-suite
+    # run one did: the signal never became KeyboardInterrupt); restored afterwards
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            if maker == "mkdtemp":
+                write_directory(tmp_path / "out", {"a.txt": b"a"}, overwrite=False)
+            else:
+                write_text_atomic(tmp_path / "report.txt", "text")
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGINT, previous)
     assert list(tmp_path.iterdir()) == []
