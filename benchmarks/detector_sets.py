@@ -61,6 +61,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.quality import Checkpoint, _configure_logging
+from benchmarks.worker_pool import spawn_pool
 from repcurate.confirming import verdict_words
 from repcurate.data.scan import ImageRecord, ScanResult, scan
 
@@ -285,19 +286,7 @@ def run_units(units: list[Unit], worker_args: tuple[Path, Path, dict[str, str], 
     if jobs <= 1:
         worker = Worker(*worker_args)
         return [row for unit in units for row in worker.run(unit)]
-    import multiprocessing
-
-    variables = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-    saved = {v: os.environ.get(v) for v in variables}
-    os.environ.update(dict.fromkeys(variables, "1"))
-    try:
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker, initargs=(worker_args,))
-    finally:
-        for variable, value in saved.items():
-            if value is None:
-                os.environ.pop(variable, None)
-            else:
-                os.environ[variable] = value
+    pool = spawn_pool(jobs, 1, _start_worker, (worker_args,))
     with pool:
         pending = [pool.apply_async(_run_in_worker, (u,)) for u in units]
         return [row for p in pending for row in p.get()]

@@ -43,6 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fashion_mnist import CLASS_FOLDERS, MODEL_FILES, write_folders  # noqa: E402
+from benchmarks.worker_pool import spawn_pool
 from repcurate.confirming import verdict_words  # noqa: E402
 from repcurate.data.scan import ImageRecord, scan  # noqa: E402
 from repcurate.embed.loading import build_embedder  # noqa: E402
@@ -321,22 +322,9 @@ def run_units(units: Iterator[Unit], work: Path, settings: dict[str, Any], check
     if jobs <= 1:
         worker = Worker(work, settings, checkpoint)
         return [worker.run(u) for u in units]
-    import multiprocessing
-
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    variables = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-    saved = {v: os.environ.get(v) for v in variables}
-    os.environ.update({v: str(threads) for v in variables})  # read by the workers' OpenMP and TensorFlow
-    try:
-        # spawned, not forked: no OpenMP state copied from this process; the workers start here
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker,
-                                                         initargs=(work, settings, checkpoint, threads))
-    finally:
-        for variable, value in saved.items():  # this process (selection, embedding) keeps its defaults
-            if value is None:
-                os.environ.pop(variable, None)
-            else:
-                os.environ[variable] = value
+    threads = max(1, (os.cpu_count() or 1) // jobs)  # read by the workers' OpenMP and TensorFlow
+    # this process (selection, embedding) keeps its own defaults
+    pool = spawn_pool(jobs, threads, _start_worker, (work, settings, checkpoint, threads))
     with pool:
         pending = [pool.apply_async(_run_in_worker, (u,)) for u in units]
         return [p.get() for p in pending]
