@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from repcurate.curate import DEFAULT_SIZE, EMIT_FORMATS, build
+from repcurate.data.footprint import source_footprint
 from repcurate.data.scan import LAYOUTS
 from repcurate.embed.engines import REGISTRY as ENGINE_REGISTRY
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
@@ -107,10 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    train_is_list = args.train_dir.is_file()
-    guard_report_files(args, input_dirs={"training folder": None if train_is_list else args.train_dir,
-                                         "--match-dir folder": args.match_dir},
-                       input_files=[args.train_dir if train_is_list else None])
+    guard_report_files(args, inputs=source_footprint(args.train_dir, images_dir=args.images_dir).inputs("training")
+                       + source_footprint(args.match_dir).inputs("--match-dir"))
     result = build(
         args.train_dir, args.out, size=args.size, balance=args.balance, strategy=args.strategy, seed=args.seed,
         model=args.model, layer=args.layer, preprocess=args.preprocess, match_dir=args.match_dir,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
+from repcurate.data.footprint import set_footprint, source_footprint
 from repcurate.errors import (
     EXIT_CHECKS_FAILED,
     EXIT_INTERNAL,
@@ -150,27 +151,32 @@ def set_files(repset: Path | None) -> list[Path]:
     return [repset / name for name in ("manifest.json", "calibration.npz", "projection.npz")]
 
 
-def guard_report_files(args: argparse.Namespace, *, input_dirs: dict[str, Path | None],
-                       input_files: list[Path | None]) -> None:
+def guard_report_files(args: argparse.Namespace, *, inputs: list[tuple[str, Path]]) -> None:
     """Refuse (exit 2, before any work) ``--output`` / ``--report`` files that would overwrite an input of the
-    command or land inside an input folder, or that name the same file twice."""
+    command (``inputs``: ``(role, path)`` of every file and data folder it reads, see :mod:`repcurate.data.footprint`)
+    or land inside an input folder, or that name the same file twice."""
     specs = [getattr(args, name, None) for name in ("model", "preprocess", "eval_preprocess", "postprocess")]
-    files = [*input_files, *(code_file(spec) for spec in specs), getattr(args, "config", None),
-             getattr(args, "class_map", None)]
+    files = [*(code_file(spec) for spec in specs), getattr(args, "config", None), getattr(args, "class_map", None)]
     outputs = [(option, getattr(args, attr, None)) for option, attr in (("--output", "output"), ("--report", "report"))]
     for option, path in outputs:
-        refuse_output_file(path, input_files=files, input_dirs=input_dirs, option=option)
+        refuse_output_file(path, input_files=files, input_dirs=inputs, option=option)
     given = [path for _, path in outputs if path is not None]
     if len(given) == 2 and absolute(given[0]) == absolute(given[1]):
         raise UsageError(f"--output and --report both name {given[0]}; fix: give them different files")
 
 
+def eval_command_inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """Every file and data folder ``check`` / ``confirm`` / ``doctor`` read: the eval source (folder, list, data.yaml,
+    COCO JSON with its image folder), the set's files and the training source its manifest records."""
+    images_dir = getattr(args, "images_dir", None)
+    return (source_footprint(args.eval_dir, images_dir=images_dir).inputs("eval")
+            + source_footprint(getattr(args, "train_dir", None)).inputs("training")
+            + set_footprint(args.repset).inputs("set"))
+
+
 def guard_eval_command_reports(args: argparse.Namespace) -> None:
-    """:func:`guard_report_files` for ``check`` / ``confirm`` / ``doctor``: the eval folder (or list) and the set's files
-    are their inputs."""
-    eval_is_list = args.eval_dir.is_file()
-    guard_report_files(args, input_dirs={"eval folder": None if eval_is_list else args.eval_dir},
-                       input_files=[*set_files(args.repset), args.eval_dir if eval_is_list else None])
+    """:func:`guard_report_files` for ``check`` / ``confirm`` / ``doctor``: see :func:`eval_command_inputs`."""
+    guard_report_files(args, inputs=eval_command_inputs(args))
 
 
 def emit_json(data: Any) -> None:

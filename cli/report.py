@@ -5,10 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from repcurate.data.footprint import set_footprint
 from repcurate.io.outputs import code_file, refuse_output_file
 from repcurate.report.html import report_html
 
-from .common import EXIT_CODES_HELP, add_common_options, add_trust_option, emit_json, set_files
+from .common import EXIT_CODES_HELP, add_common_options, add_trust_option, emit_json
 
 EXAMPLES = """examples:
   repcurate report --repset repset --out report.html
@@ -40,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    refuse_output_file(args.out, input_files=[*set_files(args.repset), args.check, args.confirm, args.doctor,
-                                              code_file(args.eval_preprocess)], option="--out")
+    refuse_output_file(args.out, input_files=[args.check, args.confirm, args.doctor, code_file(args.eval_preprocess)],
+                       input_dirs=set_footprint(args.repset).inputs("set"), option="--out")
     page = report_html(args.repset, args.out, check=args.check, confirm=args.confirm, doctor=args.doctor,
                        eval_preprocess=args.eval_preprocess, trust_set=args.trust_set)
     sections = ["set", "coverage"] + [name for name in ("check", "confirm", "doctor") if getattr(args, name) is not None]

@@ -12,6 +12,7 @@ import numpy as np
 
 from repcurate import sizing, tasks, trust
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
+from repcurate.data.footprint import set_footprint, source_footprint
 from repcurate.data.scan import ImageRecord, scan
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.pipeline import iter_loaded
@@ -282,14 +283,15 @@ def confirm(
                           "fix: run confirm once with --sizes, then with --export alone")
     device = resolve_device(device)
     if export is not None:
-        refuse_overlap(export, {"set": None if isinstance(repset, RepresentativeSet) else repset, "eval folder": eval_dir},
+        refuse_overlap(export, source_footprint(eval_dir, images_dir=images_dir).inputs("eval")
+                       + set_footprint(None if isinstance(repset, RepresentativeSet) else repset).inputs("set"),
                        option="--export")
-        ensure_writable_target(Path(export), overwrite=overwrite, option="--export")
+        ensure_writable_target(Path(export), overwrite=overwrite, option="--export", keep_sets=True)
     loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
     manifest = loaded_set.manifest
     if export is not None:
-        refuse_overlap(export, {"training folder": manifest.get("root"), "training source": manifest.get("train_source"),
-                                "model file": code_file(model)}, option="--export")
+        refuse_overlap(export, [("model file", code_file(model)), *set_footprint(loaded_set.directory).inputs("set")],
+                       option="--export")
     origin = trust.manifest_label(loaded_set.directory)
     if preprocess is None:
         trust.require(origin, "preprocessing.spec", (manifest.get("preprocessing") or {}).get("spec"), "--preprocess",

@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 from repcurate import tasks
 from repcurate.data.annotated import is_annotated_source, read_annotated, scan_annotated_images
+from repcurate.data.footprint import source_footprint
 from repcurate.data.images import DEFAULT_MAX_PIXELS
-from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, list_source, scan
+from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, is_list_file, list_source, scan
 from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.engine import EmbeddingEngine, EngineSettings
@@ -123,19 +124,20 @@ def _no_usable_error(source: ScanResult, skipped: list[SkippedFile], what: str) 
                       "fix: point to a folder of JPEG/PNG/BMP/GIF/TIFF/WebP images")
 
 
-def guard_build_output(out: Path, train_dir: Path, *, match_dir: str | Path | None, overwrite: bool) -> None:
+def guard_build_output(out: Path, train_dir: Path, *, match_dir: str | Path | None, overwrite: bool,
+                       images_dir: str | Path | None = None) -> None:
     """Refuse (exit 2, before any work) an ``out`` that would overwrite or delete an input: one that is, contains
-    or lies inside the training folder or ``match_dir``, that contains a list file or its folder, or that exists and
-    is not repcurate's own output (see :mod:`repcurate.io.outputs`)."""
-    if train_dir.is_file():
-        refuse_overlap(out, {"list file": train_dir}, option="--out")
+    or lies inside a file or data folder the training source or ``match_dir`` reads (see
+    :mod:`repcurate.data.footprint`), that is or contains the folder of a list file, or that exists and is not
+    repcurate's own output (see :mod:`repcurate.io.outputs`)."""
+    if Path(train_dir).is_file():
         list_folder = absolute(train_dir).parent
         if absolute(out) == list_folder or absolute(out) in list_folder.parents:
-            raise UsageError(f"--out {out} is or contains the folder of the list file {train_dir}; repcurate never "
+            kind = "list file" if is_list_file(Path(train_dir)) else "dataset file"
+            raise UsageError(f"--out {out} is or contains the folder of the {kind} {train_dir}; repcurate never "
                              f"writes over its inputs; fix: choose an --out that does not hold {train_dir}")
-    else:
-        refuse_overlap(out, {"training folder": train_dir}, option="--out")
-    refuse_overlap(out, {"--match-dir folder": match_dir}, option="--out")
+    refuse_overlap(out, source_footprint(train_dir, images_dir=images_dir).inputs("training")
+                   + source_footprint(match_dir).inputs("--match-dir"), option="--out")
     ensure_writable_target(out, overwrite=overwrite)
 
 
@@ -242,7 +244,7 @@ def build(
         raise UsageError("--match-dir weights the selection towards the target domain; use --strategy kmeans or random")
     out_path = Path(out) if out is not None else None
     if out_path is not None:
-        guard_build_output(out_path, Path(train_dir), match_dir=match_dir, overwrite=overwrite)
+        guard_build_output(out_path, Path(train_dir), match_dir=match_dir, overwrite=overwrite, images_dir=images_dir)
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
     timings: dict[str, float] = {}
 

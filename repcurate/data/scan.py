@@ -364,7 +364,7 @@ def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> Sca
     return fingerprint_files(listing, listing.files, workers=workers)
 
 
-def _read_list_rows(list_file: Path) -> list[tuple[int, str, str | None]]:
+def read_list_rows(list_file: Path) -> list[tuple[int, str, str | None]]:
     """Rows ``(line_number, path, label)`` of a CSV (header with ``path``[, ``label``]) or JSONL file."""
     rows: list[tuple[int, str, str | None]] = []
     try:
@@ -406,7 +406,7 @@ def list_list_file(list_file: Path) -> Listing:
         raise InputError(f"{list_file}: list file not found; fix: pass a CSV or JSONL file with path,label")
     base = list_file.resolve().parent
     rows = [(Path(os.path.normpath(Path(raw) if Path(raw).is_absolute() else base / raw)), label)
-            for _number, raw, label in _read_list_rows(list_file)]
+            for _number, raw, label in read_list_rows(list_file)]
     # The root is the deepest folder holding the list and every listed file, so every recorded path is
     # relative to it without ``..`` (a set's manifest refuses any other sample path).
     root = Path(os.path.commonpath([base, *(path for path, _label in rows)])) if rows else base

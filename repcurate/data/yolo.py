@@ -91,7 +91,7 @@ def dataset_root(data: dict[str, Any], yaml_path: Path) -> Path:
     return Path(os.path.normpath(base / root))
 
 
-def _list_file_images(list_file: Path) -> list[Path]:
+def list_file_images(list_file: Path) -> list[Path]:
     try:
         lines = list_file.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -124,7 +124,7 @@ def split_images(data: dict[str, Any], yaml_path: Path, split: str) -> list[Path
         elif location.is_file() and is_image_path(location):
             found.append(location)
         elif location.is_file():
-            found.extend(_list_file_images(location))
+            found.extend(list_file_images(location))
         else:
             raise InputError(f"{yaml_path}: the '{split}' split {location} does not exist; fix: correct 'path' / "
                              f"'{split}' in the YAML (they are relative to the YAML's folder)")

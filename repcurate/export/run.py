@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from repcurate.data.footprint import set_footprint
 from repcurate.errors import InputError, UsageError
 from repcurate.export.base import LAYOUTS, Exporter, ExportPlan, FileContent, ModelInput
 from repcurate.export.model_inputs import onnx_inputs
@@ -139,8 +140,9 @@ def export_set(repset: str | Path, to: str, out: str | Path, *, onnx_model: str 
     model_path = Path(onnx_model) if onnx_model is not None else None
     if model_path is not None and not exporter.reads_onnx_model:
         raise UsageError(f"--to {exporter.name} does not read an ONNX model; fix: drop --onnx-model")
-    refuse_overlap(target, {"set": directory, "ONNX model": model_path})
-    ensure_writable_target(target, overwrite=overwrite)
+    refuse_overlap(target, [("ONNX model", model_path), ("set", directory), *set_footprint(directory).inputs("set")],
+                   option="--out")
+    ensure_writable_target(target, overwrite=overwrite, keep_sets=True)
     plan, source = _plan(exporter, directory, target, onnx_model=model_path, input_name=input_name, layout=layout)
     exporter.check(plan)
     files: dict[str, FileContent] = dict(exporter.files(plan))

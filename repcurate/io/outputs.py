@@ -31,6 +31,8 @@ OWN_FILE_NAMES = frozenset({"manifest.json", "calibration.npz", "projection.npz"
 #: The ``<meta name="generator">`` every repcurate HTML report carries (see report/templates).
 HTML_GENERATOR_MARK = b'<meta name="generator" content="repcurate '
 _HTML_HEAD_BYTES = 4096
+#: A marker file (manifest.json / export.json) larger than this is not read to decide what a folder is.
+_MARKER_READ_LIMIT = 64 << 20
 
 
 def absolute(path: str | os.PathLike[str]) -> Path:
@@ -48,12 +50,21 @@ def _overlap(out: Path, other: Path) -> str | None:
     return None
 
 
-def refuse_overlap(out: str | os.PathLike[str], inputs: Mapping[str, str | os.PathLike[str] | None], *,
-                   option: str = "--out") -> None:
-    """Refuse (exit 2) an output directory that is, contains or lies inside any input folder in ``inputs``
-    (role → path, ``None`` entries ignored)."""
+#: Inputs of a command: role → path, or ``(role, path)`` pairs (a role may name many paths); ``None`` paths are ignored.
+Inputs = Mapping[str, "str | os.PathLike[str] | None"] | Iterable[tuple[str, "str | os.PathLike[str] | None"]]
+
+
+def _pairs(inputs: Inputs | None) -> list[tuple[str, str | os.PathLike[str] | None]]:
+    if inputs is None:
+        return []
+    return list(inputs.items()) if isinstance(inputs, Mapping) else list(inputs)
+
+
+def refuse_overlap(out: str | os.PathLike[str], inputs: Inputs, *, option: str = "--out") -> None:
+    """Refuse (exit 2) an output directory that is, contains or lies inside any input folder or file in ``inputs``
+    (role → path or ``(role, path)`` pairs, ``None`` entries ignored)."""
     target = absolute(out)
-    for role, path in inputs.items():
+    for role, path in _pairs(inputs):
         if path is None:
             continue
         relation = _overlap(target, absolute(path))
@@ -63,8 +74,7 @@ def refuse_overlap(out: str | os.PathLike[str], inputs: Mapping[str, str | os.Pa
 
 
 def refuse_output_file(output: str | os.PathLike[str] | None, *, input_files: Iterable[str | os.PathLike[str] | None] = (),
-                       input_dirs: Mapping[str, str | os.PathLike[str] | None] | None = None,
-                       option: str = "--output") -> None:
+                       input_dirs: Inputs | None = None, option: str = "--output") -> None:
     """Refuse (exit 2) an output file that is one of ``input_files``, lies inside an input folder, or is a directory."""
     if output is None:
         return
@@ -74,7 +84,10 @@ def refuse_output_file(output: str | os.PathLike[str] | None, *, input_files: It
     for path in input_files:
         if path is not None and absolute(path) == target:
             raise UsageError(f"{option} {output} is an input of this command ({path}); fix: write the report elsewhere")
-    for role, folder in (input_dirs or {}).items():
+    for role, folder in _pairs(input_dirs):
+        if folder is not None and absolute(folder) == target:
+            raise UsageError(f"{option} {output} is an input of this command (the {role} {folder}); repcurate never "
+                             "writes over its inputs; fix: write the report elsewhere")
         if folder is not None and absolute(folder) in target.parents:
             raise UsageError(f"{option} {output} lies inside the {role} {folder}; repcurate never writes into its inputs; "
                              f"fix: write the report outside {folder}")
@@ -104,8 +117,9 @@ def _is_own_html(path: Path) -> bool:
 def _carries_own_marker(directory: Path) -> bool:
     for name, key in (("manifest.json", "tool"), ("export.json", "repcurate_version")):
         try:
-            data = json.loads((directory / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            with (directory / name).open("rb") as handle:
+                data = json.loads(handle.read(_MARKER_READ_LIMIT))
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(data, dict) and (data.get(key, {}).get("name") == "repcurate" if key == "tool"
                                        else isinstance(data.get(key), str)):
@@ -155,10 +169,21 @@ def probe_writable(target: Path, *, option: str = "--out") -> None:
                          f"fix: choose an {option} in a writable folder") from None
 
 
-def ensure_writable_target(out: str | os.PathLike[str], *, overwrite: bool, option: str = "--out") -> None:
+def is_set_directory(directory: Path) -> bool:
+    """Whether ``directory`` holds a ``repcurate build`` set (a repcurate ``manifest.json``)."""
+    try:
+        with (directory / "manifest.json").open("rb") as handle:
+            data = json.loads(handle.read(_MARKER_READ_LIMIT))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("tool"), dict) and data["tool"].get("name") == "repcurate"
+
+
+def ensure_writable_target(out: str | os.PathLike[str], *, overwrite: bool, option: str = "--out",
+                           keep_sets: bool = False) -> None:
     """Refuse early (exit 2, before any work) an output directory that exists and may not be replaced, or
     whose parent cannot be written, or that is or contains the current directory (a replacement would delete
-    it from under the user)."""
+    it from under the user). ``keep_sets``: never replace a ``repcurate build`` set either (an export's output)."""
     path = Path(out)
     target, cwd = absolute(path), absolute(Path.cwd())
     if target == cwd or target in cwd.parents:
@@ -171,6 +196,9 @@ def ensure_writable_target(out: str | os.PathLike[str], *, overwrite: bool, opti
         if reason is not None:
             raise UsageError(f"{out}: not empty and not written by repcurate ({reason}); --overwrite replaces only "
                              f"repcurate's own output; fix: choose another {option}")
+        if keep_sets and is_set_directory(path):
+            raise UsageError(f"{out}: holds a repcurate set (manifest.json); {option} never replaces a set, even with "
+                             f"--overwrite; fix: choose another {option}")
         if not overwrite:
             raise UsageError(f"{out}: already holds repcurate output; fix: pass --overwrite to replace it, "
                              f"or choose another {option}")

@@ -85,8 +85,8 @@ def test_build_never_overwrites_match_dir_or_listed_images(tmp_path: Path, train
     rows = [f"{p},{p.parent.name}" for p in sorted((tmp_path / "device").rglob("*.png"))]
     (lists / "train.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
     before = tree_digest(tmp_path)
-    # A folder of listed images is never repcurate's output, and the list's own folder is an input.
-    for out, needle in ((tmp_path / "device", "not written by repcurate"), (lists, "list file")):
+    # A folder of listed images is an input (the data the list reads), and so is the list's own folder.
+    for out, needle in ((tmp_path / "device", "training folder"), (lists, "list file")):
         result = cli("build", "--train-dir", str(lists / "train.csv"), "--out", str(out), "--overwrite", "--no-cache")
         assert_one_line_error(result, 2, needle)
     assert tree_digest(tmp_path) == before
