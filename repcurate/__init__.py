@@ -9,9 +9,11 @@ from __future__ import annotations
 from repcurate.checking import check
 from repcurate.confirming import confirm
 from repcurate.curate import BuildResult, build
+from repcurate.data.geometry import letterbox, resize
 from repcurate.doctor import doctor
 from repcurate.report.html import report_html
 from repcurate.repset import RepresentativeSet, load
 from repcurate.version import __version__
 
-__all__ = ["BuildResult", "RepresentativeSet", "__version__", "build", "check", "confirm", "doctor", "load", "report_html"]
+__all__ = ["BuildResult", "RepresentativeSet", "__version__", "build", "check", "confirm", "doctor", "letterbox", "load",
+           "report_html", "resize"]

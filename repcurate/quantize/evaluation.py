@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from repcurate import tasks
+from repcurate.data import geometry
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT, AnnotatedRecord, eval_source
 from repcurate.data.annotations import AnnotatedImage
+from repcurate.data.geometry import Frame
 from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile
 from repcurate.embed.tensor_cache import load_tensors_cached_skipping
 from repcurate.errors import InputError, UsageError
@@ -145,6 +147,29 @@ def _infer_task(source: ScanResult, outputs: list[np.ndarray], *, postprocess: A
     return None
 
 
+def frames_of(preprocessor: Any, input_hw: tuple[int, int] | None) -> Callable[[int, int], Frame]:
+    """``frame_of(width, height)`` of ``preprocessor`` (its own or measured, see :mod:`repcurate.data.geometry`),
+    remembered per image size; where it cannot be measured, the stretch onto ``input_hw`` (logged once)."""
+    known: dict[tuple[int, int], Frame] = {}
+
+    def frame_of(width: int, height: int) -> Frame:
+        if (width, height) not in known:
+            frame = geometry.frame_of(preprocessor, width, height)
+            if frame is None:
+                if input_hw is None:
+                    raise InputError("the preprocessing's output is not an image-shaped array, so boxes and masks "
+                                     "cannot be placed in it; fix: give the preprocessing a frame(width, height) method")
+                if not known:
+                    log.warning("could not measure where the preprocessing puts the image in the model input; boxes and "
+                                "masks are scored as if it resized the whole image (fix: give it a frame(width, height) "
+                                "method, see repcurate.data.geometry)")
+                frame = Frame.stretch(width, height, input_hw[1], input_hw[0])
+            known[(width, height)] = frame
+        return known[(width, height)]
+
+    return frame_of
+
+
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None,
@@ -198,7 +223,7 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
         raise (UsageError(f"--task: {exc}") if task is not None else InputError(f"{model_spec}: {exc}")) from None
     spatial = x.shape[1:3] if framework.channels_last else x.shape[2:4]
     chosen = tasks.configured(chosen, postprocess=post, where=where, channels_last=framework.channels_last,
-                              input_hw=tuple(int(v) for v in spatial) if x.ndim == 4 else None)
+                              frame_of=frames_of(preprocessor, (int(spatial[0]), int(spatial[1])) if x.ndim == 4 else None))
     if not chosen.accepts(outputs) and chosen.name == "detection" and post is None:
         raise UsageError(f"{eval_dir}: --task detection scores boxes, and the model's outputs of shapes "
                          f"{[tuple(o.shape[1:]) for o in outputs]} are not decoded boxes; fix: pass --postprocess "
@@ -209,5 +234,9 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
                          f"{chosen.name} task cannot score them")
     log.info("scoring the %s task on %d eval images", chosen.name, len(x))
     labels = chosen.references(labels_of(records), outputs, manifest=manifest, class_map=class_map)
+    frame_warning = getattr(chosen, "frame_warning", None)
+    warning = frame_warning(outputs, labels) if callable(frame_warning) else None
+    if warning:
+        log.warning("%s", warning)
     return EvalData(root=source.root, x=x, labels=labels, float_outputs=outputs, task=chosen,
                     skipped=sorted([*source.skipped, *failures], key=lambda f: f.path))

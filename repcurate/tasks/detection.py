@@ -9,10 +9,12 @@ per image: ``boxes`` ``(k, 4)`` corners ``x0, y0, x1, y1`` in **pixels of the mo
 wrapper) needs none: outputs ``boxes (n, k, 4), scores (n, k), classes (n, k)`` [``, valid (n,) or (n, 1)``] are
 read as such.
 
-**Ground truth.** Boxes of an :class:`~repcurate.data.annotations.AnnotatedImage` are in original-image pixels;
-they are scaled per axis to the model input (``x · W_in / width``, ``y · H_in / height``), i.e. the
-preprocessing is taken to resize the whole image to the input size (no crop, no letterbox). A preprocessing
-that letterboxes or crops must have its postprocess map boxes back to that stretched frame.
+**Ground truth.** Boxes of an :class:`~repcurate.data.annotations.AnnotatedImage` are in original-image pixels.
+The detections are mapped back into them before scoring, through each image's
+:class:`~repcurate.data.geometry.Frame` — where the preprocessing put the image in the model input (a resize, a
+letterbox with its scale and padding, a centre crop; reported by the preprocessing or measured, see
+:mod:`repcurate.data.geometry`) — and clipped to the image, as Ultralytics' ``scale_boxes`` does. COCO mAP is then
+computed in the original frame, as Ultralytics and MCT's tutorials score.
 
 **Unlabelled.** The float model's detections with score ≥ :data:`REFERENCE_SCORE` are the ground truth.
 
@@ -33,6 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from repcurate.data.geometry import Frame
 from repcurate.errors import InputError, MissingDependencyError
 from repcurate.tasks.base import HEADS_INPUT, FolderLabels, Metric, permutation_significant
 
@@ -55,7 +58,8 @@ Postprocess = Callable[[list[np.ndarray]], Sequence[tuple[Any, Any, Any]]]
 
 @dataclass(frozen=True)
 class Detections:
-    """One image's boxes ``(k, 4)`` xyxy in model-input pixels, scores ``(k,)`` and integer classes ``(k,)``."""
+    """One image's boxes ``(k, 4)`` xyxy (model-input pixels, or the original image's once mapped back), scores
+    ``(k,)`` and integer classes ``(k,)``."""
 
     boxes: np.ndarray
     scores: np.ndarray
@@ -166,15 +170,36 @@ def coco_map(detections: Sequence[Detections], reference: Sequence[Detections]) 
     return max(float(stats[0]), 0.0), max(float(stats[1]), 0.0)
 
 
-def ground_truth(images: Sequence[Any], input_hw: tuple[int, int]) -> list[Detections]:
-    """Boxes of annotated images scaled per axis from original-image pixels to the model input ``(H, W)``."""
-    height, width = input_hw
+@dataclass(frozen=True)
+class GroundTruth:
+    """One image's ground-truth boxes in its original pixels, and the frame the model input shows the image in."""
+
+    boxes: Detections
+    frame: Frame
+    width: int
+    height: int
+
+    def detections_here(self, found: Detections) -> Detections:
+        """``found`` (model-input pixels) mapped back into this image's pixels, clipped to the image."""
+        return Detections(self.frame.to_original(found.boxes, self.width, self.height), found.scores, found.classes)
+
+
+#: ``frame_of(width, height)``: where the preprocessing puts a ``width × height`` image in the model input.
+FrameOf = Callable[[int, int], Frame]
+
+
+def ground_truth(images: Sequence[Any], frame_of: FrameOf) -> list[GroundTruth]:
+    """The boxes of annotated images (original pixels) with each image's frame."""
     truth = []
     for image in images:
-        sx, sy = width / image.width, height / image.height
-        boxes = np.array([[b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy] for b in image.boxes]).reshape(-1, 4)
-        truth.append(Detections(boxes, np.ones(len(boxes)), np.array([b.cls for b in image.boxes], dtype=np.int64)))
+        boxes = np.array([[b.x0, b.y0, b.x1, b.y1] for b in image.boxes], dtype=np.float64).reshape(-1, 4)
+        found = Detections(boxes, np.ones(len(boxes)), np.array([b.cls for b in image.boxes], dtype=np.int64))
+        truth.append(GroundTruth(found, frame_of(image.width, image.height), image.width, image.height))
     return truth
+
+
+#: Below this float mAP@0.5 against ground truth, the frames of preprocessing, postprocessing and labels are suspect.
+IMPLAUSIBLE_FLOAT_MAP50 = 0.25
 
 
 class DetectionTask(FolderLabels):
@@ -185,17 +210,18 @@ class DetectionTask(FolderLabels):
     feature_layer: ClassVar[str] = HEADS_INPUT
     higher_is_better: ClassVar[bool] = True
 
-    def __init__(self, postprocess: Postprocess | None = None, *, input_hw: tuple[int, int] | None = None,
+    def __init__(self, postprocess: Postprocess | None = None, *, frame_of: FrameOf | None = None,
                  where: str = "--postprocess") -> None:
         self.postprocess = postprocess
-        self.input_hw = input_hw
+        self.frame_of = frame_of
         self.where = where
 
-    def configure(self, *, postprocess: Postprocess | None = None, input_hw: tuple[int, int] | None = None,
+    def configure(self, *, postprocess: Postprocess | None = None, frame_of: FrameOf | None = None,
                   where: str | None = None, **_other: Any) -> DetectionTask:
-        """A copy with the user's postprocess, the model input's ``(H, W)`` (to scale ground-truth boxes)."""
+        """A copy with the user's postprocess and ``frame_of`` (where the preprocessing puts an image of a given size
+        in the model input: detections are mapped back through it)."""
         return DetectionTask(postprocess if postprocess is not None else self.postprocess,
-                             input_hw=input_hw if input_hw is not None else self.input_hw, where=where or self.where)
+                             frame_of=frame_of if frame_of is not None else self.frame_of, where=where or self.where)
 
     def accepts(self, outputs: list[np.ndarray]) -> bool:
         return self.postprocess is not None or decoded_outputs(outputs)
@@ -228,11 +254,24 @@ class DetectionTask(FolderLabels):
         detections are the reference)."""
         if not labels or not all(hasattr(label, "boxes") and hasattr(label, "width") for label in labels):
             return None
-        if self.input_hw is None:
-            raise InputError("detection ground truth needs the model input size; fix: evaluate through load_eval")
+        if self.frame_of is None:
+            raise InputError("detection ground truth needs the preprocessing's frame; fix: evaluate through load_eval")
         truth = np.empty(len(labels), dtype=object)
-        truth[:] = ground_truth(labels, self.input_hw)
+        truth[:] = ground_truth(labels, self.frame_of)
         return truth
+
+    def frame_warning(self, float_outputs: list[np.ndarray], references: np.ndarray | None) -> str | None:
+        """A warning when the float model scores implausibly low against ground truth (a frame mismatch, usually)."""
+        if references is None:
+            return None
+        map50 = self.score(float_outputs, float_outputs, references)[MAP50.name]
+        if map50 >= IMPLAUSIBLE_FLOAT_MAP50:
+            return None
+        kinds = sorted({truth.frame.kind for truth in references})
+        return (f"the float model scores only {map50 * 100:.1f} mAP@0.5 against the labels (boxes mapped back through a "
+                f"{'/'.join(kinds)} frame): the preprocessing, the postprocess and the labels probably disagree on the "
+                "frame; fix: make the postprocess return boxes in pixels of the model input, and a preprocessing that "
+                "letterboxes report it (repcurate.data.geometry.letterbox) or check the labels' class ids")
 
     def headline(self, references: np.ndarray | None) -> str:
         return MAP.name
@@ -240,16 +279,19 @@ class DetectionTask(FolderLabels):
     def paired_metric(self, references: np.ndarray | None) -> str:
         return F1.name
 
-    def _reference(self, float_outputs: list[np.ndarray], references: np.ndarray | None) -> list[Detections]:
-        if references is not None:
-            return list(references)
-        return [d.above(REFERENCE_SCORE) for d in self.detections(float_outputs)]
+    def _pairs(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
+               references: np.ndarray | None) -> tuple[list[Detections], list[Detections]]:
+        """(detections, reference boxes) per image, in one frame: the original image's against ground truth, the
+        model input's against the float model's detections."""
+        found = self.detections(outputs)
+        if references is None:
+            return found, [d.above(REFERENCE_SCORE) for d in self.detections(float_outputs)]
+        return [truth.detections_here(d) for d, truth in zip(found, references)], [truth.boxes for truth in references]
 
     def per_sample(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
                    references: np.ndarray | None) -> np.ndarray:
         """Per image: F1 of the detections with score ≥ 0.25 matched to the reference boxes at IoU ≥ 0.5."""
-        reference = self._reference(float_outputs, references)
-        found = self.detections(outputs)
+        found, reference = self._pairs(outputs, float_outputs, references)
         return np.array([matched_f1(d.above(REFERENCE_SCORE), r) for d, r in zip(found, reference)], dtype=np.float64)
 
     def aggregate(self, per_sample: np.ndarray) -> float:
@@ -258,8 +300,7 @@ class DetectionTask(FolderLabels):
     def score(self, outputs: list[np.ndarray], float_outputs: list[np.ndarray],
               references: np.ndarray | None) -> dict[str, float]:
         """``map`` (mAP@0.5:0.95), ``map50`` and ``f1_50`` against the reference."""
-        reference = self._reference(float_outputs, references)
-        found = self.detections(outputs)
+        found, reference = self._pairs(outputs, float_outputs, references)
         map_all, map_50 = coco_map(found, reference)
         f1 = self.aggregate(np.array([matched_f1(d.above(REFERENCE_SCORE), r) for d, r in zip(found, reference)]))
         return {k: round(v, 6) for k, v in {MAP.name: map_all, MAP50.name: map_50, F1.name: f1}.items()}

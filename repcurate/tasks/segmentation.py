@@ -1,5 +1,6 @@
 """Semantic segmentation: mean IoU of the per-pixel argmax against mask PNGs (pixel value = class id, 255 =
-ignore, resized to the output's size with nearest-neighbour), or against the float model's argmax when the eval
+ignore, placed in the output's frame as the preprocessing placed the image: resized with nearest-neighbour, or
+letterboxed with the padding ignored; see :func:`read_masks`), or against the float model's argmax when the eval
 images are unlabelled; per-image mIoU for a seeded paired permutation test.
 
 The model returns one score map per image, ``(n, C, H, W)`` (PyTorch) or ``(n, H, W, C)`` (Keras; the task is
@@ -9,10 +10,12 @@ image's own mIoU, which is what the paired test compares image by image.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
+from repcurate.data.geometry import Frame
 from repcurate.errors import InputError
 from repcurate.tasks.base import HEADS_INPUT, FolderLabels, Metric, permutation_significant
 
@@ -41,16 +44,25 @@ def miou(matrix: np.ndarray) -> float:
     return float(np.mean(inter[present] / union[present])) if present.any() else 1.0
 
 
-def read_masks(images: list[Any], hw: tuple[int, int]) -> np.ndarray:
-    """Class-id masks of annotated images, resized (nearest) to ``(H, W)``: ``(n, H, W)`` int64."""
+def read_masks(images: list[Any], hw: tuple[int, int], frame_of: Callable[[int, int], Frame] | None = None) -> np.ndarray:
+    """Class-id masks of annotated images in the frame of an output of ``(H, W)`` = ``hw``: ``(n, H, W)`` int64.
+
+    Without ``frame_of``, or where the preprocessing stretches the whole image onto the input, the mask is resized
+    (nearest); where it letterboxes or crops (``frame_of(width, height)``, see :mod:`repcurate.data.geometry`), the mask
+    is placed as the image was, and output pixels on the padding are :data:`IGNORE`."""
     from PIL import Image
 
     masks = []
     for image in images:
         try:
             with Image.open(image.mask) as opened:
-                mask = opened.resize((hw[1], hw[0]), Image.Resampling.NEAREST)
-                masks.append(np.asarray(mask, dtype=np.int64))
+                frame = (frame_of(image.width or opened.width, image.height or opened.height)
+                         if frame_of is not None else None)
+                if frame is None or (frame.kind == "resize" and frame.pad_x == frame.pad_y == 0):
+                    mask = opened.resize((hw[1], hw[0]), Image.Resampling.NEAREST)
+                    masks.append(np.asarray(mask, dtype=np.int64))
+                else:
+                    masks.append(frame.mask_to_input(np.asarray(opened, dtype=np.int64), hw, IGNORE))
         except OSError as exc:
             raise InputError(f"{image.mask}: cannot read the mask ({exc}); fix: give a PNG of class ids") from exc
     return np.stack(masks)
@@ -64,12 +76,15 @@ class SegmentationTask(FolderLabels):
     feature_layer: ClassVar[str] = HEADS_INPUT
     higher_is_better: ClassVar[bool] = True
 
-    def __init__(self, *, channels_last: bool = False) -> None:
+    def __init__(self, *, channels_last: bool = False, frame_of: Callable[[int, int], Frame] | None = None) -> None:
         self.channels_last = channels_last
+        self.frame_of = frame_of
 
-    def configure(self, *, channels_last: bool | None = None, **_other: Any) -> SegmentationTask:
-        """A copy reading score maps in the framework's layout."""
-        return SegmentationTask(channels_last=self.channels_last if channels_last is None else channels_last)
+    def configure(self, *, channels_last: bool | None = None, frame_of: Callable[[int, int], Frame] | None = None,
+                  **_other: Any) -> SegmentationTask:
+        """A copy reading score maps in the framework's layout, placing masks through the preprocessing's frame."""
+        return SegmentationTask(channels_last=self.channels_last if channels_last is None else channels_last,
+                                frame_of=frame_of if frame_of is not None else self.frame_of)
 
     def accepts(self, outputs: list[np.ndarray]) -> bool:
         return len(outputs) == 1 and outputs[0].ndim == 4 and outputs[0].shape[-1 if self.channels_last else 1] >= 2
@@ -90,7 +105,7 @@ class SegmentationTask(FolderLabels):
         if not labels or not all(getattr(label, "mask", None) is not None for label in labels):
             return None
         height, width = self._scores(float_outputs).shape[2:]
-        return read_masks(labels, (int(height), int(width)))
+        return read_masks(labels, (int(height), int(width)), self.frame_of)
 
     def headline(self, references: np.ndarray | None) -> str:
         return MIOU.name

@@ -20,15 +20,35 @@ INPUT = 16
 BAD = "img002"  # its val label names class 7 of 3: label_out_of_range
 
 
-def truth_decoder(name: str, truths: list[TruthImage], *, scale: bool = True) -> str:
+def truth_decoder(name: str, truths: list[TruthImage], *, scale: bool = True, letterboxed: bool = False) -> str:
     """Source of a postprocess ``name(outputs)`` returning, per eval image in path order, its true boxes (in
-    model-input pixels when ``scale``, else in original-image pixels) with score 1: an exactly right detector."""
+    model-input pixels when ``scale`` — of the stretched image, or of the letterboxed one when ``letterboxed`` — else
+    in original-image pixels) with score 1: an exactly right detector."""
     sx, sy = (INPUT / WIDTH, INPUT / HEIGHT) if scale else (1.0, 1.0)
-    per_image = [[(x0 * sx, y0 * sy, x1 * sx, y1 * sy, c) for c, x0, y0, x1, y1 in t.boxes]
+    px = py = 0.0
+    if letterboxed:  # one ratio for both axes, the short side centred on padding (as Ultralytics' LetterBox)
+        ratio = min(INPUT / WIDTH, INPUT / HEIGHT)
+        sx = sy = ratio
+        px, py = (INPUT - round(WIDTH * ratio)) / 2, (INPUT - round(HEIGHT * ratio)) / 2
+    per_image = [[(x0 * sx + px, y0 * sy + py, x1 * sx + px, y1 * sy + py, c) for c, x0, y0, x1, y1 in t.boxes]
                  for t in sorted(truths, key=lambda t: t.name)]
     return (f"\ndef {name}(outputs):\n    truth = {per_image!r}\n    assert len(outputs[0]) == len(truth)\n"
             "    return [(np.array([b[:4] for b in boxes]).reshape(-1, 4), np.ones(len(boxes)),\n"
             "             np.array([b[4] for b in boxes], dtype=int)) for boxes in truth]\n")
+
+
+#: A user's own letterbox preprocessing (no frame method: repcurate measures where it puts the image).
+LETTERBOX = f"""
+
+def letterbox(image):
+    rgb = image.convert("RGB")
+    ratio = min({INPUT} / rgb.height, {INPUT} / rgb.width)
+    new_w, new_h = round(rgb.width * ratio), round(rgb.height * ratio)
+    canvas = np.full(({INPUT}, {INPUT}, 3), 114, dtype=np.uint8)
+    top, left = ({INPUT} - new_h) // 2, ({INPUT} - new_w) // 2
+    canvas[top:top + new_h, left:left + new_w] = np.asarray(rgb.resize((new_w, new_h), Image.BILINEAR))
+    return canvas.transpose(2, 0, 1).astype(np.float32) / 255.0
+"""
 
 
 def objects(count: int, seed: int) -> list[list[tuple[int, int]]]:
@@ -50,15 +70,17 @@ def project(tmp_path_factory) -> Path:
     valid = [t for _pixels, t in val if not t.name.startswith(BAD)]
     (work / "models.py").write_text(MODELS + truth_decoder("truth_yolo", valid)
                                     + truth_decoder("truth_coco", [t for _p, t in val])
-                                    + truth_decoder("unscaled_yolo", valid, scale=False))
+                                    + truth_decoder("unscaled_yolo", valid, scale=False)
+                                    + truth_decoder("letterboxed_yolo", valid, letterboxed=True) + LETTERBOX)
     return work
 
 
-def evaluate(project: Path, eval_dir: Path, model: str = "detector", **options) -> EvalData:
+def evaluate(project: Path, eval_dir: Path, model: str = "detector", preprocessor: str | None = None,
+             **options) -> EvalData:
     loaded = load_model(f"{project / 'models.py'}:{model}")
     return load_eval(eval_dir, framework=loaded.framework, float_model=loaded.model, manifest={},
-                     preprocessor=as_preprocessor(f"{project / 'models.py'}:preprocess"), model_spec=loaded.spec,
-                     **options)
+                     preprocessor=as_preprocessor(preprocessor or f"{project / 'models.py'}:preprocess"),
+                     model_spec=loaded.spec, **options)
 
 
 def test_a_yolo_val_split_is_scored_against_its_boxes_and_a_bad_label_is_skipped(project: Path) -> None:
@@ -75,6 +97,23 @@ def test_true_boxes_left_in_original_image_pixels_score_far_below_one(project: P
     # Can-fail twin of the test above: ground truth is compared in model-input pixels, not in the image's.
     evaluation = evaluate(project, project / "ds" / "data.yaml", postprocess=f"{project / 'models.py'}:unscaled_yolo")
     assert evaluation.float_metrics()["map"] < 0.2
+
+
+def test_a_letterboxing_preprocessing_is_scored_in_its_own_frame(project: Path) -> None:
+    # A detector that finds every true box exactly, behind a letterbox: mapped back through the measured frame, the
+    # boxes meet the labels (mAP 1); read as a stretch (the frame of a plain resize), they would not.
+    models = project / "models.py"
+    exact = evaluate(project, project / "ds" / "data.yaml", postprocess=f"{models}:letterboxed_yolo",
+                     preprocessor=f"{models}:letterbox")
+    assert exact.float_metrics()["map"] == 1.0
+    stretched = evaluate(project, project / "ds" / "data.yaml", postprocess=f"{models}:letterboxed_yolo")
+    assert stretched.float_metrics()["map"] < 0.5
+
+
+def test_a_float_model_far_below_its_labels_is_flagged_as_a_frame_mismatch(project: Path, caplog) -> None:
+    with caplog.at_level("WARNING", logger="repcurate"):
+        evaluate(project, project / "ds" / "data.yaml", postprocess=f"{project / 'models.py'}:unscaled_yolo")
+    assert any("probably disagree on the frame" in r.getMessage() for r in caplog.records)
 
 
 def test_a_real_decoder_scores_in_range_and_an_unlabelled_split_would_score_it_one(project: Path) -> None:

@@ -1,4 +1,4 @@
-"""The detection task: pycocotools mAP on hand-checkable boxes, ground truth scaled to the model input, per-image
+"""The detection task: pycocotools mAP on hand-checkable boxes, detections mapped back to the image through its frame, per-image
 matched-box F1, the user's postprocess and its bad outputs."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from repcurate import tasks
 from repcurate.data.annotations import AnnotatedImage, Box
+from repcurate.data.geometry import Frame, letterbox
 from repcurate.errors import InputError, UsageError
 from repcurate.tasks.detection import Detections, DetectionTask, coco_map, ground_truth, matched_f1
 
@@ -38,14 +39,22 @@ def test_matched_f1_counts_same_class_matches_at_iou_half():
     assert matched_f1(empty, empty) == 1.0 and matched_f1(empty, REFERENCE[1]) == 0.0
 
 
-def test_ground_truth_boxes_are_scaled_per_axis_to_the_model_input():
+def test_detections_are_mapped_back_through_each_images_frame_before_scoring():
     image = AnnotatedImage(Path("a.png"), width=200, height=100, boxes=(Box(2, 20, 10, 120, 60),))
-    truth = ground_truth([image], (32, 64))  # input H=32, W=64: x × 0.32, y × 0.32
-    np.testing.assert_allclose(truth[0].boxes, [[6.4, 3.2, 38.4, 19.2]])
-    assert truth[0].classes.tolist() == [2]
-    task = DetectionTask().configure(input_hw=(32, 64))
+    frame = letterbox(64).frame(200, 100)  # scale 0.32, 16 px of padding above
+    truth = ground_truth([image], lambda w, h: letterbox(64).frame(w, h))
+    np.testing.assert_allclose(truth[0].boxes.boxes, [[20, 10, 120, 60]])  # ground truth stays in the image's pixels
+    assert truth[0].boxes.classes.tolist() == [2]
+    found = Detections(frame.to_input(np.array([[20.0, 10.0, 120.0, 60.0]])), np.ones(1), np.array([2]))
+    np.testing.assert_allclose(found.boxes, [[6.4, 19.2, 38.4, 35.2]])
+    np.testing.assert_allclose(truth[0].detections_here(found).boxes, [[20, 10, 120, 60]])
+    task = DetectionTask().configure(frame_of=lambda w, h: letterbox(64).frame(w, h))
     assert task.references(["cat"], [], manifest={}, class_map=None) is None  # class folders: float reference
-    assert task.references([image], [], manifest={}, class_map=None)[0].boxes.shape == (1, 4)
+    references = task.references([image], [], manifest={}, class_map=None)
+    assert task.score([found.boxes[None], found.scores[None], found.classes[None]], [], references)["map"] == 1.0
+    stretched = DetectionTask().configure(frame_of=lambda w, h: Frame.stretch(w, h, 64, 64))
+    wrong = stretched.references([image], [], manifest={}, class_map=None)
+    assert stretched.score([found.boxes[None], found.scores[None], found.classes[None]], [], wrong)["map"] < 0.5
 
 
 def _decode(outputs):
