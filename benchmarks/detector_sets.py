@@ -63,7 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.quality import Checkpoint, _configure_logging
 from benchmarks.worker_pool import spawn_pool
 from repcurate.confirming import verdict_words
-from repcurate.data.scan import ImageRecord, ScanResult, scan
+from repcurate.data.scan import ImageRecord, ScanResult
+from repcurate.data.sources import scan
 
 log = logging.getLogger("detector_sets")
 

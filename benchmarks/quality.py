@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.fashion_mnist import CLASS_FOLDERS, MODEL_FILES, write_folders  # noqa: E402
 from benchmarks.worker_pool import spawn_pool
 from repcurate.confirming import verdict_words  # noqa: E402
-from repcurate.data.scan import ImageRecord, scan  # noqa: E402
+from repcurate.data.scan import ImageRecord  # noqa: E402
+from repcurate.data.sources import scan  # noqa: E402
 from repcurate.embed.loading import build_embedder  # noqa: E402
 from repcurate.embed.pipeline import embed_records, load_tensors  # noqa: E402
 from repcurate.select.quotas import compute_quotas  # noqa: E402
@@ -230,8 +231,8 @@ class Worker:
     def framework(self, name: str) -> tuple[Any, Any, np.ndarray, np.ndarray, float]:
         """(backend, float model, eval x, eval y, float top-1) of ``name`` ("torch" / "keras")."""
         if name not in self._loaded:
-            from repcurate.frameworks.loading import load_model
             from benchmarks.ptq_backend import backend_for
+            from repcurate.frameworks.loading import load_model
 
             model_spec, preprocess = (TORCH_MODEL, TORCH_PRE) if name == "torch" else (KERAS_MODEL, KERAS_PRE)
             backend = backend_for(name)

@@ -218,7 +218,7 @@ def child_select(rows: int, impl: str, size: int) -> dict[str, Any]:
 def child_forward(train: Path, batch: int) -> dict[str, Any]:
     """Pure batched forward of the bundled embedder (as ``build`` runs it: allocator tuned,
     channels-last) on every image of ``train``, decoded and preprocessed beforehand."""
-    from repcurate.data.scan import scan
+    from repcurate.data.sources import scan
     from repcurate.embed.loading import build_embedder
     from repcurate.embed.pipeline import iter_loaded, stack_samples
     from repcurate.runtime import tune_allocator

@@ -12,7 +12,7 @@ from repcurate.checks.context import CheckContext, require_trusted_code
 from repcurate.checks.registry import registered
 from repcurate.checks.suite import SuiteResult, run_suite
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
-from repcurate.data.annotated import eval_source as scan_eval
+from repcurate.data.sources import eval_source as scan_eval
 from repcurate.embed.cache import default_cache_dir
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.repset import RepresentativeSet, load

@@ -13,7 +13,8 @@ import numpy as np
 from repcurate import sizing, tasks, trust
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.data.footprint import set_footprint, source_footprint
-from repcurate.data.scan import ImageRecord, scan
+from repcurate.data.scan import ImageRecord
+from repcurate.data.sources import scan
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import UsageError

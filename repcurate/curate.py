@@ -14,7 +14,8 @@ from repcurate import tasks
 from repcurate.data.annotated import is_annotated_source, read_annotated, scan_annotated_images
 from repcurate.data.footprint import source_footprint
 from repcurate.data.images import DEFAULT_MAX_PIXELS
-from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, is_list_file, list_source, scan
+from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, is_list_file, list_source
+from repcurate.data.sources import scan
 from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.engine import EmbeddingEngine, EngineSettings

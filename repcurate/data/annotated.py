@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from repcurate.data.annotations import AnnotatedDataset, AnnotatedImage, Box
 from repcurate.data.coco import read_coco
-from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile, _fingerprint_all, _relative, _require_text_path, scan
+from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile, fingerprint_file, relative_path, require_text_path
 from repcurate.data.segmentation_folder import read_segmentation_folder, segmentation_folders
 from repcurate.data.yolo import read_yolo
 from repcurate.errors import InputError
@@ -66,6 +67,31 @@ def scan_annotated(spec: str | Path, *, split: str = "train", images_dir: str | 
     return scan_annotated_images(spec, dataset, dataset.images, workers=workers)
 
 
+def _fingerprint_all(
+    candidates: list[tuple[Path, str | None]], root: Path, workers: int
+) -> tuple[list[ImageRecord], list[SkippedFile]]:
+    """Fingerprint candidate files in parallel; unreadable and empty files become skipped entries."""
+
+    def one(item: tuple[Path, str | None]) -> ImageRecord | SkippedFile:
+        path, label = item
+        rel = relative_path(path, root)
+        try:
+            size = path.stat().st_size
+            if size == 0:
+                return SkippedFile(rel, "empty_file", "the file has 0 bytes")
+            return ImageRecord(rel, label, size, fingerprint_file(path))
+        except FileNotFoundError:
+            return SkippedFile(rel, "unreadable", "file not found (missing or a broken link)")
+        except OSError as exc:
+            return SkippedFile(rel, "unreadable", exc.strerror or str(exc))
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(one, candidates))
+    records = [r for r in results if isinstance(r, ImageRecord)]
+    skipped = [r for r in results if isinstance(r, SkippedFile)]
+    return records, skipped
+
+
 def scan_annotated_images(spec: str | Path, dataset: AnnotatedDataset, images: Sequence[AnnotatedImage], *,
                           workers: int = 4) -> ScanResult:
     """:func:`scan_annotated` of some of ``dataset``'s images (``build``'s candidate pool): only those are read
@@ -80,7 +106,7 @@ def scan_annotated_images(spec: str | Path, dataset: AnnotatedDataset, images: S
                                          image.width, image.height,
                                          None if image.mask is None else image.mask.as_posix()))
     annotated.sort(key=lambda r: r.path)
-    skipped = unreadable + [SkippedFile(_relative(s.path, root), s.reason, s.detail) for s in dataset.skipped]
+    skipped = unreadable + [SkippedFile(relative_path(s.path, root), s.reason, s.detail) for s in dataset.skipped]
     skipped.sort(key=lambda s: s.path)
     return ScanResult(root=root, layout=dataset_layout(spec), records=annotated, skipped=skipped,
                       class_names=list(dataset.names))
@@ -91,7 +117,7 @@ def annotated_root(dataset: AnnotatedDataset) -> Path:
     anchor = dataset.source if dataset.source.is_dir() else dataset.source.parent
     paths = [image.path for image in dataset.images]
     root = Path(os.path.commonpath([anchor, *paths])) if paths else anchor
-    _require_text_path(root)
+    require_text_path(root)
     return root
 
 
@@ -99,12 +125,3 @@ def dataset_layout(spec: str | Path) -> str:
     """The manifest's ``layout`` of an annotated dataset: ``yolo``, ``coco`` or ``segmentation``."""
     suffix = Path(spec).suffix.lower()
     return "yolo" if suffix in YAML_SUFFIXES else "coco" if suffix in JSON_SUFFIXES else "segmentation"
-
-
-def eval_source(eval_dir: str | Path, *, split: str = DEFAULT_EVAL_SPLIT, images_dir: str | Path | None = None,
-                workers: int = 4) -> ScanResult:
-    """The eval images of ``check`` / ``confirm`` / ``doctor``: a folder or CSV/JSONL list, or the ``split``
-    (default: val) of a YOLO ``data.yaml``, the images of a COCO ``instances_*.json`` (``images_dir``: the folder
-    its ``file_name`` paths are relative to) or a segmentation folder; bad annotations are skipped entries."""
-    return scan(Path(eval_dir), workers=workers, split=split,
-                images_dir=None if images_dir is None else Path(images_dir))

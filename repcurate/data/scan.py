@@ -5,7 +5,8 @@ or reads the list file and ``stat``s every image file: it knows every file, skip
 missing files and links that loop, and reads no file's bytes. :func:`fingerprint_files` then reads the
 files that will be used (all of them, or ``build``'s candidate pool) to fingerprint their content.
 Nothing is decoded here; decoding failures are found later, when images are loaded, and join the same
-``skipped`` list. :func:`scan` is both steps over every file.
+``skipped`` list. :func:`scan_directory` / :func:`scan_list` are both steps over every file; :func:`repcurate.data.sources.scan` also
+takes annotated datasets.
 """
 from __future__ import annotations
 
@@ -186,14 +187,14 @@ def _walk_files(directory: str, root: str, skipped: list[SkippedFile]) -> Iterat
                 pending.append((entry.path, chain | {real}))
 
 
-def _require_text_path(path: Path) -> None:
+def require_text_path(path: Path) -> None:
     """A collection whose own path is not UTF-8 cannot be recorded in a manifest: refuse it up front."""
     if _undecodable(os.fspath(path)):
         raise InputError(f"{display_path(os.fspath(path))}: the folder's path is not valid UTF-8; "
                          "fix: rename it (or move the data to a folder whose path is UTF-8)")
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative_path(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -201,7 +202,7 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _relative_str(path: str, root: str) -> str:
-    """:func:`_relative` for plain strings (a million ``Path`` objects cost seconds and hundreds of MiB)."""
+    """:func:`relative_path` for plain strings (a million ``Path`` objects cost seconds and hundreds of MiB)."""
     prefix = root.rstrip(os.sep) + os.sep
     rel = path[len(prefix):] if path.startswith(prefix) else path
     return rel if os.sep == "/" else Path(rel).as_posix()
@@ -233,31 +234,6 @@ def _stat_entry(rel: str, label: str | None, stat: Any) -> FileEntry | SkippedFi
     if size == 0:
         return SkippedFile(rel, "empty_file", "the file has 0 bytes")
     return FileEntry(rel, label, size)
-
-
-def _fingerprint_all(
-    candidates: list[tuple[Path, str | None]], root: Path, workers: int
-) -> tuple[list[ImageRecord], list[SkippedFile]]:
-    """Fingerprint candidate files in parallel; unreadable and empty files become skipped entries."""
-
-    def one(item: tuple[Path, str | None]) -> ImageRecord | SkippedFile:
-        path, label = item
-        rel = _relative(path, root)
-        try:
-            size = path.stat().st_size
-            if size == 0:
-                return SkippedFile(rel, "empty_file", "the file has 0 bytes")
-            return ImageRecord(rel, label, size, fingerprint_file(path))
-        except FileNotFoundError:
-            return SkippedFile(rel, "unreadable", "file not found (missing or a broken link)")
-        except OSError as exc:
-            return SkippedFile(rel, "unreadable", exc.strerror or str(exc))
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(one, candidates))
-    records = [r for r in results if isinstance(r, ImageRecord)]
-    skipped = [r for r in results if isinstance(r, SkippedFile)]
-    return records, skipped
 
 
 def fingerprint_files(listing: Listing, files: list[FileEntry], *, workers: int = 4,
@@ -311,7 +287,7 @@ def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = 
     if not root.is_dir():
         raise InputError(f"{root}: not a directory; fix: pass a folder (or use a list file for CSV/JSONL)")
     root = root.resolve()
-    _require_text_path(root)
+    require_text_path(root)
     if layout == "auto":
         layout = _detect_layout(root)
     root_text = os.fspath(root)
@@ -410,20 +386,20 @@ def list_list_file(list_file: Path) -> Listing:
     # The root is the deepest folder holding the list and every listed file, so every recorded path is
     # relative to it without ``..`` (a set's manifest refuses any other sample path).
     root = Path(os.path.commonpath([base, *(path for path, _label in rows)])) if rows else base
-    _require_text_path(root)
+    require_text_path(root)
     files: list[FileEntry] = []
     skipped: list[SkippedFile] = []
     seen: set[Path] = set()
     for path, label in rows:
         if path in seen:
-            skipped.append(SkippedFile(_relative(path, root), "listed_twice", "the same path appears twice in the list"))
+            skipped.append(SkippedFile(relative_path(path, root), "listed_twice", "the same path appears twice in the list"))
             continue
         seen.add(path)
         if not is_image_path(path):
-            skipped.append(SkippedFile(_relative(path, root), "unsupported_extension",
+            skipped.append(SkippedFile(relative_path(path, root), "unsupported_extension",
                                        f"{path.suffix or 'no extension'} is not an image extension"))
             continue
-        found = _stat_entry(_relative(path, root), label, path.stat)
+        found = _stat_entry(relative_path(path, root), label, path.stat)
         (files if isinstance(found, FileEntry) else skipped).append(found)  # type: ignore[arg-type]
     files.sort(key=lambda f: f.path)
     skipped.sort(key=lambda s: s.path)
@@ -451,17 +427,3 @@ def list_source(source: Path, *, layout: str = "auto", progress: bool | None = F
     if is_list_file(source):
         return list_list_file(source)
     return list_directory(source, layout=layout, progress=progress)
-
-
-def scan(source: Path, *, layout: str = "auto", workers: int = 4, split: str = "train",
-         images_dir: Path | None = None) -> ScanResult:
-    """Scan a folder, a ``.csv`` / ``.jsonl`` list file, or an annotated dataset (a YOLO ``data.yaml``, a COCO
-    ``instances_*.json``, a segmentation folder: its ``split``; see :mod:`repcurate.data.annotated`)."""
-    from repcurate.data.annotated import is_annotated_source, scan_annotated
-
-    source = Path(source)
-    if is_annotated_source(source):
-        return scan_annotated(source, split=split, images_dir=images_dir, workers=workers)
-    if is_list_file(source):
-        return scan_list(source, workers=workers)
-    return scan_directory(source, layout=layout, workers=workers)

@@ -12,10 +12,11 @@ import numpy as np
 
 from repcurate import tasks
 from repcurate.data import geometry
-from repcurate.data.annotated import DEFAULT_EVAL_SPLIT, AnnotatedRecord, eval_source
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT, AnnotatedRecord
 from repcurate.data.annotations import AnnotatedImage
 from repcurate.data.geometry import Frame
 from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile
+from repcurate.data.sources import eval_source
 from repcurate.embed.tensor_cache import load_tensors_cached_skipping
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.loading import load_postprocess

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from repcurate import tasks
-from repcurate.data.scan import list_source, scan
+from repcurate.data.scan import list_source
+from repcurate.data.sources import scan
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import embed_records
 from repcurate.example_data import write_digits_folder

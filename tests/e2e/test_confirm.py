@@ -64,7 +64,7 @@ def test_confirm_cli_json_and_html_report(project, cli, tmp_path):
 
 def _eval_tensors(work, preprocess_spec):
     from repcurate.data.preprocess import make_preprocessor
-    from repcurate.data.scan import scan
+    from repcurate.data.sources import scan
     from repcurate.embed.pipeline import load_tensors
 
     source = scan(work / "eval")

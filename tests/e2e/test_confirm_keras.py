@@ -31,7 +31,7 @@ def test_keras_export_is_a_loadable_quantized_model_scoring_as_reported(keras_pr
     from mct_quantizers import keras_load_quantized_model
 
     from repcurate.data.preprocess import make_preprocessor
-    from repcurate.data.scan import scan
+    from repcurate.data.sources import scan
     from repcurate.embed.pipeline import load_tensors
 
     work, model, preprocess = keras_project

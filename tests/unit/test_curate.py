@@ -104,7 +104,7 @@ def test_an_incremental_rebuild_embeds_like_a_clean_build(tmp_path) -> None:
     bits between a batch of 1 and larger batches for some files (measured: 11 % of the values)."""
     import sqlite3
 
-    from repcurate.data.scan import scan
+    from repcurate.data.sources import scan
     from repcurate.embed.cache import EmbeddingCache
 
     write_digits_folder(tmp_path / "train", per_class={d: 12 for d in range(4)})

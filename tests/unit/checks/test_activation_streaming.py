@@ -64,7 +64,7 @@ def test_memory_stays_bounded_by_a_batch(digits, tensors):
         + sum(v.nbytes for v in _full_outputs(loaded.model.eval(), eval_tensors).values())
     from repcurate.checks.activation_ranges import ActivationRangesCheck
     from repcurate.checks.context import CheckContext
-    from repcurate.data.scan import scan
+    from repcurate.data.sources import scan
 
     ctx = CheckContext(repcurate.load(digits.build("good", size=300)), scan(digits.eval), model=digits.model,
                        eval_preprocess=digits.preprocess, cache_dir=digits.cache)

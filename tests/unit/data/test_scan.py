@@ -11,18 +11,18 @@ import pytest
 from PIL import Image
 
 from repcurate.data.scan import (
+    FileEntry,
     ImageRecord,
     ScanResult,
     SkippedFile,
-    FileEntry,
     fingerprint_file,
     fingerprint_files,
     list_directory,
     list_source,
-    scan,
     scan_directory,
     scan_list,
 )
+from repcurate.data.sources import scan
 from repcurate.errors import InputError, UsageError
 
 
