@@ -220,7 +220,7 @@ def child_forward(train: Path, batch: int) -> dict[str, Any]:
     channels-last) on every image of ``train``, decoded and preprocessed beforehand."""
     from repcurate.data.sources import scan
     from repcurate.embed.loading import build_embedder
-    from repcurate.embed.pipeline import iter_loaded, stack_samples
+    from repcurate.embed.samples import iter_loaded, stack_samples
     from repcurate.runtime import tune_allocator
 
     tune_allocator()

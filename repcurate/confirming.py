@@ -16,7 +16,7 @@ from repcurate.data.footprint import set_footprint, source_footprint
 from repcurate.data.scan import ImageRecord
 from repcurate.data.sources import scan
 from repcurate.embed.cache import default_cache_dir
-from repcurate.embed.pipeline import iter_loaded
+from repcurate.embed.samples import iter_loaded
 from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor

@@ -10,7 +10,7 @@ import numpy as np
 from repcurate.data.scan import ImageRecord, SkippedFile
 from repcurate.embed.base import Embedder
 from repcurate.embed.engine import EmbeddedChunk, EngineJob, EngineSettings
-from repcurate.embed.pipeline import PREFETCH_BATCHES, LoadedSample, embed_samples, iter_loaded
+from repcurate.embed.samples import PREFETCH_BATCHES, LoadedSample, embed_samples, iter_loaded
 
 #: Batches decoded ahead while the model is still being loaded (importing torch and building the bundled model
 #: take seconds of one core; the other decodes meanwhile). About 150 MB of 224-px float32 samples at batch 32.

@@ -24,7 +24,7 @@ from repcurate.data.preprocess import Preprocessor
 from repcurate.data.scan import ImageRecord, SkippedFile
 from repcurate.embed.engine import EmbeddedChunk, EngineJob, EngineSettings
 from repcurate.embed.loading import EmbedderRecipe
-from repcurate.embed.pipeline import LoadedSample, embed_samples, load_sample
+from repcurate.embed.samples import LoadedSample, embed_samples, load_sample
 from repcurate.errors import InputError, MissingDependencyError, RepcurateError, UsageError
 from repcurate.frameworks.device import concrete_device, is_cuda
 

@@ -124,7 +124,7 @@ def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
 def _decode(records: list[ImageRecord], root: Path, preprocessor: Preprocessor, *, workers: int,
             max_pixels: int) -> tuple[dict[str, np.ndarray], dict[str, SkippedFile]]:
     """Decode each distinct content of ``records`` once: the samples and the failures, by fingerprint."""
-    from repcurate.embed.pipeline import iter_loaded
+    from repcurate.embed.samples import iter_loaded
 
     todo = list({r.fingerprint: r for r in records}.values())
     samples: dict[str, np.ndarray] = {}

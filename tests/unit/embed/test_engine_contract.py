@@ -10,7 +10,8 @@ from repcurate.data.scan import scan_directory
 from repcurate.embed import engines
 from repcurate.embed.engine import EngineSettings
 from repcurate.embed.loading import build_embedder
-from repcurate.embed.pipeline import embed_records, load_tensors_skipping, pad_batch
+from repcurate.embed.pipeline import embed_records, load_tensors_skipping
+from repcurate.embed.samples import pad_batch
 from tests.unit.embed.engine_testdata import write_engine_project
 
 NAMES = list(engines.REGISTRY)

@@ -12,7 +12,7 @@ from repcurate.data.scan import scan_directory
 from repcurate.embed.engine import EngineJob
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.local_engine import LOADING_AHEAD_BATCHES, LocalEngine
-from repcurate.embed.pipeline import PREFETCH_BATCHES
+from repcurate.embed.samples import PREFETCH_BATCHES
 from repcurate.errors import MissingDependencyError
 from tests.unit.embed.engine_testdata import write_engine_project
 
