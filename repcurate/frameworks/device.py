@@ -8,12 +8,19 @@ MCT glue (:meth:`MCTGlue.set_device`), so a quantized model and the eval batches
 PyTorch follows the name exactly. TensorFlow places ops itself: for Keras models ``cpu`` pins the feature and
 output computations to ``/CPU:0`` and ``cuda:N`` to ``/GPU:N`` (``tf.device``); ``auto`` leaves the choice to
 TensorFlow (its GPU when it sees one), and MCT's Keras path always runs where TensorFlow puts it.
+The placement helpers both a framework and its MCT glue need live here too (:func:`model_device`,
+:func:`restrict_tensorflow`), so the glue imports the framework and never the other way.
 """
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
+from repcurate.errors import MissingDependencyError, UsageError
 from repcurate.options import OptionError
+
+log = logging.getLogger("repcurate")
 
 #: What ``--device`` accepts.
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
@@ -77,3 +84,46 @@ def tf_device_name(device: str) -> str:
     if is_cuda(device):
         return f"/GPU:{device.partition(':')[2] or 0}"
     return "/CPU:0"
+
+
+def model_device(model: Any) -> Any:
+    """The device of ``model``'s first parameter (or buffer); CPU for a model without either."""
+    import torch
+
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def import_tensorflow() -> Any:
+    """TensorFlow, or :class:`MissingDependencyError` naming the ``keras`` extra."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise MissingDependencyError("tensorflow", extra="keras", purpose="Keras models") from None
+    return tf
+
+
+def restrict_tensorflow(device: str) -> None:
+    """Let TensorFlow see only what ``device`` allows, for the whole process: no GPU for ``cpu``, GPU N alone for
+    ``cuda:N``. TensorFlow places ops itself (MCT's Keras path included), so this is how ``--device`` reaches it.
+    TensorFlow accepts it only before it has initialised its GPUs; after that the choice stays and a warning says so."""
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "auto" and not gpus:
+        return  # a tensorflow-cpu build beside a CUDA torch: TensorFlow stays on the CPU
+    device = concrete_device(device)
+    if is_cuda(device):
+        index = int(device.partition(":")[2] or 0)
+        if index >= len(gpus):
+            raise UsageError(f"--device {device}: TensorFlow sees {len(gpus)} GPU(s); fix: pass --device cpu, or "
+                             "install a TensorFlow build with GPU support (tensorflow instead of tensorflow-cpu)")
+        wanted = [gpus[index]]
+    else:
+        wanted = []
+    if list(tf.config.get_visible_devices("GPU")) == wanted:
+        return
+    try:
+        tf.config.set_visible_devices(wanted, "GPU")
+    except RuntimeError as exc:  # TensorFlow initialised its GPUs already
+        log.warning("TensorFlow keeps its devices (%s); --device %s applies from the next process", exc, device)

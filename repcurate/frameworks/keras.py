@@ -10,47 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.errors import InputError, MissingDependencyError, UsageError
+from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
-from repcurate.frameworks.device import concrete_device, is_cuda, tf_device_name
+from repcurate.frameworks.device import concrete_device, import_tensorflow, restrict_tensorflow, tf_device_name
 from repcurate.frameworks.keras_graph import as_list, visit_layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 log = logging.getLogger("repcurate")
-
-
-def import_tensorflow() -> Any:
-    """TensorFlow, or :class:`MissingDependencyError` naming the ``keras`` extra."""
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise MissingDependencyError("tensorflow", extra="keras", purpose="Keras models") from None
-    return tf
-
-
-def restrict_tensorflow(device: str) -> None:
-    """Let TensorFlow see only what ``device`` allows, for the whole process: no GPU for ``cpu``, GPU N alone for
-    ``cuda:N``. TensorFlow places ops itself (MCT's Keras path included), so this is how ``--device`` reaches it.
-    TensorFlow accepts it only before it has initialised its GPUs; after that the choice stays and a warning says so."""
-    tf = import_tensorflow()
-    gpus = tf.config.list_physical_devices("GPU")
-    if device == "auto" and not gpus:
-        return  # a tensorflow-cpu build beside a CUDA torch: TensorFlow stays on the CPU
-    device = concrete_device(device)
-    if is_cuda(device):
-        index = int(device.partition(":")[2] or 0)
-        if index >= len(gpus):
-            raise UsageError(f"--device {device}: TensorFlow sees {len(gpus)} GPU(s); fix: pass --device cpu, or "
-                             "install a TensorFlow build with GPU support (tensorflow instead of tensorflow-cpu)")
-        wanted = [gpus[index]]
-    else:
-        wanted = []
-    if list(tf.config.get_visible_devices("GPU")) == wanted:
-        return
-    try:
-        tf.config.set_visible_devices(wanted, "GPU")
-    except RuntimeError as exc:  # TensorFlow initialised its GPUs already
-        log.warning("TensorFlow keeps its devices (%s); --device %s applies from the next process", exc, device)
 
 
 def keras_model_fingerprint(model: Any, layer: str) -> str:

@@ -34,7 +34,7 @@ class KerasMCT:
 
     def set_device(self, device: str) -> None:
         """MCT's Keras path runs where TensorFlow places it: restrict TensorFlow to ``device``."""
-        from repcurate.frameworks.keras import restrict_tensorflow
+        from repcurate.frameworks.device import restrict_tensorflow
 
         restrict_tensorflow(device)
 

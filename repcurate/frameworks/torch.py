@@ -11,17 +11,9 @@ import numpy as np
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_lite0
+from repcurate.frameworks.device import model_device
 
 log = logging.getLogger("repcurate")
-
-
-def model_device(model: Any) -> Any:
-    """The device of ``model``'s first parameter (or buffer); CPU for a model without either."""
-    import torch
-
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 class _Captured(Exception):

@@ -56,7 +56,7 @@ class FxGraph:
                     visit(n.name, result.detach().cpu().numpy())
                 return result
 
-        from repcurate.frameworks.torch import model_device
+        from repcurate.frameworks.device import model_device
 
         recorder = Recorder(self.graph_module)
         device = model_device(self.graph_module)
@@ -104,7 +104,7 @@ def trace(model: Any, sample: np.ndarray) -> Preflight:
     except Exception as exc:  # noqa: BLE001 - any tracing failure is the preflight's finding
         return Preflight(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                          location=_user_frame(exc), remedies=list(FX_REMEDIES), name=PREFLIGHT_NAME, reader=READER)
-    from repcurate.frameworks.torch import model_device
+    from repcurate.frameworks.device import model_device
 
     try:
         with torch.no_grad():

@@ -68,7 +68,7 @@ def test_mct_is_told_the_same_device():
 
 def test_keras_cpu_hides_the_gpus_from_tensorflow():
     tf = pytest.importorskip("tensorflow")
-    from repcurate.frameworks.keras import restrict_tensorflow
+    from repcurate.frameworks.device import restrict_tensorflow
 
     restrict_tensorflow("cpu")
     assert tf.config.get_visible_devices("GPU") == []
