@@ -10,6 +10,10 @@ from typing import Any
 
 from repcurate.errors import InputError, UsageError
 
+#: The bundled model's spec (``--model efficientnet-lite0``, the default); ``f"{DEFAULT_MODEL_NAME}:preprocess"`` is its
+#: preprocessing. Defined here, below :mod:`repcurate.trust` and :mod:`repcurate.frameworks`, which both name it.
+DEFAULT_MODEL_NAME = "efficientnet-lite0"
+
 
 def split_spec(spec: str) -> tuple[str, str]:
     """Split ``target:attribute`` at the last colon (so Windows drive letters survive)."""

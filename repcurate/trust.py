@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from repcurate.errors import UsageError
-from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
+from repcurate.spec import DEFAULT_MODEL_NAME
 
 log = logging.getLogger("repcurate")
 

@@ -85,15 +85,3 @@ class DoctorResult:
     def passed(self) -> bool:
         """The gate (exit code 0): the recommended configuration is within tolerance of float."""
         return self.within_tolerance()
-
-    def text(self) -> str:
-        """Plain-text report (rendered by :mod:`repcurate.report.doctor_formats`)."""
-        from repcurate.report.doctor_formats import render_text
-
-        return render_text(self)[:-1]
-
-    def markdown(self) -> str:
-        """Markdown report (rendered by :mod:`repcurate.report.doctor_formats`)."""
-        from repcurate.report.doctor_formats import render_markdown
-
-        return render_markdown(self)

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from repcurate.errors import MissingDependencyError
+from repcurate.spec import DEFAULT_MODEL_NAME
 
-DEFAULT_MODEL_NAME = "efficientnet-lite0"
 #: EfficientNet-Lite0's input resolution and its evaluation resize (224 / 0.875).
 INPUT_SIZE = 224
 RESIZE_SIZE = 256

@@ -7,6 +7,7 @@ import json
 import pytest
 
 import repcurate
+from repcurate.report.doctor_formats import render_text
 from tests.cli_asserts import assert_one_line_error
 from tests.e2e.model_files import doctor_models, write_digits_project, write_doctor_variant
 
@@ -222,4 +223,4 @@ def test_budget_is_respected_after_the_baseline(project):
     outliers = by_step(result)["outlier removal (z_threshold)"]
     assert result.ptq_runs == 1  # the baseline always runs; nothing after it fits
     assert outliers.experiments and all(e.skipped == "time budget" and e.metric is None for e in outliers.experiments)
-    assert result.recommended.quantization == () and "skipped (time budget)" in result.text()
+    assert result.recommended.quantization == () and "skipped (time budget)" in render_text(result)
