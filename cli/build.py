@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repcurate.curate import DEFAULT_SIZE, EMIT_FORMATS, build
+from repcurate.curate import EMIT_FORMATS, build
 from repcurate.data.footprint import source_footprint
 from repcurate.data.scan import LAYOUTS
 from repcurate.embed.engines import REGISTRY as ENGINE_REGISTRY
+from repcurate.options import DEFAULT_SIZE
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.pool import POOL_FACTOR, POOL_MIN
 from repcurate.select.quotas import BALANCES

@@ -28,7 +28,7 @@ from repcurate.frameworks.device import resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
 from repcurate.io.yolo_view import yolo_view_files
-from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
+from repcurate.options import DEFAULT_SIZE, MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
 from repcurate.select.object_pool import choose_object_pool
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
@@ -45,10 +45,6 @@ from repcurate.version import __version__
 
 log = logging.getLogger("repcurate")
 
-#: Default set size: NNCF's and OpenVINO's default calibration ``subset_size`` (300), inside the
-#: 100–1000 range vendors recommend; large enough for stable per-channel means and ranges, small
-#: enough that a PTQ run stays fast.
-DEFAULT_SIZE = 300
 #: Dataset views ``build --emit`` can write beside the set.
 EMIT_FORMATS = ("yolo",)
 

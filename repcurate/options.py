@@ -14,6 +14,10 @@ from pathlib import Path
 
 from repcurate.errors import UsageError
 
+#: Default set size: NNCF's and OpenVINO's default calibration ``subset_size`` (300), inside the
+#: 100–1000 range vendors recommend; large enough for stable per-channel means and ranges, small
+#: enough that a PTQ run stays fast.
+DEFAULT_SIZE = 300
 #: Seeds feed numpy's SeedSequence and faiss; one 32-bit word keeps every consumer happy.
 MAX_SEED = 2**32 - 1
 #: Counts (set size, eval images) beyond this are mistakes, not datasets.

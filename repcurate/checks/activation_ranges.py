@@ -54,7 +54,7 @@ def outside_counts(loaded: LoadedModel, tensors: np.ndarray, ranges: dict[str, t
 
 def activation_view(entry: dict[str, Any]) -> dict[str, Any] | None:
     """The report's panel: bars of the layers whose eval activations leave the set's range most."""
-    from repcurate.report import figures
+    from repcurate.render import figures
 
     details = entry.get("details") or {}
     layers = details.get("layers") or details.get("worst") or []

@@ -54,7 +54,7 @@ def _shown(value: Any) -> str:
 
 def shift_view(entry: dict[str, Any]) -> dict[str, Any] | None:
     """The report's panel: the shift statistics, the set-vs-eval projection and the per-channel statistics."""
-    from repcurate.report import figures
+    from repcurate.render import figures
 
     details = entry.get("details") or {}
     if "mmd2" not in details:

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repcurate.render.channels import channel_axis
+
 #: Outputs closer than this (relative to their value range) are the same pipeline.
 MATCH_TOLERANCE = 1e-3
 #: Per-channel correlation above which two outputs are (nearly) an affine function of each other.
@@ -39,17 +41,6 @@ def value_kind(a: np.ndarray) -> str:
     if lo < 0 < hi:
         return "standardised"
     return "other"
-
-
-def channel_axis(shape: tuple[int, ...]) -> int | None:
-    """The channel axis of a 3-D image sample (CHW → 0, HWC → 2), None for other ranks."""
-    if len(shape) != 3:
-        return None
-    if shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4):
-        return 0
-    if shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
-        return 2
-    return 0 if shape[0] <= shape[-1] else 2
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:

@@ -52,8 +52,8 @@ def parity_view(entry: dict[str, Any], inputs: ReportInputs) -> dict[str, Any] |
     from repcurate import trust
     from repcurate.data.preprocess import PreprocessError
     from repcurate.errors import RepcurateError
-    from repcurate.report import figures
-    from repcurate.report.thumbnails import encode_image, tensor_to_image
+    from repcurate.render import figures
+    from repcurate.render.thumbnails import encode_image, tensor_to_image
 
     eval_preprocess, trust_set = inputs.eval_preprocess, inputs.trust_set
 

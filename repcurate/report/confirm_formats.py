@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from repcurate import tasks
-from repcurate.report.grid_points import point_of, point_title, point_value, point_words
+from repcurate.render.grid_points import point_of, point_title, point_value, point_words
 
 if TYPE_CHECKING:
     from repcurate.confirming import ConfirmResult

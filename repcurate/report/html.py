@@ -29,15 +29,15 @@ from typing import Any
 import numpy as np
 
 from repcurate import tasks, trust
-from repcurate.curate import DEFAULT_SIZE
 from repcurate.errors import InputError, MissingDependencyError, UsageError
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
 from repcurate.io.atomic import write_text_atomic
-from repcurate.report import figures
-from repcurate.report.grid_points import point_of, point_title, point_value, point_words
+from repcurate.options import DEFAULT_SIZE
+from repcurate.render import figures
+from repcurate.render.grid_points import point_of, point_title, point_value, point_words
+from repcurate.render.thumbnails import sample_thumbnails
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
-from repcurate.report.thumbnails import sample_thumbnails
 from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.version import __version__

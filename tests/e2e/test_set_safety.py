@@ -14,8 +14,8 @@ from PIL import Image
 
 import repcurate
 from repcurate.example_data import write_digits_folder
+from repcurate.render.thumbnails import encode_image
 from repcurate.repset import CALIBRATION_NAME, MANIFEST_NAME, sha256_file
-from repcurate.report.thumbnails import encode_image
 from tests.cli_asserts import assert_one_line_error
 
 #: A user model and preprocessing that leave a MARKER file beside themselves when imported or called.

@@ -13,9 +13,9 @@ from PIL import Image
 import repcurate
 from repcurate.errors import InputError
 from repcurate.example_data import write_digits_folder
-from repcurate.report import figures
+from repcurate.render import figures
+from repcurate.render.thumbnails import encode_image, tensor_to_image
 from repcurate.report.suite_formats import render_junit
-from repcurate.report.thumbnails import encode_image, tensor_to_image
 from repcurate.repset import PROJECTION_NAME, load_projection, open_npz_array, write_npz
 from repcurate.select import projection as projection_module
 from repcurate.select.geometry import pca_2d

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from repcurate.checks.parity import channel_axis
 from repcurate.data.images import DecodeError
 from repcurate.data.set_files import decode_verified
+from repcurate.render.channels import channel_axis
 
 #: Longest side of a set thumbnail in pixels: about 1–3 KB each, so a 1,000-image set stays small.
 THUMBNAIL_SIDE = 64

@@ -17,8 +17,8 @@ import numpy as np
 
 from repcurate import tasks
 from repcurate.errors import MissingDependencyError
-from repcurate.report.grid_points import point_of, point_words
-from repcurate.report.thumbnails import data_uri
+from repcurate.render.grid_points import point_of, point_words
+from repcurate.render.thumbnails import data_uri
 
 #: Unselected points drawn at most per scatter plot (a seeded sample): the picture stays readable and fast.
 MAX_BACKGROUND_POINTS = 6000
