@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.options import MAX_COUNT, OptionError
-from repcurate.select.quotas import ClassQuota
+from repcurate.select.quotas import ClassQuota, water_fill
 
 #: Default pool per class: this many times the class's quota ...
 POOL_FACTOR = 32
@@ -146,19 +146,8 @@ def pooled_quota_rule(base: QuotaRule, class_files: dict[str | None, int]) -> Qu
             return []
         weights = {lab: max(class_files.get(lab, 0), available[lab]) for lab in present}
         requested = {q.label: q.requested for q in base(weights, size, balance)}
-        quota: dict[str | None, int] = {}
-        remaining = min(size, sum(available[lab] for lab in present))
-        open_labels = list(present)
-        while remaining > 0 and open_labels:
-            split = {q.label: q.quota for q in base({lab: weights[lab] for lab in open_labels}, remaining, balance)}
-            capped = [lab for lab in open_labels if available[lab] < split.get(lab, 0)]
-            if not capped:
-                quota.update(split)
-                break
-            for lab in capped:
-                quota[lab] = available[lab]
-                remaining -= available[lab]
-            open_labels = [lab for lab in open_labels if lab not in capped]
+        quota = water_fill(available, size, present, lambda open_labels, remaining: {
+            q.label: q.quota for q in base({lab: weights[lab] for lab in open_labels}, remaining, balance)})
         return [ClassQuota(lab, available[lab], requested.get(lab, 0), quota.get(lab, 0))
                 for lab in sorted(present, key=_label_key)]
 

@@ -1,9 +1,12 @@
 """Per-class quotas: uniform (water-filling) or proportional (largest remainder), capped by supply."""
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 BALANCES = ("uniform", "proportional")
+K = TypeVar("K", bound=Hashable | None)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,31 @@ def _sort_key(label: str | None) -> str:
     return "" if label is None else label
 
 
+def water_fill(available: Mapping[K, int], size: int, order: Sequence[K],
+               split: Callable[[list[K], int], Mapping[K, int]]) -> dict[K, int]:
+    """Quotas for the labels of ``order`` summing to ``min(size, their supply)``, each at most ``available``.
+
+    ``split(open_labels, remaining)`` shares ``remaining`` among ``open_labels``. Labels whose share exceeds
+    their supply give everything; the rest is re-split among the others from scratch (adding up per-round
+    splits compounds rounding: 11/11/11/10/10/10/9). The one water-filling loop of :func:`compute_quotas`
+    and of a candidate pool's quota rule (:func:`repcurate.select.pool.pooled_quota_rule`).
+    """
+    quota = dict.fromkeys(order, 0)
+    remaining = min(size, sum(available[label] for label in order))
+    open_labels = list(order)
+    while remaining > 0 and open_labels:
+        share = split(open_labels, remaining)
+        capped = [label for label in open_labels if available[label] < share.get(label, 0)]
+        if not capped:
+            quota.update(share)
+            break
+        for label in capped:
+            quota[label] = available[label]
+            remaining -= available[label]
+        open_labels = [label for label in open_labels if label not in capped]
+    return quota
+
+
 def compute_quotas(available: dict[str | None, int], size: int, balance: str = "uniform") -> list[ClassQuota]:
     """Quotas summing to ``min(size, total available)``.
 
@@ -61,19 +89,7 @@ def compute_quotas(available: dict[str | None, int], size: int, balance: str = "
         return []
     weights = {c: 1.0 if balance == "uniform" else float(available[c]) for c in order}
     requested = _largest_remainder(size, weights, order)
-    quota = dict.fromkeys(order, 0)
-    remaining = min(size, sum(available[c] for c in order))
-    open_classes = list(order)
-    # Classes whose share exceeds their supply give everything; the rest is re-split among the
-    # others from scratch (adding up per-round splits compounds rounding: 11/11/11/10/10/10/9).
-    while remaining > 0 and open_classes:
-        split = _largest_remainder(remaining, {c: weights[c] for c in open_classes}, open_classes)
-        capped = [c for c in open_classes if available[c] < split[c]]
-        if not capped:
-            quota.update(split)
-            break
-        for c in capped:
-            quota[c] = available[c]
-            remaining -= available[c]
-        open_classes = [c for c in open_classes if c not in capped]
+    quota = water_fill(available, size, order,
+                       lambda open_classes, remaining: _largest_remainder(
+                           remaining, {c: weights[c] for c in open_classes}, open_classes))
     return [ClassQuota(c, available[c], requested[c], quota[c]) for c in order]

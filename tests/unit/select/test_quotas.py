@@ -110,3 +110,15 @@ def test_invariants_on_random_supplies(balance: str) -> None:
             open_quotas = [q.quota for q in quotas if q.quota < q.available]
             if open_quotas:
                 assert max(q.quota for q in quotas) - min(open_quotas) <= 1
+
+
+def test_water_fill_gives_a_short_class_everything_and_resplits_the_rest_from_scratch():
+    from repcurate.select.quotas import water_fill
+
+    def even(labels, total):  # equal shares, the remainder to the first labels
+        return {label: total // len(labels) + (i < total % len(labels)) for i, label in enumerate(labels)}
+
+    available = {"a": 2, "b": 100, "c": 100, "d": 0}
+    assert water_fill(available, 30, ["a", "b", "c"], even) == {"a": 2, "b": 14, "c": 14}
+    assert water_fill(available, 500, ["a", "b", "c"], even) == {"a": 2, "b": 100, "c": 100}
+    assert water_fill(available, 30, [], even) == {}
