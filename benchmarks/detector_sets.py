@@ -30,7 +30,7 @@ correction on and off (the segmenter: bias correction on), and the quantized mod
 images with repcurate's evaluation (:func:`repcurate.quantize.evaluation.load_eval`, as ``confirm --eval-dir
 DIR/data.yaml --postprocess repcurate.models.tiny_yolo:postprocess`` scores it).
 
-Verdict per cell (N, bits, bias correction): ``confirm``'s rule (:func:`repcurate.confirming.verdict_words`):
+Verdict per cell (N, bits, bias correction): ``confirm``'s rule (:func:`repcurate.commands.confirm.verdict_words`):
 curated **helped** / **hurt** when it is above / below the random sets' mean by more than their standard
 deviation and by at least 0.1 points, else **no difference**.
 
@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.quality import Checkpoint, _configure_logging
 from benchmarks.worker_pool import spawn_pool
-from repcurate.confirming import verdict_words
+from repcurate.commands.confirm import verdict_words
 from repcurate.data.scan import ImageRecord, ScanResult
 from repcurate.data.sources import scan
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fashion_mnist import CLASS_FOLDERS, MODEL_FILES, write_folders  # noqa: E402
 from benchmarks.worker_pool import spawn_pool
-from repcurate.confirming import verdict_words  # noqa: E402
+from repcurate.commands.confirm import verdict_words  # noqa: E402
 from repcurate.data.scan import ImageRecord  # noqa: E402
 from repcurate.data.sources import scan  # noqa: E402
 from repcurate.embed.loading import build_embedder  # noqa: E402

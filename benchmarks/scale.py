@@ -157,7 +157,7 @@ def quality(work: Path, seeds: list[int], pools: list[str], out: Path | None = N
     """Pool vs full folder on Fashion-MNIST: coverage against the whole folder and 2-bit top-1 after PTQ."""
     from benchmarks.ptq_backend import backend_for
     from benchmarks.quality import embed_pool, eval_data
-    from repcurate.curate import build
+    from repcurate.commands.build import build
     from repcurate.frameworks.loading import load_model
     from repcurate.quantize.mct import target_platform
     from repcurate.repset import mct_data_gen

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repcurate.curate import EMIT_FORMATS, build
+from repcurate.commands.build import EMIT_FORMATS, build
 from repcurate.data.footprint import source_footprint
 from repcurate.data.scan import LAYOUTS
 from repcurate.embed.engines import REGISTRY as ENGINE_REGISTRY

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repcurate.checking import check
+from repcurate.commands.check import check
 from repcurate.report.suite_formats import FORMATS
 
 from .common import (

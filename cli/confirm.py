@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repcurate.confirming import DEFAULT_MAX_EVAL, confirm
+from repcurate.commands.confirm import DEFAULT_MAX_EVAL, confirm
 from repcurate.quantize.onnxruntime import CALIBRATION_METHODS
 from repcurate.sizing import DEFAULT_TOLERANCE
 from repcurate.tasks import REGISTRY as _TASKS

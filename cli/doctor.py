@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from repcurate.doctor import doctor
+    from repcurate.commands.doctor import doctor
 
     guard_eval_command_reports(args)
     class_map = read_class_map(args.class_map)

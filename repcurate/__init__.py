@@ -6,11 +6,11 @@ imported only when a function needs them.
 """
 from __future__ import annotations
 
-from repcurate.checking import check
-from repcurate.confirming import confirm
-from repcurate.curate import BuildResult, build
+from repcurate.commands.build import BuildResult, build
+from repcurate.commands.check import check
+from repcurate.commands.confirm import confirm
+from repcurate.commands.doctor import doctor
 from repcurate.data.geometry import letterbox, resize
-from repcurate.doctor import doctor
 from repcurate.report.html import report_html
 from repcurate.repset import RepresentativeSet, load
 from repcurate.version import __version__

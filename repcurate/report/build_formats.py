@@ -1,4 +1,4 @@
-"""Render a :class:`~repcurate.curate.BuildResult` (its summary) as text or JSON."""
+"""Render a :class:`~repcurate.commands.build.BuildResult` (its summary) as text or JSON."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from repcurate.curate import BuildResult
+    from repcurate.commands.build import BuildResult
 
 
 def _text_report(summary: dict[str, Any]) -> str:

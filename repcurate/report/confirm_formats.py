@@ -1,4 +1,4 @@
-"""Render a :class:`~repcurate.confirming.ConfirmResult` as text, JSON or Markdown (the metric's display scale
+"""Render a :class:`~repcurate.commands.confirm.ConfirmResult` as text, JSON or Markdown (the metric's display scale
 and unit come from its task)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from repcurate import tasks
 from repcurate.render.grid_points import point_of, point_title, point_value, point_words
 
 if TYPE_CHECKING:
-    from repcurate.confirming import ConfirmResult
+    from repcurate.commands.confirm import ConfirmResult
 
 
 def _fmt(value: float | None, metric: str) -> str:

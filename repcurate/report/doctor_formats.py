@@ -1,4 +1,4 @@
-"""Render a :class:`~repcurate.doctor.result.DoctorResult` as text, JSON or Markdown."""
+"""Render a :class:`~repcurate.commands.doctor.result.DoctorResult` as text, JSON or Markdown."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from repcurate import tasks
 
 if TYPE_CHECKING:
-    from repcurate.doctor.result import DoctorResult
+    from repcurate.commands.doctor.result import DoctorResult
 
 
 def _pct(value: float | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repcurate.doctor.steps import graph_view, preflight_step
+from repcurate.commands.doctor.steps import graph_view, preflight_step
 from repcurate.frameworks.bundled import efficientnet_lite0_preprocess
 from repcurate.frameworks.loading import load_model
 

@@ -1,7 +1,7 @@
 """confirm's result: arms per point of the quantizer's settings grid, summary rows keyed by that point."""
 from __future__ import annotations
 
-from repcurate.confirming import ConfirmResult
+from repcurate.commands.confirm import ConfirmResult
 
 
 def _arm(name: str, bc: bool, top1: float) -> dict:

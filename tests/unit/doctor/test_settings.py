@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repcurate.doctor.settings import PTQSettings
+from repcurate.commands.doctor.settings import PTQSettings
 
 
 def tiny_model():

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from repcurate.doctor.probe import activation_stats
+from repcurate.commands.doctor.probe import activation_stats
 from repcurate.frameworks.torch_trace import trace
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repcurate.frameworks.bundled import bundled_model_fingerprint, load_efficientnet_lite0
-from repcurate.embed.loading import LazyBundledEmbedder, build_embedder
-from repcurate.frameworks.loading import default_preprocessor
 from repcurate.embed.base import ModelEmbedder
+from repcurate.embed.loading import LazyBundledEmbedder, build_embedder
+from repcurate.frameworks.bundled import bundled_model_fingerprint, load_efficientnet_lite0
+from repcurate.frameworks.loading import default_preprocessor
 from repcurate.frameworks.registry import get
 from repcurate.frameworks.torch import default_head_layer
 
@@ -45,7 +45,7 @@ def test_explicit_layer_loads_the_model_at_once() -> None:
 
 @pytest.mark.slow
 def test_rebuild_from_a_full_cache_never_imports_torch(tmp_path: Path) -> None:
-    from repcurate.curate import build
+    from repcurate.commands.build import build
     from repcurate.example_data import write_digits_folder
 
     write_digits_folder(tmp_path / "train", per_class={d: 3 for d in range(10)})
@@ -53,7 +53,7 @@ def test_rebuild_from_a_full_cache_never_imports_torch(tmp_path: Path) -> None:
     assert first.embedded == 30
     script = (
         "import sys\n"
-        "from repcurate.curate import build\n"
+        "from repcurate.commands.build import build\n"
         f"r = build({str(tmp_path / 'train')!r}, {str(tmp_path / 'warm')!r}, cache_dir={str(tmp_path / 'cache')!r}, "
         "size=12, progress=False)\n"
         "assert r.embedded == 0 and r.cache_hits == 30, (r.embedded, r.cache_hits)\n"

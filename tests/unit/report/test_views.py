@@ -7,9 +7,9 @@ import pytest
 
 from repcurate.checks.base import CheckResult, Status
 from repcurate.checks.suite import SuiteResult
-from repcurate.confirming import ConfirmResult
-from repcurate.doctor.result import DoctorResult
-from repcurate.doctor.settings import PTQSettings
+from repcurate.commands.confirm import ConfirmResult
+from repcurate.commands.doctor.result import DoctorResult
+from repcurate.commands.doctor.settings import PTQSettings
 from repcurate.report import views
 
 

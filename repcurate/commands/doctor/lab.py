@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from repcurate.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats
-from repcurate.doctor.result import Experiment
-from repcurate.doctor.settings import PTQSettings
+from repcurate.commands.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats
+from repcurate.commands.doctor.result import Experiment
+from repcurate.commands.doctor.settings import PTQSettings
 from repcurate.frameworks.base import Framework
 from repcurate.quantize.evaluation import EvalData, model_outputs
 from repcurate.quantize.mct import MCTQuantizer

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from repcurate.doctor.settings import PTQSettings
+from repcurate.commands.doctor.settings import PTQSettings
 
 EDITOR_CAVEAT = ("MCT's network editor is a debugging aid, not a deployment setting: 16-bit activations show where "
                  "the accuracy goes; fix those layers in the model (their ranges) or use a target that supports 16 bits.")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from repcurate import tasks, trust
+from repcurate.commands.doctor import steps
+from repcurate.commands.doctor.lab import Incumbent, Lab, StepContext
+from repcurate.commands.doctor.result import DoctorResult, Finding
+from repcurate.commands.doctor.settings import PTQSettings
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
-from repcurate.doctor import steps
-from repcurate.doctor.lab import Incumbent, Lab, StepContext
-from repcurate.doctor.result import DoctorResult, Finding
-from repcurate.doctor.settings import PTQSettings
 from repcurate.embed.cache import default_cache_dir
 from repcurate.errors import UsageError
 from repcurate.frameworks.device import concrete_device, resolve_device
@@ -28,7 +28,7 @@ def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, p
                    use_cache: bool = True, **eval_source: Any) -> Finding:
     """Step 1: the check suite's verdict on the representative set (its own logic, not repeated here);
     ``eval_source``: the ``split`` / ``images_dir`` of an annotated eval dataset."""
-    from repcurate.checking import check
+    from repcurate.commands.check import check
 
     try:
         suite = check(repset, eval_dir, eval_preprocess=preprocess, model=model, trust_set=trust_set, device=device,

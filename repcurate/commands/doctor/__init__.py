@@ -1,5 +1,5 @@
 """``repcurate doctor``: MCT's quantization troubleshooting steps, run and measured automatically."""
-from repcurate.doctor.result import DoctorResult, Finding
-from repcurate.doctor.run import doctor
+from repcurate.commands.doctor.result import DoctorResult, Finding
+from repcurate.commands.doctor.run import doctor
 
 __all__ = ["DoctorResult", "Finding", "doctor"]

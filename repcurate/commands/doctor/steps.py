@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.doctor.culprits import find_culprits
-from repcurate.doctor.lab import Incumbent, StepContext
-from repcurate.doctor.probe import NodeStats, activation_stats
-from repcurate.doctor.result import EDITOR_CAVEAT, Experiment, Finding
+from repcurate.commands.doctor.culprits import find_culprits
+from repcurate.commands.doctor.lab import Incumbent, StepContext
+from repcurate.commands.doctor.probe import NodeStats, activation_stats
+from repcurate.commands.doctor.result import EDITOR_CAVEAT, Experiment, Finding
 from repcurate.frameworks.base import Framework, LayerGraph, MCTGlue
 
 log = logging.getLogger("repcurate")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repcurate.doctor.lab import Incumbent, StepContext
-from repcurate.doctor.result import Experiment
+from repcurate.commands.doctor.lab import Incumbent, StepContext
+from repcurate.commands.doctor.result import Experiment
 
 
 class _OutOfBudget(Exception):
