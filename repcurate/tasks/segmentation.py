@@ -43,14 +43,20 @@ def miou(matrix: np.ndarray) -> float:
 
 def read_masks(images: list[Any], hw: tuple[int, int]) -> np.ndarray:
     """Class-id masks of annotated images, resized (nearest) to ``(H, W)``: ``(n, H, W)`` int64."""
+    import io
+
     from PIL import Image
+
+    from repcurate.io.safe_read import UnsafeFile, read_bytes
 
     masks = []
     for image in images:
         try:
-            with Image.open(image.mask) as opened:
+            with Image.open(io.BytesIO(read_bytes(image.mask, "mask"))) as opened:
                 mask = opened.resize((hw[1], hw[0]), Image.Resampling.NEAREST)
                 masks.append(np.asarray(mask, dtype=np.int64))
+        except UnsafeFile as exc:
+            raise InputError(f"{image.mask}: cannot read the mask ({exc.detail}); fix: give a PNG of class ids") from None
         except OSError as exc:
             raise InputError(f"{image.mask}: cannot read the mask ({exc}); fix: give a PNG of class ids") from exc
     return np.stack(masks)
