@@ -19,6 +19,7 @@ from repcurate.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
+    InputError,
     RepcurateError,
     Terminated,
     UsageError,
@@ -151,7 +152,7 @@ def read_class_map(path: Path | None) -> dict[str, int] | None:
     try:
         data = parse_json(read_bytes(path, "class_map"))
     except UnsafeFile as exc:
-        raise UsageError(f"{path}: cannot use the --class-map file ({exc.detail}); fix: pass a JSON object of "
+        raise InputError(f"{path}: cannot use the --class-map file ({exc.detail}); fix: pass a JSON object of "
                          "class name → index") from None
     except ValueError as exc:
         raise UsageError(f"{path}: not a JSON object of class name → index ({exc})") from None

@@ -328,6 +328,9 @@ def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = 
     if not root.exists():
         raise InputError(f"{root}: directory not found; fix: pass an existing image folder")
     if not root.is_dir():
+        if not root.is_file():
+            raise InputError(f"{root}: not a folder nor a regular file (a FIFO, device or socket is never read); "
+                             "fix: pass an image folder, a list file or an annotated dataset")
         raise InputError(f"{root}: not a directory; fix: pass a folder (or use a list file for CSV/JSONL)")
     root = root.resolve()
     _require_text_path(root)

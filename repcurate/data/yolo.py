@@ -162,7 +162,7 @@ def split_images(data: dict[str, Any], yaml_path: Path, split: str) -> list[Path
             location = Path(os.path.normpath(root / entry[3:]))
         if location.is_dir():
             found.extend(p for p in location.rglob("*")
-                         if p.is_file() and is_image_path(p)
+                         if is_image_path(p) and not p.is_dir()  # a FIFO or device is listed, then skipped
                          and not any(part.startswith(".") for part in p.relative_to(location).parts))
         elif location.is_file() and is_image_path(location):
             found.append(location)
