@@ -16,8 +16,9 @@ absolute or leaves the image folder with ``..`` is ``outside_image_root`` (unles
 skip's detail names the entry's position (``images[3]``, ``annotations[12]``), never its values.
 
 The JSON is read as a regular file of at most the annotation cap (256 MiB by default,
-``REPCURATE_MAX_ANNOTATION_BYTES`` to change; see :mod:`repcurate.io.safe_read`): parsing holds the whole
-document in memory, about 10 times the file's size at the peak (see BENCHMARKS.md).
+``REPCURATE_MAX_ANNOTATION_BYTES`` to change; see :mod:`repcurate.io.safe_read`) and parsed whole, with the
+``segmentation`` masks dropped as they are parsed: the peak is about 2.3 times the file's size (BENCHMARKS.md,
+"Memory: annotation files"), so at most about 620 MB above the process's own at the default cap.
 """
 from __future__ import annotations
 
@@ -34,17 +35,20 @@ from typing import Any
 from repcurate.data.annotation_rules import BadAnnotation, checked_box, displayed_size
 from repcurate.data.annotations import AnnotatedDataset, AnnotatedImage, Box, SkippedAnnotation
 from repcurate.errors import InputError
-from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
+from repcurate.io.safe_read import UnsafeFile, parse_json, read_text
 
 #: Whether ``file_name`` paths outside the image folder are read (``--allow-outside-root``); see
 #: :func:`images_outside_root`. A context variable: a command line sets it once for everything its command reads.
 _OUTSIDE_ROOT: ContextVar[bool] = ContextVar("repcurate_coco_outside_root", default=False)
+#: Members of a COCO JSON the box reader never uses, dropped while parsing (polygon / RLE masks, the bulk of the file).
+_UNUSED_KEYS = frozenset({"segmentation"})
 _FIX = "fix: pass a COCO instances JSON with 'images', 'annotations' and 'categories' (https://cocodataset.org/#format-data)"
 
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        data = parse_json(read_bytes(path, "annotation"), depth_limit=None)
+        # The bytes are freed before parsing, and the masks (unused: boxes are read) as each annotation is parsed.
+        data = parse_json(read_text(path, "annotation"), depth_limit=None, drop_keys=_UNUSED_KEYS)
     except UnsafeFile as exc:
         if exc.reason == "not_found":
             raise InputError(f"{path}: file not found; {_FIX}") from None

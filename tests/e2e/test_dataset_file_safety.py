@@ -78,7 +78,8 @@ def test_build_and_check_finish_on_fifo_dev_zero_and_secret_labels(project: Path
 
 @pytest.mark.parametrize("kind", ["data.yaml", "instances.json", "list.jsonl"])
 def test_a_training_source_nested_100k_deep_is_exit_3_naming_it(project: Path, tmp_path: Path, kind: str) -> None:
-    source = tmp_path / kind
+    source = tmp_path / "src" / kind  # a folder of its own: a COCO JSON's folder is its image folder (an input)
+    source.parent.mkdir()
     if kind == "data.yaml":
         source.write_text(f"train: images\nnames: {NESTED}\n")
     elif kind == "instances.json":
