@@ -35,6 +35,7 @@ CAPS: dict[str, int] = {
     "manifest": 256 << 20,        # a set's manifest.json
     "report": 64 << 20,           # a check / confirm / doctor JSON given to `report`
     "class_map": 16 << 20,        # a --class-map JSON
+    "config": 16 << 20,           # a check --config TOML / JSON, a pyproject.toml
     "names": 16 << 20,            # a segmentation folder's class-name list
     "mask": 256 << 20,            # a mask PNG (its pixels are bounded separately by Pillow's limit)
     "image": 1 << 30,             # an image file: 1 GiB

@@ -5,6 +5,7 @@ labels; a set sample swapped for a huge file."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -76,6 +77,25 @@ def test_a_label_linked_to_a_secrets_file_never_copies_its_content(dataset: Path
         os.symlink("/etc/passwd", label)
         reason, detail = _skips(read_yolo(dataset / "data.yaml"))[label.name]
         assert detail == "line 1: value 1 is not a number"
+
+
+def test_a_yaml_path_outside_its_folder_is_kept_and_logged(dataset: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "config" / "data.yaml"  # Ultralytics' meaning: 'path' may name any folder
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("path: ../ds\ntrain: images/train\nnames: [zero, one, two]\n")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("repcurate.data.yolo")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        result = read_yolo(elsewhere)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert len(result.images) == 5
+    assert any(str(dataset) in r.getMessage() and "outside the YAML's folder" in r.getMessage() for r in records)
 
 
 def test_a_huge_label_is_too_large(dataset: Path) -> None:

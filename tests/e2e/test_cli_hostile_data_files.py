@@ -68,6 +68,8 @@ def test_build_and_check_finish_on_fifo_dev_zero_and_secret_labels(project: Path
     assert skipped[labels[2].name] == {"path": f"labels/train/{labels[2].name}", "reason": "unparseable_label",
                                        "detail": "line 1: value 1 is not a number"}
     assert "SECRET" not in text and "root:x" not in text
+    for sample in json.loads(text)["samples"]:  # the size each read of the sample is capped at
+        assert sample["size_bytes"] == (ds / sample["path"]).stat().st_size
     checked = run("check", "--repset", str(tmp_path / "set"), "--eval-dir", str(ds / "data.yaml"), "--split", "train",
                   "--model", f"{project / 'tiny.py'}:make_model", "--trust-set", "--no-cache", "--format", "json",
                   "--output", str(tmp_path / "check.json"))
