@@ -19,11 +19,15 @@ BILLION_LAUGHS = "names: &a0 [lol]\n" + "".join(
     f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)) + "train: images\n"
 
 
+class Hang(Exception):
+    """A block outlived its deadline (not an ``OSError``: a reader's ``except OSError`` must not swallow it)."""
+
+
 @contextlib.contextmanager
 def deadline(seconds: int) -> Iterator[None]:
     """Fail (instead of hanging) when the block runs longer than ``seconds``."""
     def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
+        raise Hang(f"still running after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
