@@ -19,6 +19,7 @@ from .common import (
     EXIT_CODES_HELP,
     add_common_options,
     add_device_option,
+    add_outside_root_option,
     add_report_option,
     emit,
     guard_report_files,
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="split of a YOLO data.yaml / segmentation folder to curate from (default: train)")
     parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
                         help="folder a COCO JSON's file_name paths are relative to (default: the JSON's folder)")
+    add_outside_root_option(parser)
     parser.add_argument("--background-share", type=float, default=DEFAULT_BACKGROUND_SHARE, metavar="F",
                         help="share of the set given to images without objects, for detection/segmentation data "
                              f"(default: {DEFAULT_BACKGROUND_SHARE})")

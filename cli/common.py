@@ -19,6 +19,7 @@ from repcurate.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
+    InputError,
     RepcurateError,
     Terminated,
     UsageError,
@@ -95,6 +96,14 @@ def add_eval_source_options(parser: argparse.ArgumentParser) -> None:
                         help="split of an --eval-dir YOLO data.yaml / segmentation folder (default: val)")
     parser.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
                         help="folder an --eval-dir COCO JSON's file_name paths are relative to (default: the JSON's folder)")
+    add_outside_root_option(parser)
+
+
+def add_outside_root_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-outside-root``: read COCO images whose ``file_name`` is absolute or leaves the image folder."""
+    parser.add_argument("--allow-outside-root", action="store_true",
+                        help="read COCO images whose file_name is absolute or climbs out of the image folder with "
+                             "'..' (default: such images are skipped as outside_image_root)")
 
 
 def add_trust_option(parser: argparse.ArgumentParser) -> None:
@@ -136,12 +145,20 @@ def stdout_to_stderr() -> Iterator[None]:
 
 def read_class_map(path: Path | None) -> dict[str, int] | None:
     """``--class-map FILE``: a JSON object of eval class name → model class index."""
+    from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
+
     if path is None:
         return None
     try:
-        return {str(k): int(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-    except (OSError, ValueError, AttributeError) as exc:
+        data = parse_json(read_bytes(path, "class_map"))
+    except UnsafeFile as exc:
+        raise InputError(f"{path}: cannot use the --class-map file ({exc.detail}); fix: pass a JSON object of "
+                         "class name → index") from None
+    except ValueError as exc:
         raise UsageError(f"{path}: not a JSON object of class name → index ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in data.values()):
+        raise UsageError(f"{path}: not a JSON object of class name → integer index; fix: write {{\"cat\": 3, ...}}")
+    return {str(k): int(v) for k, v in data.items()}
 
 
 def set_files(repset: Path | None) -> list[Path]:
@@ -197,9 +214,12 @@ def _interrupt_behind(exc: BaseException) -> BaseException | None:
 
 def run_guarded(args: argparse.Namespace, action: Any) -> int:
     """Run ``action(args)``; map errors to one-line messages and exit codes (tracebacks with --debug)."""
+    from repcurate.data.coco import images_outside_root
+
     try:
         try:
-            return int(action(args) or EXIT_OK)
+            with images_outside_root(bool(getattr(args, "allow_outside_root", False))):
+                return int(action(args) or EXIT_OK)
         except Exception as exc:
             interrupt = _interrupt_behind(exc)
             if interrupt is not None and not args.debug:

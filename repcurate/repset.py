@@ -3,7 +3,6 @@ MCT data generator."""
 from __future__ import annotations
 
 import hashlib
-import json
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import numpy as np
 from repcurate.errors import InputError
 from repcurate.io.atomic import json_bytes, write_directory, write_npz
 from repcurate.io.manifest_schema import manifest_problem
+from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -187,11 +187,13 @@ def load_manifest(directory: str | Path) -> dict[str, Any]:
     """The manifest of a ``repcurate build`` output directory, validated (tensors not read): its structure
     (:mod:`repcurate.io.manifest_schema`) and sample paths that stay below its root, else :class:`InputError`."""
     manifest_path = Path(directory) / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise InputError(f"{manifest_path}: not found; fix: pass a directory written by `repcurate build`")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
+        manifest = parse_json(read_bytes(manifest_path, "manifest"))
+    except UnsafeFile as exc:
+        if exc.reason == "not_found":
+            raise InputError(f"{manifest_path}: not found; fix: pass a directory written by `repcurate build`") from None
+        raise InputError(f"{manifest_path}: unusable manifest ({exc.detail}); fix: rebuild the set") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise InputError(f"{manifest_path}: unreadable manifest ({exc}); fix: rebuild the set") from None
     if not isinstance(manifest, dict):
         raise InputError(f"{manifest_path}: not a repcurate manifest (expected a JSON object); fix: rebuild the set")
@@ -202,6 +204,10 @@ def load_manifest(directory: str | Path) -> dict[str, Any]:
     problem = manifest_problem(manifest)
     if problem is not None:
         raise InputError(f"{manifest_path}: {problem} (damaged or tampered manifest); fix: rebuild the set with `repcurate build`")
+    calibration = manifest.get("calibration")
+    if not isinstance(calibration, dict) or not calibration.get("sha256"):
+        raise InputError(f"{manifest_path}: records no calibration integrity record (calibration.sha256): the tensors "
+                         "cannot be verified (damaged or tampered manifest); fix: rebuild the set with `repcurate build`")
     return manifest
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from repcurate.checks.registry import registered
 from repcurate.errors import UsageError
+from repcurate.io.safe_read import UnsafeFile, read_bytes
 
 #: Top-level keys that are not check ids.
 SUITE_KEYS = frozenset({"skip"})
@@ -45,9 +46,9 @@ def _table(data: Any, path: Path, where: str) -> dict[str, Any]:
 def read_config_file(path: Path) -> dict[str, Any]:
     """A TOML or JSON file; in a ``pyproject.toml`` the ``[tool.repcurate.check]`` table."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        text = read_bytes(path, "config").decode("utf-8")
+    except (UnsafeFile, UnicodeDecodeError) as exc:
+        reason = exc.detail if isinstance(exc, UnsafeFile) else "not UTF-8 text"
         raise UsageError(f"{path}: cannot read the config ({reason}); fix: pass an existing --config file") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)

@@ -152,7 +152,7 @@ class CheckContext:
     # ---------------------------------------------------------------- records
     @cached_property
     def repset_records(self) -> list[ImageRecord]:
-        return [ImageRecord(s["path"], s["label"], 0, s["content_fingerprint"]) for s in self.manifest["samples"]]
+        return [ImageRecord(s["path"], s["label"], s.get("size_bytes", 0), s["content_fingerprint"]) for s in self.manifest["samples"]]
 
     @property
     def eval_records(self) -> list[ImageRecord]:

@@ -77,7 +77,8 @@ def parity_view(entry: dict[str, Any], inputs: ReportInputs) -> dict[str, Any] |
                              "(a file named by the check JSON alone is not opened)")
     else:
         try:
-            image = decode_verified(Path(manifest["root"]), samples[row]["path"], samples[row]["content_fingerprint"]).image
+            image = decode_verified(Path(manifest["root"]), samples[row]["path"], samples[row]["content_fingerprint"],
+                                    size_bytes=samples[row].get("size_bytes")).image
         except DecodeError as exc:
             view["notes"].append(f"{chosen['file']}: not shown ({exc.reason}: {exc.detail}); only the stored tensor is shown")
     if image is not None:
@@ -126,7 +127,8 @@ class PreprocessingParityCheck(Check):
         for row in rows:  # the stored calibration tensor is the set's pipeline output for that file
             sample = ctx.manifest["samples"][row]
             try:  # only the file the set recorded: confined to its root, content fingerprint verified
-                candidate = eval_pre(decode_verified(ctx.repset_root, sample["path"], sample["content_fingerprint"]).image)
+                candidate = eval_pre(decode_verified(ctx.repset_root, sample["path"], sample["content_fingerprint"],
+                                                         size_bytes=sample.get("size_bytes")).image)
             except DecodeError as exc:
                 unread.append({"file": sample["path"], "reason": exc.reason})
                 continue

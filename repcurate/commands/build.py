@@ -347,7 +347,8 @@ def build(
         "unmet_quotas": [q.to_dict() for q in selection.quotas if q.unmet],
         "empty_classes": sorted(c for c in source.class_folders if c not in usable_labels),
         "empty_class_reasons": _empty_class_reasons(source.class_folders, usable_labels, skipped),
-        "samples": [{"index": i, "path": r.path, "label": labels[row], "content_fingerprint": r.fingerprint}
+        "samples": [{"index": i, "path": r.path, "label": labels[row], "content_fingerprint": r.fingerprint,
+                     "size_bytes": r.size_bytes}
                     for i, (row, r) in enumerate(zip(selection.indices, chosen))],
         "skipped": [s.to_dict() for s in skipped],
         "duplicates": [{"path": run.records[row].path, "duplicate_of": run.records[first].path}

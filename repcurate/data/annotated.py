@@ -7,6 +7,7 @@ image (its boxes travel with it to the selection) and every skipped annotation f
 from __future__ import annotations
 
 import os
+import stat as stat_module
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile, fingerprin
 from repcurate.data.segmentation_folder import read_segmentation_folder, segmentation_folders
 from repcurate.data.yolo import read_yolo
 from repcurate.errors import InputError
+from repcurate.io.safe_read import UnsafeFile
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
@@ -76,10 +78,13 @@ def _fingerprint_all(
         path, label = item
         rel = relative_path(path, root)
         try:
-            size = path.stat().st_size
-            if size == 0:
+            info = path.stat()
+            size = info.st_size
+            if size == 0 and stat_module.S_ISREG(info.st_mode):
                 return SkippedFile(rel, "empty_file", "the file has 0 bytes")
             return ImageRecord(rel, label, size, fingerprint_file(path))
+        except UnsafeFile as exc:
+            return SkippedFile(rel, "unreadable" if exc.reason == "not_found" else exc.reason, exc.detail)
         except FileNotFoundError:
             return SkippedFile(rel, "unreadable", "file not found (missing or a broken link)")
         except OSError as exc:

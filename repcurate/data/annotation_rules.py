@@ -10,11 +10,13 @@ A box with no area after clipping is ``empty_box``.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from repcurate.data.annotations import Box
+from repcurate.io.safe_read import UnsafeFile, cap, open_regular
 
 #: Fraction of the image's width / height a box corner may lie outside the image before it is refused.
 EDGE_TOLERANCE = 0.01
@@ -25,7 +27,7 @@ _EXIF_ORIENTATION = 274
 #: Every reason an annotation reader gives for a skipped file (plus the image reasons ``not_an_image`` and
 #: ``unreadable`` of :func:`repcurate.data.images.decode_image`, for an image whose header cannot be read).
 REASONS = ("label_out_of_range", "box_outside_image", "empty_box", "missing_image", "unknown_class",
-           "unparseable_label")
+           "unparseable_label", "unsupported_label_format", "not_a_regular_file", "too_large", "outside_image_root")
 
 
 class BadAnnotation(Exception):
@@ -41,16 +43,22 @@ def displayed_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` of the image as decoded (EXIF orientation applied), read from the header only.
 
     Raises :class:`BadAnnotation` (``missing_image``, ``not_an_image``, ``unreadable``) when there is no readable
-    image."""
+    image, ``not_a_regular_file`` (a FIFO or device is never handed to Pillow) or ``too_large``."""
     try:
-        with Image.open(path) as img:
+        handle = open_regular(path)
+    except UnsafeFile as exc:
+        raise BadAnnotation("missing_image" if exc.reason == "not_found" else
+                            exc.reason if exc.reason == "not_a_regular_file" else "unreadable", exc.detail) from None
+    try:
+        if os.fstat(handle.fileno()).st_size > cap("image"):
+            handle.close()
+            raise BadAnnotation("too_large", f"over the {cap('image')}-byte limit for an image file")
+        with handle, Image.open(handle) as img:
             width, height = img.size
             try:
                 orientation = img.getexif().get(_EXIF_ORIENTATION)
             except Exception:  # noqa: BLE001 - a broken EXIF block must not hide the image; Pillow raises many types
                 orientation = None
-    except FileNotFoundError:
-        raise BadAnnotation("missing_image", "the image file does not exist") from None
     except UnidentifiedImageError:
         raise BadAnnotation("not_an_image", "Pillow cannot identify this file as an image") from None
     except (OSError, ValueError) as exc:

@@ -106,14 +106,13 @@ def set_footprint(directory: str | os.PathLike[str] | None) -> Footprint:
     (``root``, ``train_source``: the images a report shows and ``confirm`` draws random sets from)."""
     if directory is None:
         return Footprint()
-    import json
+    from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
 
     directory = Path(directory)
     own = Footprint(files=tuple(directory / name for name in ("manifest.json", "calibration.npz", "projection.npz")))
     try:
-        with (directory / "manifest.json").open("rb") as handle:
-            manifest = json.loads(handle.read(_MANIFEST_READ_LIMIT))
-    except (OSError, ValueError, RecursionError):
+        manifest = parse_json(read_bytes(directory / "manifest.json", "manifest"))
+    except (UnsafeFile, ValueError):
         return own
     if not isinstance(manifest, dict):
         return own
@@ -126,6 +125,3 @@ def set_footprint(directory: str | os.PathLike[str] | None) -> Footprint:
                 location, images_dir=images_dir if isinstance(images_dir, str) and images_dir else None)
     return footprint
 
-
-#: A manifest larger than this is not read for its footprint (the command refuses it when it loads the set).
-_MANIFEST_READ_LIMIT = 64 << 20

@@ -1,14 +1,18 @@
 """Decode any supported image file to canonical RGB uint8, or say precisely why not."""
 from __future__ import annotations
 
+import errno
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from repcurate.io.safe_read import UnsafeFile, cap, open_regular
 
 #: File extensions recognised as images (matched case-insensitively).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -86,21 +90,29 @@ def decode_image(path: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, dr
 
     GIF and other animated formats give their first frame. ``draft`` (width, height) lets JPEG
     decode at a reduced scale no smaller than that (for thumbnails; never for model input). Raises
-    :class:`DecodeError` with a reason code: ``unreadable``, ``empty_file``, ``not_an_image``,
+    :class:`DecodeError` with a reason code: ``unreadable``, ``not_a_regular_file``, ``too_large``, ``empty_file``, ``not_an_image``,
     ``decompression_bomb``, ``truncated`` or ``corrupt``.
     """
     try:
-        handle: BinaryIO
+        handle: IO[bytes]
         if isinstance(path, bytes):
             size, handle = len(path), io.BytesIO(path)
         else:
-            size = path.stat().st_size
-            handle = path.open("rb")
+            handle = open_regular(path)  # a FIFO or device is never read (it would block or never end)
+            size = os.fstat(handle.fileno()).st_size
+    except UnsafeFile as exc:
+        if exc.reason == "not_found":
+            raise DecodeError("unreadable", os.strerror(errno.ENOENT)) from None
+        raise DecodeError(exc.reason, exc.detail) from None
     except OSError as exc:
         raise DecodeError("unreadable", exc.strerror or str(exc)) from None
     if size == 0:
         handle.close()
         raise DecodeError("empty_file", "the file has 0 bytes")
+    if size > cap("image"):
+        handle.close()
+        raise DecodeError("too_large", f"{size} bytes, over the {cap('image')}-byte limit for an image file "
+                                       "(raise it with REPCURATE_MAX_IMAGE_BYTES=BYTES)")
     with handle:
         try:
             # Pillow warns above its limit (silenced above); the size check below refuses such images.

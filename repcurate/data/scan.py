@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import os
+import stat as stat_module
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from typing import Any
 
 from repcurate.data.images import IMAGE_EXTENSIONS, is_image_path
 from repcurate.errors import InputError, UsageError
+from repcurate.io.safe_read import UnsafeFile, cap, open_regular, parse_json, read_text
 
 LAYOUTS = ("auto", "classes", "flat")
 _HASH_CHUNK = 1 << 20
@@ -100,9 +102,14 @@ def content_fingerprint(data: bytes) -> str:
 
 
 def fingerprint_file(path: Path) -> str:
-    """BLAKE2b-128 hex digest of a file's bytes."""
+    """BLAKE2b-128 hex digest of a file's bytes; :class:`~repcurate.io.safe_read.UnsafeFile` for a file that is not
+    a regular file (a FIFO or device is never read) or larger than the image cap."""
     digest = _content_hash()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > cap("image"):
+            raise UnsafeFile("too_large", f"{size} bytes, over the {cap('image')}-byte limit for an image file "
+                                          "(raise it with REPCURATE_MAX_IMAGE_BYTES=BYTES)")
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -224,13 +231,20 @@ def _suffix(name: str) -> str:
 
 
 def _stat_entry(rel: str, label: str | None, stat: Any) -> FileEntry | SkippedFile:
-    """A listed file's entry, or why it is skipped (missing, a broken link, unreadable metadata, 0 bytes)."""
+    """A listed file's entry, or why it is skipped (missing, a broken link, unreadable metadata, not a regular file,
+    0 bytes, over the image cap)."""
     try:
-        size = stat().st_size
+        info = stat()
     except FileNotFoundError:
         return SkippedFile(rel, "unreadable", "file not found (missing or a broken link)")
     except OSError as exc:
         return SkippedFile(rel, "unreadable", exc.strerror or str(exc))
+    if not stat_module.S_ISREG(info.st_mode):
+        return SkippedFile(rel, "not_a_regular_file", "not a regular file (a FIFO, device or socket): it is never read")
+    size = info.st_size
+    if size > cap("image"):
+        return SkippedFile(rel, "too_large", f"{size} bytes, over the {cap('image')}-byte limit for an image file "
+                                             "(raise it with REPCURATE_MAX_IMAGE_BYTES=BYTES)")
     if size == 0:
         return SkippedFile(rel, "empty_file", "the file has 0 bytes")
     return FileEntry(rel, label, size)
@@ -248,6 +262,8 @@ def fingerprint_files(listing: Listing, files: list[FileEntry], *, workers: int 
     def one(entry: FileEntry) -> ImageRecord | SkippedFile:
         try:
             return ImageRecord(entry.path, entry.label, entry.size_bytes, fingerprint_file(root / entry.path))
+        except UnsafeFile as exc:
+            return SkippedFile(entry.path, "unreadable" if exc.reason == "not_found" else exc.reason, exc.detail)
         except FileNotFoundError:
             return SkippedFile(entry.path, "unreadable", "file not found (missing or a broken link)")
         except OSError as exc:
@@ -285,6 +301,9 @@ def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = 
     if not root.exists():
         raise InputError(f"{root}: directory not found; fix: pass an existing image folder")
     if not root.is_dir():
+        if not root.is_file():
+            raise InputError(f"{root}: not a folder nor a regular file (a FIFO, device or socket is never read); "
+                             "fix: pass an image folder, a list file or an annotated dataset")
         raise InputError(f"{root}: not a directory; fix: pass a folder (or use a list file for CSV/JSONL)")
     root = root.resolve()
     require_text_path(root)
@@ -344,17 +363,23 @@ def read_list_rows(list_file: Path) -> list[tuple[int, str, str | None]]:
     """Rows ``(line_number, path, label)`` of a CSV (header with ``path``[, ``label``]) or JSONL file."""
     rows: list[tuple[int, str, str | None]] = []
     try:
-        text = list_file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{list_file}: cannot read the list file ({exc}); fix: pass a UTF-8 CSV or JSONL file") from None
+        text = read_text(list_file, "list")
+    except UnsafeFile as exc:
+        raise InputError(f"{list_file}: cannot use the list file ({exc.detail}); fix: pass a UTF-8 CSV or JSONL "
+                         "file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{list_file}: cannot read the list file (not UTF-8 text); fix: pass a UTF-8 CSV or JSONL "
+                         "file") from None
     if list_file.suffix.lower() in (".jsonl", ".ndjson"):
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = parse_json(line)
             except json.JSONDecodeError as exc:
                 raise InputError(f"{list_file}:{number}: invalid JSON ({exc.msg}); fix: one JSON object per line") from None
+            except UnsafeFile as exc:
+                raise InputError(f"{list_file}:{number}: {exc.detail}; fix: one flat JSON object per line") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("path"), str):
                 raise InputError(f'{list_file}:{number}: each line needs a "path" string; fix: {{"path": "a.jpg", "label": "cat"}}')
             label = obj.get("label")

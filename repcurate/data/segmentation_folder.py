@@ -16,6 +16,7 @@ object quotas balance). An image without a mask is a background image; a mask wi
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from repcurate.data.annotation_rules import BadAnnotation, displayed_size
 from repcurate.data.annotations import AnnotatedDataset, AnnotatedImage, Box, SkippedAnnotation
 from repcurate.data.images import is_image_path
 from repcurate.errors import InputError
+from repcurate.io.safe_read import UnsafeFile, read_bytes, read_text
 
 #: (image folder, mask folder) pairs recognised, in the order they are tried.
 LAYOUTS = (("images", "masks"), ("JPEGImages", "SegmentationClass"))
@@ -46,9 +48,13 @@ def _names(root: Path) -> tuple[str, ...] | None:
     if not path.is_file():
         return None
     try:
-        names = tuple(line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the class names ({exc}); fix: one class name per line, UTF-8") from None
+        names = tuple(line.strip() for line in read_text(path, "names").splitlines() if line.strip())
+    except UnsafeFile as exc:
+        raise InputError(f"{path}: cannot use the class names ({exc.detail}); fix: one class name per line, "
+                         "UTF-8") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: cannot read the class names (not UTF-8 text); fix: one class name per line, "
+                         "UTF-8") from None
     if not names:
         raise InputError(f"{path}: no class names; fix: one class name per line (line 1 = class 0)")
     return names
@@ -57,7 +63,12 @@ def _names(root: Path) -> tuple[str, ...] | None:
 def mask_objects(mask_path: Path, width: int, height: int, classes: int | None) -> tuple[Box, ...]:
     """One box per class present in the mask (0 and 255 excluded), bounding that class's pixels."""
     try:
-        with Image.open(mask_path) as img:
+        data = read_bytes(mask_path, "mask")
+    except UnsafeFile as exc:
+        reason = exc.reason if exc.reason in ("not_a_regular_file", "too_large") else "unparseable_label"
+        raise BadAnnotation(reason, f"cannot read the mask ({exc.detail})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
             if img.mode not in ("P", "L", "I", "I;16", "1"):
                 raise BadAnnotation("unparseable_label", f"a {img.mode} mask; fix: store class ids as a palette "
                                                          "or greyscale PNG")

@@ -38,7 +38,8 @@ def load_sample(record: ImageRecord, root: Path, preprocessor: Preprocessor, max
     only when its content still matches ``record.fingerprint`` (the cache is keyed by it) and its path stays
     below ``root`` (see :mod:`repcurate.data.set_files`)."""
     try:
-        decoded = decode_verified(root, record.path, record.fingerprint, max_pixels=max_pixels)
+        decoded = decode_verified(root, record.path, record.fingerprint, max_pixels=max_pixels,
+                                  size_bytes=record.size_bytes)
     except DecodeError as exc:
         return LoadedSample(record, failure=SkippedFile(record.path, exc.reason, exc.detail))
     try:

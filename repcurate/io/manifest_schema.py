@@ -44,7 +44,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "samples": {"type": "array", "items": {
             "type": "object", "required": ["path", "label", "content_fingerprint"],
             "properties": {"index": _COUNT, "path": {"type": "string"}, "label": _STRING_OR_NULL,
-                           "content_fingerprint": {"type": "string"}}}},
+                           "content_fingerprint": {"type": "string"}, "size_bytes": _COUNT}}},
         "skipped": {"type": "array", "items": {
             "type": "object", "required": ["path", "reason"],
             "properties": {"path": {"type": "string"}, "reason": {"type": "string"}, "detail": {"type": "string"}}}},

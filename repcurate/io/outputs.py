@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from repcurate.errors import UsageError
+from repcurate.io.safe_read import UnsafeFile, open_regular
 from repcurate.io.signals import deferred_signals
 
 #: Files a repcurate output directory may hold (a set, a ``confirm --export``, HTML reports written beside them).
@@ -106,20 +107,25 @@ def code_file(spec: object) -> Path | None:
     return None
 
 
-def _is_own_html(path: Path) -> bool:
+def _head(path: Path, limit: int) -> bytes | None:
+    """The first ``limit`` bytes of regular file ``path`` (a FIFO or device is never read), else None."""
     try:
-        with path.open("rb") as handle:
-            return HTML_GENERATOR_MARK in handle.read(_HTML_HEAD_BYTES)
-    except OSError:
-        return False
+        with open_regular(path) as handle:
+            return handle.read(limit)
+    except (UnsafeFile, OSError):
+        return None
+
+
+def _is_own_html(path: Path) -> bool:
+    head = _head(path, _HTML_HEAD_BYTES)
+    return head is not None and HTML_GENERATOR_MARK in head
 
 
 def _carries_own_marker(directory: Path) -> bool:
     for name, key in (("manifest.json", "tool"), ("export.json", "repcurate_version")):
         try:
-            with (directory / name).open("rb") as handle:
-                data = json.loads(handle.read(_MARKER_READ_LIMIT))
-        except (OSError, ValueError, RecursionError):
+            data = json.loads(_head(directory / name, _MARKER_READ_LIMIT) or b"")
+        except (ValueError, RecursionError):
             continue
         if isinstance(data, dict) and (data.get(key, {}).get("name") == "repcurate" if key == "tool"
                                        else isinstance(data.get(key), str)):
@@ -130,8 +136,8 @@ def _carries_own_marker(directory: Path) -> bool:
 def _listed_export_files(directory: Path) -> frozenset[str]:
     """The plain file names a ``repcurate export`` lists in its ``export.json`` (``files``)."""
     try:
-        listed = json.loads((directory / "export.json").read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
+        listed = json.loads(_head(directory / "export.json", _MARKER_READ_LIMIT) or b"").get("files", [])
+    except (ValueError, AttributeError, RecursionError):
         return frozenset()
     if not isinstance(listed, list):
         return frozenset()
@@ -172,9 +178,8 @@ def probe_writable(target: Path, *, option: str = "--out") -> None:
 def is_set_directory(directory: Path) -> bool:
     """Whether ``directory`` holds a ``repcurate build`` set (a repcurate ``manifest.json``)."""
     try:
-        with (directory / "manifest.json").open("rb") as handle:
-            data = json.loads(handle.read(_MARKER_READ_LIMIT))
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(_head(directory / "manifest.json", _MARKER_READ_LIMIT) or b"")
+    except (ValueError, RecursionError):
         return False
     return isinstance(data, dict) and isinstance(data.get("tool"), dict) and data["tool"].get("name") == "repcurate"
 

@@ -90,7 +90,7 @@ _NOT_SHOWN = {"content_changed": "the file changed since the build",
 def _one(root: Path, sample: dict[str, Any], max_side: int) -> tuple[Image.Image | None, str]:
     """The sample's file, only when its path stays below ``root`` and its content matches the fingerprint."""
     try:
-        return decode_verified(root, sample["path"], sample.get("content_fingerprint"),
+        return decode_verified(root, sample["path"], sample.get("content_fingerprint"), size_bytes=sample.get("size_bytes"),
                                draft=(2 * max_side, 2 * max_side)).image, ""
     except DecodeError as exc:
         why = _NOT_SHOWN.get(exc.reason, f"the file no longer decodes ({exc.reason})")

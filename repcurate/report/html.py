@@ -33,6 +33,7 @@ from repcurate.errors import InputError, MissingDependencyError, UsageError
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
 from repcurate.io.atomic import write_text_atomic
+from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
 from repcurate.options import DEFAULT_SIZE
 from repcurate.render import figures
 from repcurate.render.grid_points import point_of, point_title, point_value, point_words
@@ -64,10 +65,13 @@ def _section_data(value: SectionInput, kind: str) -> tuple[dict[str, Any] | None
     if isinstance(value, (str, Path)):
         source = str(value)
         try:
-            data = json.loads(Path(value).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"{value}: not found; fix: pass the file written by `{_PRODUCER[kind]}`") from None
-        except (OSError, ValueError) as exc:
+            data = parse_json(read_bytes(Path(value), "report"))
+        except UnsafeFile as exc:
+            if exc.reason == "not_found":
+                raise InputError(f"{value}: not found; fix: pass the file written by `{_PRODUCER[kind]}`") from None
+            raise InputError(f"{value}: cannot use the file ({exc.detail}); fix: pass the file written by "
+                             f"`{_PRODUCER[kind]}`") from None
+        except ValueError as exc:
             raise InputError(f"{value}: unreadable JSON ({exc}); fix: pass the file written by `{_PRODUCER[kind]}`") from None
     elif isinstance(value, dict):
         data = value

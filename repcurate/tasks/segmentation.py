@@ -50,12 +50,16 @@ def read_masks(images: list[Any], hw: tuple[int, int], frame_of: Callable[[int, 
     Without ``frame_of``, or where the preprocessing stretches the whole image onto the input, the mask is resized
     (nearest); where it letterboxes or crops (``frame_of(width, height)``, see :mod:`repcurate.data.geometry`), the mask
     is placed as the image was, and output pixels on the padding are :data:`IGNORE`."""
+    import io
+
     from PIL import Image
+
+    from repcurate.io.safe_read import UnsafeFile, read_bytes
 
     masks = []
     for image in images:
         try:
-            with Image.open(image.mask) as opened:
+            with Image.open(io.BytesIO(read_bytes(image.mask, "mask"))) as opened:
                 frame = (frame_of(image.width or opened.width, image.height or opened.height)
                          if frame_of is not None else None)
                 if frame is None or (frame.kind == "resize" and frame.pad_x == frame.pad_y == 0):
@@ -63,6 +67,8 @@ def read_masks(images: list[Any], hw: tuple[int, int], frame_of: Callable[[int, 
                     masks.append(np.asarray(mask, dtype=np.int64))
                 else:
                     masks.append(frame.mask_to_input(np.asarray(opened, dtype=np.int64), hw, IGNORE))
+        except UnsafeFile as exc:
+            raise InputError(f"{image.mask}: cannot read the mask ({exc.detail}); fix: give a PNG of class ids") from None
         except OSError as exc:
             raise InputError(f"{image.mask}: cannot read the mask ({exc}); fix: give a PNG of class ids") from exc
     return np.stack(masks)

@@ -480,13 +480,21 @@ def test_broken_symlink_is_unreadable(tmp_path):
     assert err.detail == "No such file or directory"
 
 
-def test_missing_file_and_directory_are_unreadable(tmp_path):
+def test_missing_file_is_unreadable_and_a_directory_not_a_regular_file(tmp_path):
     assert _reason(tmp_path / "missing.jpg").reason == "unreadable"
     folder = tmp_path / "folder.png"
     folder.mkdir()
     err = _reason(folder)
-    assert err.reason == "unreadable"
-    assert err.detail == "Is a directory"
+    assert err.reason == "not_a_regular_file"
+    assert "folder" in err.detail
+
+
+def test_fifo_and_device_images_are_never_read(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it for reading would block until a writer appears
+    assert _reason(tmp_path / "pipe.png").reason == "not_a_regular_file"
+    os.symlink("/dev/zero", tmp_path / "zero.png")  # reading it would never end
+    err = _reason(tmp_path / "zero.png")
+    assert err.reason == "not_a_regular_file" and "character device" in err.detail
 
 
 # --------------------------------------------------------------------------- extensions

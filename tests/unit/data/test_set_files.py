@@ -49,7 +49,7 @@ def test_only_regular_files_are_opened(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.png")  # reading it would never end
     with pytest.raises(DecodeError) as fifo:
         read_verified(tmp_path, "pipe.png", "0" * 32)
-    assert fifo.value.reason == "unreadable"
+    assert fifo.value.reason == "not_a_regular_file"
     with pytest.raises(DecodeError) as missing:
         read_verified(tmp_path, "missing.png", "0" * 32)
     assert missing.value.reason == "unreadable"

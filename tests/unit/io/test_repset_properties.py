@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -84,10 +85,20 @@ def test_a_manifest_build_writes_passes_the_schema(tmp_path: Path) -> None:
     RepresentativeSet(tensors, valid_manifest()).save(tmp_path / "set")
     loaded = load(tmp_path / "set")
     assert loaded.manifest["samples"][2]["path"] == "a/2.png"
-    old = dict(valid_manifest())  # written before `projection` and `calibration` existed
+    old = {**valid_manifest(), "calibration": loaded.manifest["calibration"]}  # written before `projection` existed
     old.pop("coverage"), old.pop("domain_match")
     _write(tmp_path / "old", old)
     assert load_manifest(tmp_path / "old")["root"] == "/nonexistent/train"
+
+
+def test_a_manifest_without_its_calibration_record_is_refused(tmp_path: Path) -> None:
+    # without the record a swapped calibration.npz could not be detected: the set is refused, not trusted
+    RepresentativeSet(np.zeros((SAMPLES, 2), np.float32), valid_manifest()).save(tmp_path / "set")
+    manifest = json.loads((tmp_path / "set" / MANIFEST_NAME).read_text())
+    del manifest["calibration"]
+    (tmp_path / "set" / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="calibration integrity record"):
+        load(tmp_path / "set")
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
