@@ -90,8 +90,11 @@ class TensorStore:
             verify(array, index.get("checksum"))
         except FileNotFoundError:
             return None
-        except (DamagedCacheFile, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        except (DamagedCacheFile, ValueError, KeyError, TypeError, RecursionError) as exc:
             self.discard(key, exc)
+            return None
+        except OSError as exc:  # not damage (no permission, an I/O error): leave it, decode, try to rewrite it
+            log.info("tensor cache entry %s unreadable (%s); decoding again", array_path, exc.strerror or exc)
             return None
         try:
             os.utime(index_path)
