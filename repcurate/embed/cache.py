@@ -157,6 +157,8 @@ class EmbeddingCache:
 
     def _disable(self, exc: BaseException) -> None:
         self._close_quietly()
+        release(self._lock)  # nothing open to protect from a prune
+        self._lock = None
         _warn_once(f"{self.label} {self.path} unusable ({_reason(exc)}); running without the cache")
 
     def _recover(self, exc: BaseException) -> None:
@@ -252,3 +254,6 @@ class EmbeddingCache:
         self._lock = None
         if was_open:
             enforce_cap(self.path.parent)
+
+    def __del__(self) -> None:  # a cache dropped without close() must not keep the folder's lock for the process's life
+        release(getattr(self, "_lock", None))
