@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,11 +277,14 @@ def _lock(path: Path, operation: int) -> int | None:
     ``operation`` is non-blocking and another holder has it."""
     if fcntl is None:
         return None
+    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fd = os.open(path, flags, 0o644)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device in its place: no lock rather than a hang
+            raise OSError(f"{path} is not a regular file")
         fcntl.flock(fd, operation)
     except OSError:
         os.close(fd)
