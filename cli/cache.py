@@ -87,5 +87,5 @@ def run_prune(args: argparse.Namespace) -> int:
     sys.stdout.write(f"{directory}: freed {format_size(result.freed)}{f' ({counts})' if counts else ''}; "
                      f"{format_size(result.after)} left ({_cap_text(cap)})\n")
     for item in result.in_use:
-        sys.stdout.write(f"  kept {item.paths[0]} ({format_size(item.size)}): a running repcurate has it open\n")
+        sys.stdout.write(f"  kept {item.paths[0]} ({format_size(item.size)}): in use by another run (or the folder's lock file is unusable)\n")
     return 0
