@@ -13,6 +13,7 @@ from repcurate.runtime import quiet_tensorflow, tune_allocator
 from repcurate.version import __version__
 
 from . import build as build_command
+from . import cache as cache_command
 from . import check as check_command
 from . import confirm as confirm_command
 from . import doctor as doctor_command
@@ -41,6 +42,7 @@ def make_parser() -> argparse.ArgumentParser:
     doctor_command.register(subparsers)
     export_command.register(subparsers)
     report_command.register(subparsers)
+    cache_command.register(subparsers)
     return parser
 
 

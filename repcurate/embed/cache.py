@@ -4,6 +4,12 @@ The cache only ever saves work, so it never ends a build: a corrupt or truncated
 aside (``<name>.corrupt-<timestamp>``, with its ``-wal`` / ``-shm`` files) and a fresh one started;
 a cache that cannot be used at all (the directory is a file, not writable, the disk is full, the
 database stays locked) is reported once and the run goes on without it.
+
+Every row carries the checksum of its vector's bytes, checked on read: a vector whose bytes changed in place is
+not served (one warning) and is computed again and rewritten. A FIFO, device or dangling link in place of the
+database or its ``-wal`` / ``-shm`` is removed (with a warning) before SQLite opens anything, so it never blocks.
+While open, the database holds the cache folder's shared lock, so a concurrent prune never removes it
+(:mod:`repcurate.embed.cache_folder`); closing it keeps the folder under its size cap.
 """
 from __future__ import annotations
 
@@ -15,9 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from repcurate.embed.cache_files import checksum, irregular
+from repcurate.embed.cache_folder import embedding_file_name, enforce_cap, hold_shared, release
+
 log = logging.getLogger("repcurate")
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS embeddings (content TEXT PRIMARY KEY, dim INTEGER, vec BLOB)"
+SCHEMA = "CREATE TABLE IF NOT EXISTS embeddings (content TEXT PRIMARY KEY, dim INTEGER, vec BLOB, checksum TEXT)"
 #: SQLite primary result codes that mean the file is damaged or not a database at all.
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 #: SQLite primary result codes that mean another connection holds the database for now.
@@ -71,10 +80,10 @@ class EmbeddingCache:
     #: How warnings name the cache.
     label = "embedding cache"
     #: The statement :meth:`put_many` runs once per :meth:`_row`.
-    insert = "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)"
+    insert = "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)"
 
     def __init__(self, directory: Path, model_fingerprint: str, preprocessing_fingerprint: str) -> None:
-        self._start(Path(directory) / f"emb-{model_fingerprint[:16]}-{preprocessing_fingerprint[:16]}.sqlite")
+        self._start(Path(directory) / embedding_file_name(model_fingerprint, preprocessing_fingerprint))
 
     def _start(self, path: Path) -> None:
         """Open (creating) the database at ``path``, or recover from what keeps it from opening."""
@@ -82,8 +91,10 @@ class EmbeddingCache:
         self.quarantined: Path | None = None
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
+        self._lock: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = hold_shared(self.path.parent)  # before connecting: a prune never removes an open database
             self._open()
         except (OSError, sqlite3.Error) as exc:
             self._recover(exc)
@@ -112,10 +123,26 @@ class EmbeddingCache:
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
 
+    def _remove_irregular(self) -> None:
+        """Remove a FIFO, socket, device or dangling link in place of the database or its WAL files (SQLite would
+        block on it or read a device); with the database, its WAL files go too. A folder is left: SQLite refuses it."""
+        sides = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+        main_gone = False
+        for side in sides:
+            if (main_gone and side.exists()) or (irregular(side) and not side.is_dir()):
+                side.unlink(missing_ok=True)
+                main_gone = main_gone or side == self.path
+                _warn_once(f"{self.label} {side} was not a regular file; removed it")
+
     def _connect(self) -> None:
+        self._remove_irregular()
         self._db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S)
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)
+        try:
+            os.utime(self.path)  # used now: the least recently used databases are evicted first
+        except OSError:
+            pass
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(self.schema)
         self._db.commit()
@@ -130,6 +157,8 @@ class EmbeddingCache:
 
     def _disable(self, exc: BaseException) -> None:
         self._close_quietly()
+        release(self._lock)  # nothing open to protect from a prune
+        self._lock = None
         _warn_once(f"{self.label} {self.path} unusable ({_reason(exc)}); running without the cache")
 
     def _recover(self, exc: BaseException) -> None:
@@ -171,17 +200,22 @@ class EmbeddingCache:
     def _select(self, unique: list[str]) -> dict[str, np.ndarray]:
         assert self._db is not None
         found: dict[str, np.ndarray] = {}
+        damaged = 0
         for start in range(0, len(unique), 500):
             chunk = unique[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, dim, blob in self._db.execute(
-                f"SELECT content, dim, vec FROM embeddings WHERE content IN ({marks})", chunk
+            for key, dim, blob, digest in self._db.execute(
+                f"SELECT content, dim, vec, checksum FROM embeddings WHERE content IN ({marks})", chunk
             ):
-                if not isinstance(blob, bytes) or len(blob) % 4:
+                if not isinstance(blob, bytes) or len(blob) % 4 or digest != checksum(blob):
+                    damaged += 1
                     continue
                 vec = np.frombuffer(blob, dtype=np.float32)
                 if vec.shape[0] == dim and np.isfinite(vec).all():
                     found[key] = vec
+        if damaged:
+            _warn_once(f"{self.label} {self.path}: {damaged} cached vectors do not match their checksum; "
+                       "computing them again")
         return found
 
     def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
@@ -209,7 +243,17 @@ class EmbeddingCache:
                 self._recover(exc)
 
     def _row(self, key: str, value: np.ndarray) -> tuple[object, ...]:
-        return key, int(value.shape[0]), np.ascontiguousarray(value, dtype=np.float32).tobytes()
+        blob = np.ascontiguousarray(value, dtype=np.float32).tobytes()
+        return key, int(value.shape[0]), blob, checksum(blob)
 
     def close(self) -> None:
+        """Close the database, release the folder's lock and keep the folder under its size cap."""
+        was_open = self._db is not None
         self._close_quietly()
+        release(self._lock)
+        self._lock = None
+        if was_open:
+            enforce_cap(self.path.parent)
+
+    def __del__(self) -> None:  # a cache dropped without close() must not keep the folder's lock for the process's life
+        release(getattr(self, "_lock", None))

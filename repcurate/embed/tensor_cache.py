@@ -3,18 +3,20 @@ not once per run, and a second run starts at once; ``build`` keeps its chosen fi
 rebuild of an unchanged folder decodes nothing.
 
 One entry per *load*: the stacked float32 array of the records that loaded, as a ``.npy`` file, and a small JSON
-index (which content fingerprint each row holds), in ``tensors-<preprocessing>/`` next to the embedding caches.
-An entry's name is a hash of the preprocessing fingerprint (behaviour, not source: see
+index (which content fingerprint each row holds, the array's size and checksum), in ``tensors-v2-<preprocessing>/``
+next to the embedding caches. An entry's name is a hash of the preprocessing fingerprint (behaviour, not source: see
 :mod:`repcurate.data.preprocess`), the decode limit and the ordered content fingerprints of the records, so the same
 eval folder (and ``--max-eval`` sample) under the same preprocessing finds it; any other list is another entry.
-A warm load memory-maps the array (copy-on-write: the caller may write to it, the file never changes), so it
-costs no decoding and no reading beyond what the caller touches.
+A warm load memory-maps the array (copy-on-write: the caller may write to it, the file never changes) after checking
+its bytes against the checksum, so it costs no decoding.
 
 Both files are written to hidden temporary siblings and renamed into place (array first, index last), so
 concurrent runs never see half an entry: two writers of one entry write the same bytes and the last rename wins.
 Files that failed to decode are not cached (they are decoded again, for their skip reason). Like the embedding
-cache it only ever saves work: an entry that does not read back (damaged, truncated, an index that does not match
-its array) is decoded again and rewritten, and a cache directory that cannot be written is reported once.
+cache it only ever saves work: an entry that does not read back (not a regular file, truncated, values changed in
+place, an index that does not match its array) is removed with one warning, decoded again and rewritten, and a cache
+directory that cannot be written is reported once. The folder is kept under its size cap by
+:mod:`repcurate.embed.cache_folder`.
 """
 from __future__ import annotations
 
@@ -25,20 +27,25 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.preprocess import Preprocessor
 from repcurate.data.scan import ImageRecord, SkippedFile
+from repcurate.embed.cache_files import DamagedCacheFile, checksum, open_regular, verify
+from repcurate.embed.cache_folder import enforce_cap, tensor_folder_name
 from repcurate.errors import InputError
 from repcurate.io.atomic import clear_stale_staging, staging_prefix
 
 log = logging.getLogger("repcurate")
 
-#: Bumped when the entry layout changes (old entries are then simply not found).
-FORMAT = 1
+#: Bumped when the entry layout changes; the folder is named after it, so the cache folder's upkeep
+#: (:mod:`repcurate.embed.cache_folder`) removes the folders of earlier versions.
+FORMAT = 2
+#: The largest index file read (a row is a 64-character fingerprint): a bigger one is damage, not an entry.
+MAX_INDEX_BYTES = 256 * 2**20
 #: Messages already logged in this process (a cache that cannot be written warns once).
 _warned: set[str] = set()
 
@@ -54,7 +61,7 @@ class TensorStore:
 
     def __init__(self, directory: Path, preprocessing_fingerprint: str) -> None:
         self.preprocessing = preprocessing_fingerprint
-        self.directory = Path(directory) / f"tensors-{preprocessing_fingerprint[:32]}"
+        self.directory = Path(directory) / tensor_folder_name(preprocessing_fingerprint)
 
     def key(self, fingerprints: list[str], max_pixels: int) -> str:
         """The entry name of a load of these contents (in this order) with this decode limit."""
@@ -67,41 +74,95 @@ class TensorStore:
         return self.directory / f"{key}.npy", self.directory / f"{key}.json"
 
     def get(self, key: str) -> tuple[np.ndarray, list[str]] | None:
-        """The entry's array (memory-mapped, copy-on-write) and its rows' fingerprints; None when absent or damaged."""
+        """The entry's array (memory-mapped, copy-on-write) and its rows' fingerprints; None when absent or damaged.
+
+        The index and the array must be regular files (a FIFO never blocks), the array's size, header and shape must
+        be what the index records, and its bytes must match the recorded checksum; otherwise the entry is removed with
+        a warning, and the caller decodes again. A good entry is marked as used now (least-recently-used eviction)."""
         array_path, index_path = self.paths(key)
         try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
+            index = _read_index(index_path)
+            rows = index["rows"]
+            if (index.get("format") != FORMAT or not isinstance(rows, list)
+                    or not all(isinstance(row, str) for row in rows)):
+                raise DamagedCacheFile("index not in this version's layout")
+            array = _map_array(array_path, index)
+            verify(array, index.get("checksum"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            log.info("eval tensor cache entry %s unreadable (%s); decoding again", index_path, exc)
+        except (DamagedCacheFile, ValueError, KeyError, TypeError, RecursionError) as exc:
+            self.discard(key, exc)
+            return None
+        except OSError as exc:  # not damage (no permission, an I/O error): leave it, decode, try to rewrite it
+            log.info("tensor cache entry %s unreadable (%s); decoding again", array_path, exc.strerror or exc)
             return None
         try:
-            rows = index["rows"]
-            array = np.load(array_path, mmap_mode="c", allow_pickle=False)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.info("eval tensor cache entry %s unreadable (%s); decoding again", array_path, exc)
-            return None
-        if (index.get("format") != FORMAT or not isinstance(rows, list) or array.dtype != np.float32
-                or array.ndim < 1 or array.shape[0] != len(rows) or list(array.shape[1:]) != index.get("sample_shape")):
-            log.info("eval tensor cache entry %s does not match its index; decoding again", array_path)
-            return None
+            os.utime(index_path)
+        except OSError:
+            pass
         return array, rows
+
+    def discard(self, key: str, why: BaseException) -> None:
+        """Remove a damaged entry (index first, so nobody maps an array without it), with one warning."""
+        array_path, index_path = self.paths(key)
+        reason = str(why) if isinstance(why, DamagedCacheFile) else f"{type(why).__name__}: {why}"
+        _warn_once(f"tensor cache entry {array_path} is damaged ({reason}); removed it, decoding again")
+        for path in (index_path, array_path):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def put(self, key: str, array: np.ndarray, rows: list[str]) -> None:
         """Write an entry (array, then index, each renamed into place); a failure is reported once, never raised."""
         array_path, index_path = self.paths(key)
+        array = np.ascontiguousarray(array, dtype=np.float32)
         index = {"format": FORMAT, "preprocessing": self.preprocessing, "rows": rows,
-                 "sample_shape": list(array.shape[1:])}
+                 "sample_shape": list(array.shape[1:]), "checksum": checksum(array)}
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _write_atomic(array_path, lambda out: np.lib.format.write_array(out, np.ascontiguousarray(array),
-                                                                            allow_pickle=False))
+            _write_atomic(array_path, lambda out: np.lib.format.write_array(out, array, allow_pickle=False))
+            index["file_bytes"] = array_path.stat().st_size
             _write_atomic(index_path, lambda out: out.write(json.dumps(index).encode("utf-8")))
         except OSError as exc:
             _warn_once(f"eval tensor cache {self.directory} unusable ({exc.strerror or exc}); running without it")
+            return
+        enforce_cap(self.directory.parent)
+
+
+def _read_index(path: Path) -> dict[str, Any]:
+    """An entry's JSON index, read only from a regular file of a bounded size."""
+    with open_regular(path, max_bytes=MAX_INDEX_BYTES) as handle:
+        index = json.loads(handle.read().decode("utf-8"))
+    if not isinstance(index, dict):
+        raise DamagedCacheFile("index is not a JSON object")
+    return index
+
+
+def _map_array(path: Path, index: dict[str, Any]) -> np.ndarray:
+    """Memory-map (copy-on-write) the entry's ``.npy`` through a descriptor opened without blocking, after checking
+    that it is a regular file of exactly the recorded size whose header matches the index."""
+    size = index.get("file_bytes")
+    if not isinstance(size, int) or size < 0:
+        raise DamagedCacheFile("no file size recorded")
+    with open_regular(path, max_bytes=size) as handle:
+        if os.fstat(handle.fileno()).st_size != size:
+            raise DamagedCacheFile(f"{os.fstat(handle.fileno()).st_size} bytes, not the {size} recorded")
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise DamagedCacheFile(f"unexpected .npy version {version}")
+        rows = len(index["rows"])
+        if (dtype != np.float32 or fortran or len(shape) < 1 or shape[0] != rows
+                or list(shape[1:]) != index.get("sample_shape") or rows == 0):
+            raise DamagedCacheFile("array header does not match the index")
+        offset = handle.tell()
+        if offset + int(np.prod(shape)) * 4 != size:
+            raise DamagedCacheFile("array size does not match its header")
+        return np.memmap(handle, dtype=np.float32, mode="c", shape=tuple(shape), offset=offset)
 
 
 def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:

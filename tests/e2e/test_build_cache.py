@@ -74,3 +74,45 @@ def test_concurrent_builds_share_one_cache(project, tmp_path) -> None:
     assert not any(_warnings(err) for _, err in results), results
     assert (tmp_path / "x" / "manifest.json").read_bytes() == (tmp_path / "y" / "manifest.json").read_bytes()
     assert not list(cache.glob("*.corrupt-*"))
+
+
+def _tensor_entry(cache: Path) -> Path:
+    [array] = list(cache.glob("tensors-*/*.npy"))  # the chosen files' tensors of the one build
+    return array
+
+
+def test_a_tampered_tensor_entry_is_decoded_again_and_the_set_equals_a_clean_build(project, tmp_path, cli) -> None:
+    """Values of the build's cached tensors overwritten in place (same header, same size): the rebuild warns once,
+    decodes the chosen files again and writes the clean build's calibration.npz and manifest."""
+    from tests.unit.embed.test_cache_integrity import tamper_in_place
+
+    cache = tmp_path / "cache"
+    clean = cli(*_args(project, tmp_path / "clean", cache))
+    assert clean.returncode == 0, clean.stderr
+    array = _tensor_entry(cache)
+    tamper_in_place(array)
+    rebuilt = cli(*_args(project, tmp_path / "rebuilt", cache))
+    assert rebuilt.returncode == 0 and "Traceback" not in rebuilt.stderr, rebuilt.stderr
+    damaged = [line for line in rebuilt.stderr.splitlines() if "tensor cache entry" in line]
+    assert len(damaged) == 1 and str(array) in damaged[0] and "does not match its checksum" in damaged[0], rebuilt.stderr
+    for name in ("calibration.npz", "manifest.json"):
+        assert (tmp_path / "rebuilt" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
+
+
+def test_a_fifo_in_place_of_a_tensor_entry_does_not_hang_the_build(project, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    exe = Path(sys.executable).parent / "repcurate"
+    first = subprocess.run([str(exe), *_args(project, tmp_path / "a", cache)], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    array = _tensor_entry(cache)
+    array.unlink()
+    os.mkfifo(array)
+    try:
+        again = subprocess.run([str(exe), *_args(project, tmp_path / "b", cache)], capture_output=True, text=True,
+                               timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"build hung on the FIFO {array}")
+    assert again.returncode == 0, again.stderr
+    assert f"tensor cache entry {array} is damaged (not a regular file)" in again.stderr
+    assert (tmp_path / "b" / "calibration.npz").read_bytes() == (tmp_path / "a" / "calibration.npz").read_bytes()
+    assert array.is_file()
