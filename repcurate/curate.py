@@ -17,7 +17,7 @@ from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, is_list_file, list_source, scan
 from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
-from repcurate.embed.engine import EmbeddingEngine, EngineSettings
+from repcurate.embed.engine import DEFAULT_RAY_TIMEOUT, MAX_RAY_TIMEOUT, EmbeddingEngine, EngineSettings
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
 from repcurate.embed.tensor_cache import load_tensors_cached_skipping
@@ -195,6 +195,7 @@ def build(
     ray_address: str | None = None,
     ray_actors: int | None = None,
     pool: int | str | None = None,
+    ray_timeout: float = DEFAULT_RAY_TIMEOUT,
 ) -> BuildResult:
     """Curate a representative set from ``train_dir`` (a folder, a CSV/JSONL list, or an annotated dataset:
     a YOLO ``data.yaml`` / COCO ``instances_*.json`` / segmentation folder, its ``split``; ``images_dir``: the
@@ -213,7 +214,8 @@ def build(
     :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly. ``device`` (``auto``,
     ``cpu``, ``cuda``, ``cuda:N``) runs the embedding model there; ``engine`` (a registered
     :mod:`repcurate.embed.engines` name: ``local``, ``ray``) computes the embeddings the cache lacks, ``ray`` on the
-    cluster at ``ray_address`` (or ``$RAY_ADDRESS``; default a local one) with ``ray_actors`` model replicas.
+    cluster at ``ray_address`` (or ``$RAY_ADDRESS``; default a local one) with ``ray_actors`` model replicas,
+    giving up (exit 2) when nothing answers at the address within ``ray_timeout`` seconds.
     """
     try:
         labelling = tasks.get(task)
@@ -236,7 +238,9 @@ def build(
     if ray_actors is not None:
         require_int(ray_actors, "--ray-actors", 1, MAX_WORKERS, keyword="ray_actors")
     device = resolve_device(device)
-    embedding_engine = engines.create(engine, EngineSettings(address=ray_address, actors=ray_actors))
+    require_number(ray_timeout, "--ray-timeout", low=0.1, high=MAX_RAY_TIMEOUT, keyword="ray_timeout")
+    embedding_engine = engines.create(engine, EngineSettings(address=ray_address, actors=ray_actors,
+                                                             timeout=float(ray_timeout)))
     embedding_engine.require()
     pool_rule = parse_pool(pool)
     annotated = is_annotated_source(Path(train_dir))
