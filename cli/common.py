@@ -25,6 +25,7 @@ from repcurate.errors import (
 )
 from repcurate.io.atomic import write_text_atomic
 from repcurate.io.outputs import absolute, code_file, refuse_output_file
+from repcurate.io.space import out_of_space
 
 FORMATS = ("text", "json")
 
@@ -224,5 +225,9 @@ def run_guarded(args: argparse.Namespace, action: Any) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        full = out_of_space(exc, Path(exc.filename) if isinstance(exc, OSError) and exc.filename else Path.cwd(), None)
+        if full is not None:  # a full disk met outside the atomic writers (a cache, a library's own file)
+            sys.stderr.write(f"repcurate: error: {full}\n")
+            return full.exit_code
         sys.stderr.write(f"repcurate: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)\n")
         return EXIT_INTERNAL

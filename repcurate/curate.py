@@ -26,6 +26,7 @@ from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.device import resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
+from repcurate.io.space import require_free_space
 from repcurate.io.yolo_view import yolo_view_files
 from repcurate.options import MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
@@ -284,6 +285,8 @@ def build(
     timings["scan"] = time.perf_counter() - started
     log.info("scanned %s: %d image files (%d in the pool), %d skipped", source.root, pool_info["files"],
              len(source.records), len(source.skipped))
+    if out_path is not None:  # the set's size is known now: a disk that cannot hold it is refused before embedding
+        require_free_space(out_path, min(config.size, len(source.records)) * set_preprocessor.sample_bytes())
 
     started = time.perf_counter()
     run = _embed(source, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,

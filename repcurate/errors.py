@@ -74,6 +74,13 @@ class InputError(RepcurateError):
     exit_code = EXIT_INPUT
 
 
+class OutOfSpaceError(RepcurateError):
+    """An output does not fit: its disk is full (or would be), a quota or the file-size limit is reached (exit 5,
+    with the device and the size needed named)."""
+
+    exit_code = EXIT_INTERNAL
+
+
 class MissingDependencyError(RepcurateError):
     """An optional dependency needed for the requested feature is not installed (exit 4)."""
 

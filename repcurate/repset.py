@@ -152,7 +152,8 @@ class RepresentativeSet:
             files[PROJECTION_NAME] = lambda p: write_npz(p, projection)
         files.update(extra_files or {})
         files[MANIFEST_NAME] = write_manifest
-        write_directory(Path(out), files, overwrite=overwrite)
+        expected = self.tensors.nbytes + sum(a.nbytes for a in (projection or {}).values())
+        write_directory(Path(out), files, overwrite=overwrite, expected_bytes=expected)
 
 
 #: Deflate's largest expansion (bytes out per byte in), with margin.

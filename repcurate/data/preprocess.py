@@ -60,6 +60,10 @@ class Preprocessor:
             raise PreprocessError(f"raised {type(exc).__name__}: {exc}") from exc
         return to_numpy_sample(value)
 
+    def sample_bytes(self) -> int:
+        """Bytes of one sample as a set stores it (float32), measured on a probe image."""
+        return int(self(_probe_images()[0]).size) * 4
+
 
 def _probe_digest(fn: Callable[[Image.Image], Any], spec: str) -> str:
     digest = hashlib.blake2b(digest_size=16)

@@ -24,6 +24,7 @@ import numpy as np
 
 from repcurate.io.outputs import absolute, ensure_writable_target
 from repcurate.io.signals import deferred_signals
+from repcurate.io.space import out_of_space, require_free_space
 
 log = logging.getLogger("repcurate")
 
@@ -103,16 +104,31 @@ def clear_stale_staging(out: Path) -> list[Path]:
     return removed
 
 
-def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]], *, overwrite: bool) -> None:
+def _staged_bytes(staging: Path | None) -> int:
+    """Bytes written into a staging folder so far."""
+    if staging is None:
+        return 0
+    try:
+        return sum(entry.stat().st_size for entry in staging.iterdir())
+    except OSError:
+        return 0
+
+
+def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]], *, overwrite: bool,
+                    expected_bytes: int = 0) -> None:
     """Write ``files`` (name → bytes, or a writer given the path) into ``out`` atomically.
 
     Everything goes to a temporary sibling directory first, which is renamed into place; an old
-    ``out`` is replaced only after the new one is complete.
+    ``out`` is replaced only after the new one is complete. ``expected_bytes``: what the writers will write
+    (bytes given are counted here); a filesystem without that much room is refused before writing, and a full
+    disk met while writing is :class:`~repcurate.errors.OutOfSpaceError` (exit 5), staging removed.
     """
     out = absolute(out)
     ensure_writable_target(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_staging(out)
+    needed = expected_bytes + sum(len(content) for content in files.values() if isinstance(content, bytes))
+    require_free_space(out, needed, option="")
     staging: Path | None = None
     try:
         with deferred_signals():  # a signal between mkdtemp and the assignment would orphan the folder
@@ -135,9 +151,13 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
                 shutil.rmtree(retired, ignore_errors=True)
             else:
                 os.replace(staging, out)
-    except BaseException:
+    except BaseException as exc:
+        written = _staged_bytes(staging)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        full = out_of_space(exc, out, max(needed, written))
+        if full is not None:
+            raise full from None
         raise
 
 
@@ -146,17 +166,22 @@ def write_text_atomic(path: Path, text: str) -> None:
     path = absolute(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_staging(path)
+    data = text.encode("utf-8")
+    require_free_space(path, len(data), option="")
     staging: str | None = None
     try:
         with deferred_signals():  # a signal between mkstemp and the assignment would orphan the file
             handle, staging = tempfile.mkstemp(prefix=staging_prefix(path.name, "tmp"), dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(staging, 0o644)
         os.replace(staging, path)
-    except BaseException:
+    except BaseException as exc:
         if staging is not None:
             Path(staging).unlink(missing_ok=True)
+        full = out_of_space(exc, path, len(data))
+        if full is not None:
+            raise full from None
         raise
