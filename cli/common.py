@@ -23,7 +23,7 @@ from repcurate.errors import (
     Terminated,
     UsageError,
 )
-from repcurate.io.atomic import write_text_atomic
+from repcurate.io.atomic import COMMITTED, write_text_atomic
 from repcurate.io.outputs import absolute, code_file, refuse_output_file
 from repcurate.io.space import out_of_space
 
@@ -196,8 +196,16 @@ def _interrupt_behind(exc: BaseException) -> BaseException | None:
     return None
 
 
+def _kept_outputs() -> str:
+    """For the exit line of a stopped run: the outputs it had already published completely (kept as they are)."""
+    if not COMMITTED:
+        return ""
+    return "; already written completely and kept: " + ", ".join(str(path) for path in COMMITTED)
+
+
 def run_guarded(args: argparse.Namespace, action: Any) -> int:
     """Run ``action(args)``; map errors to one-line messages and exit codes (tracebacks with --debug)."""
+    COMMITTED.clear()
     try:
         try:
             return int(action(args) or EXIT_OK)
@@ -207,10 +215,10 @@ def run_guarded(args: argparse.Namespace, action: Any) -> int:
                 raise interrupt from None
             raise
     except KeyboardInterrupt:
-        sys.stderr.write("repcurate: interrupted\n")
+        sys.stderr.write(f"repcurate: interrupted{_kept_outputs()}\n")
         return EXIT_INTERRUPTED
     except Terminated:
-        sys.stderr.write("repcurate: terminated\n")
+        sys.stderr.write(f"repcurate: terminated{_kept_outputs()}\n")
         return EXIT_TERMINATED
     except RepcurateError as exc:
         if args.debug:

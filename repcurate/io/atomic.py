@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.io.outputs import absolute, ensure_writable_target
-from repcurate.io.signals import deferred_signals
+from repcurate.io.signals import deferred_signals, pause_for_tests
 from repcurate.io.space import out_of_space, require_free_space
 
 log = logging.getLogger("repcurate")
@@ -104,6 +104,21 @@ def clear_stale_staging(out: Path) -> list[Path]:
     return removed
 
 
+#: Outputs this process published completely (directories and files), in order: a signal that stops the run
+#: afterwards is reported with them (they are kept: complete, see ``repcurate_cli``'s exit handling).
+COMMITTED: list[Path] = []
+
+
+def _restore(retired: Path | None, out: Path) -> None:
+    """Put back an output moved aside into ``retired`` when nothing replaced it, then remove ``retired``."""
+    if retired is None:
+        return
+    moved = retired / out.name
+    if (moved.exists() or moved.is_symlink()) and not out.exists() and not out.is_symlink():
+        os.replace(moved, out)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
 def _staged_bytes(staging: Path | None) -> int:
     """Bytes written into a staging folder so far."""
     if staging is None:
@@ -130,6 +145,7 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
     needed = expected_bytes + sum(len(content) for content in files.values() if isinstance(content, bytes))
     require_free_space(out, needed, option="")
     staging: Path | None = None
+    retired: Path | None = None
     try:
         with deferred_signals():  # a signal between mkdtemp and the assignment would orphan the folder
             staging = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "tmp"), dir=out.parent))
@@ -142,17 +158,30 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
             with target.open("rb") as handle:
                 os.fsync(handle.fileno())
         os.chmod(staging, 0o755)
-        with deferred_signals():
-            ensure_writable_target(out, overwrite=overwrite)  # again: the folder may have changed during the work
-            if out.exists():
-                retired = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "old"), dir=out.parent))
-                os.replace(out, retired / out.name)
+        for undo_on_signal in (True, False):
+            with deferred_signals() as held:
+                ensure_writable_target(out, overwrite=overwrite)  # again: the folder may have changed during the work
+                if out.exists():
+                    retired = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "old"), dir=out.parent))
+                    os.replace(out, retired / out.name)
+                pause_for_tests("between-renames")
                 os.replace(staging, out)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(staging, out)
+                undone = bool(held) and undo_on_signal
+                if undone:  # Ctrl-C / SIGTERM came during these steps: undo them, nothing is published
+                    os.replace(out, staging)
+                    _restore(retired, out)
+                    retired = None
+            # a held signal is raised on leaving the block (the run stops); a handler that does not raise lets the
+            # second pass publish after all
+            if not undone:
+                break
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+        COMMITTED.append(out)
+        pause_for_tests("after-commit")
     except BaseException as exc:
         written = _staged_bytes(staging)
+        _restore(retired, out)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         full = out_of_space(exc, out, max(needed, written))
@@ -178,6 +207,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             os.fsync(out.fileno())
         os.chmod(staging, 0o644)
         os.replace(staging, path)
+        COMMITTED.append(path)
     except BaseException as exc:
         if staging is not None:
             Path(staging).unlink(missing_ok=True)
