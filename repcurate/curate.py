@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from repcurate import tasks
+from repcurate import tasks, trust
 from repcurate.data.annotated import is_annotated_source, read_annotated, scan_annotated_images
 from repcurate.data.footprint import source_footprint
 from repcurate.data.images import DEFAULT_MAX_PIXELS
@@ -378,7 +378,7 @@ def build(
     representative_set = RepresentativeSet(tensors=tensors, manifest=manifest, projection=projection)
     if out_path is not None:
         started = time.perf_counter()
-        representative_set.save(out_path, overwrite=overwrite, extra_files=extra_files)
+        representative_set.save(out_path, overwrite=overwrite, extra_files=extra_files, sign=trust.sign_manifest)
         timings["write"] = time.perf_counter() - started
     return BuildResult(representative_set=representative_set, out=out_path, timings=timings,
                        embedded=run.computed, cache_hits=run.cache_hits)

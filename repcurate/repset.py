@@ -18,6 +18,8 @@ from repcurate.io.manifest_schema import manifest_problem
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+#: HMAC signature of ``manifest.json`` by the user who built the set (see :mod:`repcurate.trust`).
+SIGNATURE_NAME = "manifest.sig"
 CALIBRATION_NAME = "calibration.npz"
 #: Optional 2-D picture of the training pool (see :mod:`repcurate.select.projection`), for reports.
 PROJECTION_NAME = "projection.npz"
@@ -128,10 +130,12 @@ class RepresentativeSet:
 
         return tflite_representative_dataset(self.tensors, from_channels_first=from_channels_first)
 
-    def save(self, out: Path, *, overwrite: bool = False, extra_files: dict[str, bytes] | None = None) -> None:
+    def save(self, out: Path, *, overwrite: bool = False, extra_files: dict[str, bytes] | None = None,
+             sign: Callable[[bytes], bytes | None] | None = None) -> None:
         """Write ``calibration.npz``, ``projection.npz`` when there is one, and ``manifest.json``
         (recording their sha256) atomically; ``extra_files`` (name → bytes, e.g. ``build --emit yolo``'s
-        ``data.yaml``) go into the same atomic write."""
+        ``data.yaml``) go into the same atomic write. ``sign``: manifest bytes → the content of
+        ``manifest.sig`` (see :mod:`repcurate.trust`), or None to write none."""
         projection = self.projection
         self.manifest.setdefault("tool", {"name": "repcurate"})  # marks the directory as ours (--overwrite may replace it)
 
@@ -152,6 +156,13 @@ class RepresentativeSet:
             files[PROJECTION_NAME] = lambda p: write_npz(p, projection)
         files.update(extra_files or {})
         files[MANIFEST_NAME] = write_manifest
+        if sign is not None:
+            def write_signature(path: Path) -> None:
+                signature = sign((path.parent / MANIFEST_NAME).read_bytes())
+                if signature is not None:  # no key to be had: no file
+                    path.write_bytes(signature)
+
+            files[SIGNATURE_NAME] = write_signature
         expected = self.tensors.nbytes + sum(a.nbytes for a in (projection or {}).values())
         write_directory(Path(out), files, overwrite=overwrite, expected_bytes=expected)
 

@@ -131,7 +131,8 @@ def _staged_bytes(staging: Path | None) -> int:
 
 def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]], *, overwrite: bool,
                     expected_bytes: int = 0) -> None:
-    """Write ``files`` (name → bytes, or a writer given the path) into ``out`` atomically.
+    """Write ``files`` (name → bytes, or a writer given the path, which may leave it unwritten) into ``out``
+    atomically.
 
     Everything goes to a temporary sibling directory first, which is renamed into place; an old
     ``out`` is replaced only after the new one is complete. ``expected_bytes``: what the writers will write
@@ -153,6 +154,8 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
             target = staging / name
             if callable(content):
                 content(target)
+                if not target.exists():  # a writer may decide there is nothing to write
+                    continue
             else:
                 target.write_bytes(content)
             with target.open("rb") as handle:

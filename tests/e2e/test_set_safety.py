@@ -59,6 +59,7 @@ class Project:
         self.repset = work / "set"
         repcurate.build(self.train, self.repset, size=20, model=f"{self.hostile}:make_model",
                         preprocess=f"{self.hostile}:preprocess", use_cache=False, progress=False)
+        (self.repset / "manifest.sig").unlink()  # a set from elsewhere: not signed by this user's key
         result = repcurate.check(self.repset, self.eval, use_cache=False, trust_set=True, config={})
         self.check_json = work / "check.json"
         self.check_json.write_text(json.dumps(result.to_dict()))
@@ -114,8 +115,8 @@ def test_check_runs_the_sets_code_with_trust_set_and_says_so(fresh: Project, cli
     trusted = cli("check", "--repset", str(fresh.repset), "--eval-dir", str(fresh.eval), "--no-cache", "--trust-set")
     assert trusted.returncode in (0, 1), trusted.stderr
     assert fresh.marker.exists()
-    assert f"running code recorded in the set: model.spec = {fresh.hostile}:make_model (--trust-set)" in trusted.stderr
-    assert f"running code recorded in the set: preprocessing.spec = {fresh.hostile}:preprocess (--trust-set)" in trusted.stderr
+    assert f"running code recorded in the set: model.spec = {fresh.hostile}:make_model" in trusted.stderr
+    assert f"running code recorded in the set: preprocessing.spec = {fresh.hostile}:preprocess" in trusted.stderr
 
 
 def test_check_library_refuses_up_front(fresh: Project) -> None:
@@ -141,7 +142,7 @@ def test_confirm_and_doctor_run_the_sets_preprocessing_with_trust_set(fresh: Pro
                   "--eval-dir", str(fresh.work / "missing-eval"), "--trust-set", *extra)
     assert trusted.returncode == 3, trusted.stderr
     assert fresh.marker.exists()
-    assert f"preprocessing.spec = {fresh.hostile}:preprocess (--trust-set)" in trusted.stderr
+    assert f"preprocessing.spec = {fresh.hostile}:preprocess" in trusted.stderr
 
 
 def test_report_does_not_rerun_the_pipeline_a_check_json_names_without_trust(fresh: Project, cli) -> None:
