@@ -50,7 +50,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, formats: tuple[str, .
 
 
 def configure_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose or args.debug else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("repcurate: %(message)s"))
     root = logging.getLogger("repcurate")
