@@ -7,6 +7,7 @@ from pathlib import Path
 from repcurate.commands.build import EMIT_FORMATS, build
 from repcurate.data.footprint import source_footprint
 from repcurate.data.scan import LAYOUTS
+from repcurate.embed.engine import DEFAULT_RAY_TIMEOUT
 from repcurate.embed.engines import REGISTRY as ENGINE_REGISTRY
 from repcurate.options import DEFAULT_SIZE
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
@@ -105,6 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --engine ray: the cluster to join (default: $RAY_ADDRESS, else a local cluster)")
     parser.add_argument("--ray-actors", type=int, default=None, metavar="N",
                         help="with --engine ray: model replicas (default: one per GPU with --device cuda, else 1)")
+    parser.add_argument("--ray-timeout", type=float, default=DEFAULT_RAY_TIMEOUT, metavar="SECONDS",
+                        help="with --engine ray and an address: give up (exit 2) when the cluster does not answer "
+                             f"within this many seconds (default: {DEFAULT_RAY_TIMEOUT:g})")
     add_report_option(parser)
     add_common_options(parser)
     parser.set_defaults(action=run)
@@ -122,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None, split=args.split, images_dir=args.images_dir,
         background_share=args.background_share, emit=tuple(args.emit), device=args.device, engine=args.engine,
         ray_address=args.ray_address, ray_actors=args.ray_actors, pool=args.pool,
+        ray_timeout=args.ray_timeout,
     )
     write_html_report(args, args.out)
     return emit(result, args.format, None)

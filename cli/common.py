@@ -24,8 +24,9 @@ from repcurate.errors import (
     Terminated,
     UsageError,
 )
-from repcurate.io.atomic import write_text_atomic
+from repcurate.io.atomic import COMMITTED, write_text_atomic
 from repcurate.io.outputs import absolute, code_file, refuse_output_file
+from repcurate.io.space import out_of_space
 
 FORMATS = ("text", "json")
 
@@ -50,7 +51,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, formats: tuple[str, .
 
 
 def configure_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose or args.debug else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("repcurate: %(message)s"))
     root = logging.getLogger("repcurate")
@@ -212,10 +213,18 @@ def _interrupt_behind(exc: BaseException) -> BaseException | None:
     return None
 
 
+def _kept_outputs() -> str:
+    """For the exit line of a stopped run: the outputs it had already published completely (kept as they are)."""
+    if not COMMITTED:
+        return ""
+    return "; already written completely and kept: " + ", ".join(str(path) for path in COMMITTED)
+
+
 def run_guarded(args: argparse.Namespace, action: Any) -> int:
     """Run ``action(args)``; map errors to one-line messages and exit codes (tracebacks with --debug)."""
     from repcurate.data.coco import images_outside_root
 
+    COMMITTED.clear()
     try:
         try:
             with images_outside_root(bool(getattr(args, "allow_outside_root", False))):
@@ -226,10 +235,10 @@ def run_guarded(args: argparse.Namespace, action: Any) -> int:
                 raise interrupt from None
             raise
     except KeyboardInterrupt:
-        sys.stderr.write("repcurate: interrupted\n")
+        sys.stderr.write(f"repcurate: interrupted{_kept_outputs()}\n")
         return EXIT_INTERRUPTED
     except Terminated:
-        sys.stderr.write("repcurate: terminated\n")
+        sys.stderr.write(f"repcurate: terminated{_kept_outputs()}\n")
         return EXIT_TERMINATED
     except RepcurateError as exc:
         if args.debug:
@@ -244,5 +253,9 @@ def run_guarded(args: argparse.Namespace, action: Any) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        full = out_of_space(exc, Path(exc.filename) if isinstance(exc, OSError) and exc.filename else Path.cwd(), None)
+        if full is not None:  # a full disk met outside the atomic writers (a cache, a library's own file)
+            sys.stderr.write(f"repcurate: error: {full}\n")
+            return full.exit_code
         sys.stderr.write(f"repcurate: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)\n")
         return EXIT_INTERNAL

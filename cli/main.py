@@ -6,9 +6,15 @@ import shlex
 import signal
 import sys
 import threading
-from types import FrameType
 
-from repcurate.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated
+from repcurate.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Terminated,
+    interrupt_handler,
+    terminate_handler,
+)
 from repcurate.runtime import quiet_tensorflow, tune_allocator
 from repcurate.version import __version__
 
@@ -46,10 +52,6 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; SIGINT raises KeyboardInterrupt (exit 130) and SIGTERM :class:`Terminated` (exit 143)
     so that partial outputs are removed on the way out. The previous handlers are restored on return."""
@@ -57,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
     try:  # entered before the handlers change, so a signal between the two changes is still caught below
         if in_main_thread:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, _raise_terminated)
+            signal.signal(signal.SIGINT, interrupt_handler)  # they note the signal: user code raising
+            signal.signal(signal.SIGTERM, terminate_handler)  # KeyboardInterrupt is not a Ctrl-C
         parser = make_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "action", None):

@@ -18,6 +18,8 @@ from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+#: HMAC signature of ``manifest.json`` by the user who built the set (see :mod:`repcurate.trust`).
+SIGNATURE_NAME = "manifest.sig"
 CALIBRATION_NAME = "calibration.npz"
 #: Optional 2-D picture of the training pool (see :mod:`repcurate.select.projection`), for reports.
 PROJECTION_NAME = "projection.npz"
@@ -128,10 +130,12 @@ class RepresentativeSet:
 
         return tflite_representative_dataset(self.tensors, from_channels_first=from_channels_first)
 
-    def save(self, out: Path, *, overwrite: bool = False, extra_files: dict[str, bytes] | None = None) -> None:
+    def save(self, out: Path, *, overwrite: bool = False, extra_files: dict[str, bytes] | None = None,
+             sign: Callable[[bytes], bytes | None] | None = None) -> None:
         """Write ``calibration.npz``, ``projection.npz`` when there is one, and ``manifest.json``
         (recording their sha256) atomically; ``extra_files`` (name → bytes, e.g. ``build --emit yolo``'s
-        ``data.yaml``) go into the same atomic write."""
+        ``data.yaml``) go into the same atomic write. ``sign``: manifest bytes → the content of
+        ``manifest.sig`` (see :mod:`repcurate.trust`), or None to write none."""
         projection = self.projection
         self.manifest.setdefault("tool", {"name": "repcurate"})  # marks the directory as ours (--overwrite may replace it)
 
@@ -152,33 +156,78 @@ class RepresentativeSet:
             files[PROJECTION_NAME] = lambda p: write_npz(p, projection)
         files.update(extra_files or {})
         files[MANIFEST_NAME] = write_manifest
-        write_directory(Path(out), files, overwrite=overwrite)
+        if sign is not None:
+            def write_signature(path: Path) -> None:
+                signature = sign((path.parent / MANIFEST_NAME).read_bytes())
+                if signature is not None:  # no key to be had: no file
+                    path.write_bytes(signature)
+
+            files[SIGNATURE_NAME] = write_signature
+        expected = self.tensors.nbytes + sum(a.nbytes for a in (projection or {}).values())
+        write_directory(Path(out), files, overwrite=overwrite, expected_bytes=expected)
 
 
-def open_npz_array(path: Path, key: str) -> np.ndarray:
-    """Array ``key`` of an ``.npz`` archive, memory-mapped when it is stored uncompressed (as
-    :func:`write_npz` writes it: reading one row does not read the rest), else loaded."""
+#: Deflate's largest expansion (bytes out per byte in), with margin.
+_MAX_DEFLATE_RATIO = 1100
+
+
+@dataclass(frozen=True)
+class NpyEntry:
+    """Where an ``.npy`` member of an ``.npz`` archive keeps its data, as its header declares it (checked against
+    the bytes the archive stores, so a header cannot claim more than the file holds)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran: bool
+    #: Offset of the array data in the ``.npz`` file (only when the member is stored uncompressed), else None.
+    data_offset: int | None
+
+
+def npy_entry(path: Path, key: str) -> NpyEntry:
+    """Read and check the header of member ``key`` of ``.npz`` ``path`` without reading its data: a header that
+    declares more (or fewer) bytes than the member holds, or pickled objects, raise ``ValueError`` before
+    anything is allocated."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo(f"{key}.npy")
+        # The sizes the archive claims, bounded by the bytes on disk (deflate expands at most ~1032:1).
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if info.compress_size > path.stat().st_size or info.file_size > info.compress_size * (1 if stored else _MAX_DEFLATE_RATIO):
+            raise ValueError(f"{key}.npy claims {info.file_size} bytes, more than the archive can hold")
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            reader = readers.get(version)
+            if reader is None:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, fortran, dtype = reader(member)
+            header_length = member.tell()
+    if dtype.hasobject:
+        raise ValueError("the array holds Python objects (pickled data is refused)")
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    declared = count * dtype.itemsize
+    if header_length + declared != info.file_size:
+        raise ValueError(f"the array header declares {tuple(shape)} {dtype} ({declared} bytes), which does not match "
+                         f"the {max(0, info.file_size - header_length)} bytes stored")
+    data_offset = None
     if info.compress_type == zipfile.ZIP_STORED:
         with path.open("rb") as handle:
             handle.seek(info.header_offset)
             local = handle.read(30)
-            if local[:4] == b"PK\x03\x04":
-                name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
-                handle.seek(info.header_offset + 30 + name_length + extra_length)
-                readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-                reader = readers.get(np.lib.format.read_magic(handle))
-                if reader is not None:
-                    data_start = info.header_offset + 30 + name_length + extra_length
-                    shape, fortran, dtype = reader(handle)
-                    declared = int(np.prod(shape)) * dtype.itemsize
-                    if not dtype.hasobject and handle.tell() - data_start + declared != info.file_size:
-                        raise ValueError(f"the array header declares {tuple(shape)} {dtype} ({declared} bytes), "
-                                         "which does not match the stored data")
-                    if not dtype.hasobject and int(np.prod(shape)) > 0:
-                        return np.memmap(path, dtype=dtype, mode="r", offset=handle.tell(), shape=shape,
-                                         order="F" if fortran else "C")
+        if local[:4] == b"PK\x03\x04":
+            name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+            data_offset = info.header_offset + 30 + name_length + extra_length + header_length
+    return NpyEntry(tuple(int(d) for d in shape), dtype, bool(fortran), data_offset)
+
+
+def open_npz_array(path: Path, key: str) -> np.ndarray:
+    """Array ``key`` of an ``.npz`` archive, its header checked first (:func:`npy_entry`); memory-mapped when it
+    is stored uncompressed (as :func:`write_npz` writes it: reading one row does not read the rest), else loaded."""
+    entry = npy_entry(path, key)
+    if entry.data_offset is not None and all(entry.shape):
+        return np.memmap(path, dtype=entry.dtype, mode="r", offset=entry.data_offset, shape=entry.shape,
+                         order="F" if entry.fortran else "C")
     with np.load(path, allow_pickle=False) as archive:
         return archive[key]
 
@@ -222,10 +271,13 @@ def load_projection(directory: str | Path, manifest: dict[str, Any]) -> dict[str
         raise InputError(f"{path}: not found; fix: rebuild the set")
     if info.get("sha256") and sha256_file(path) != info["sha256"]:
         raise InputError(f"{path}: content does not match the manifest's sha256; fix: rebuild the set")
+    names = ("xy", "xy_class", "label", "sample")
     try:
+        for name in names:
+            npy_entry(path, name)  # headers checked before any allocation
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in ("xy", "xy_class", "label", "sample")}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            arrays = {name: archive[name] for name in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: unreadable projection archive ({exc}); fix: rebuild the set") from None
     return arrays
 
@@ -242,15 +294,19 @@ def open_calibration(directory: str | Path, manifest: dict[str, Any], *, memory_
     expected = calibration.get("sha256")
     if expected and sha256_file(calibration_path) != expected:
         raise InputError(f"{calibration_path}: content does not match the manifest's sha256; fix: rebuild the set")
+    recorded = (calibration.get("shape"), calibration.get("dtype"))
     try:
+        entry = npy_entry(calibration_path, TENSOR_KEY)  # before any allocation: a header may claim terabytes
+        if recorded != (None, None) and recorded != (list(entry.shape), str(entry.dtype)):
+            raise InputError(f"{calibration_path}: holds {list(entry.shape)} {entry.dtype} but the manifest records "
+                             f"{recorded[0]} {recorded[1]}; fix: rebuild the set")
         if memory_map:
             tensors = open_npz_array(calibration_path, TENSOR_KEY)
         else:
             with np.load(calibration_path, allow_pickle=False) as archive:
                 tensors = archive[TENSOR_KEY]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{calibration_path}: unreadable calibration archive ({exc}); fix: rebuild the set") from None
-    recorded = (calibration.get("shape"), calibration.get("dtype"))
     if recorded != (None, None) and recorded != (list(tensors.shape), str(tensors.dtype)):
         raise InputError(f"{calibration_path}: holds {list(tensors.shape)} {tensors.dtype} but the manifest records "
                          f"{recorded[0]} {recorded[1]}; fix: rebuild the set")

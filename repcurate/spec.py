@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from repcurate.errors import InputError, UsageError
+from repcurate.errors import InputError, UsageError, user_code_failed
 
 #: The bundled model's spec (``--model efficientnet-lite0``, the default); ``f"{DEFAULT_MODEL_NAME}:preprocess"`` is its
 #: preprocessing. Defined here, below :mod:`repcurate.trust` and :mod:`repcurate.frameworks`, which both name it.
@@ -39,8 +39,10 @@ def _import_file(path: Path) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit at import time too
         del sys.modules[name]
+        if not user_code_failed(exc):
+            raise
         raise InputError(f"{path}: importing it raised {type(exc).__name__}: {exc}") from exc
     return module
 
@@ -55,7 +57,9 @@ def load_object(spec: str) -> Any:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise InputError(f"{target}: cannot import module ({exc}); fix: install it or use path/to/file.py:{attribute}") from exc
-        except Exception as exc:
+        except BaseException as exc:
+            if not user_code_failed(exc):
+                raise
             raise InputError(f"{target}: importing it raised {type(exc).__name__}: {exc}") from exc
     obj: Any = module
     for part in attribute.split("."):

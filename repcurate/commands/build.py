@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from repcurate import tasks
+from repcurate import tasks, trust
 from repcurate.data.annotated import is_annotated_source, read_annotated, scan_annotated_images
 from repcurate.data.footprint import source_footprint
 from repcurate.data.images import DEFAULT_MAX_PIXELS
@@ -18,7 +18,7 @@ from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, is_l
 from repcurate.data.sources import scan
 from repcurate.embed import engines
 from repcurate.embed.cache import default_cache_dir
-from repcurate.embed.engine import EmbeddingEngine, EngineSettings
+from repcurate.embed.engine import DEFAULT_RAY_TIMEOUT, MAX_RAY_TIMEOUT, EmbeddingEngine, EngineSettings
 from repcurate.embed.loading import build_embedder
 from repcurate.embed.pipeline import EmbeddingRun, embed_records
 from repcurate.embed.tensor_cache import load_tensors_cached_skipping
@@ -27,6 +27,7 @@ from repcurate.frameworks.base import layer_names
 from repcurate.frameworks.device import resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.outputs import absolute, ensure_writable_target, refuse_overlap
+from repcurate.io.space import require_free_space
 from repcurate.io.yolo_view import yolo_view_files
 from repcurate.options import DEFAULT_SIZE, MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
@@ -192,6 +193,7 @@ def build(
     ray_address: str | None = None,
     ray_actors: int | None = None,
     pool: int | str | None = None,
+    ray_timeout: float = DEFAULT_RAY_TIMEOUT,
 ) -> BuildResult:
     """Curate a representative set from ``train_dir`` (a folder, a CSV/JSONL list, or an annotated dataset:
     a YOLO ``data.yaml`` / COCO ``instances_*.json`` / segmentation folder, its ``split``; ``images_dir``: the
@@ -210,7 +212,8 @@ def build(
     :class:`BuildResult` whose ``representative_set.mct_data_gen()`` feeds MCT directly. ``device`` (``auto``,
     ``cpu``, ``cuda``, ``cuda:N``) runs the embedding model there; ``engine`` (a registered
     :mod:`repcurate.embed.engines` name: ``local``, ``ray``) computes the embeddings the cache lacks, ``ray`` on the
-    cluster at ``ray_address`` (or ``$RAY_ADDRESS``; default a local one) with ``ray_actors`` model replicas.
+    cluster at ``ray_address`` (or ``$RAY_ADDRESS``; default a local one) with ``ray_actors`` model replicas,
+    giving up (exit 2) when nothing answers at the address within ``ray_timeout`` seconds.
     """
     try:
         labelling = tasks.get(task)
@@ -233,7 +236,9 @@ def build(
     if ray_actors is not None:
         require_int(ray_actors, "--ray-actors", 1, MAX_WORKERS, keyword="ray_actors")
     device = resolve_device(device)
-    embedding_engine = engines.create(engine, EngineSettings(address=ray_address, actors=ray_actors))
+    require_number(ray_timeout, "--ray-timeout", low=0.1, high=MAX_RAY_TIMEOUT, keyword="ray_timeout")
+    embedding_engine = engines.create(engine, EngineSettings(address=ray_address, actors=ray_actors,
+                                                             timeout=float(ray_timeout)))
     embedding_engine.require()
     pool_rule = parse_pool(pool)
     annotated = is_annotated_source(Path(train_dir))
@@ -277,6 +282,8 @@ def build(
     timings["scan"] = time.perf_counter() - started
     log.info("scanned %s: %d image files (%d in the pool), %d skipped", source.root, pool_info["files"],
              len(source.records), len(source.skipped))
+    if out_path is not None:  # the set's size is known now: a disk that cannot hold it is refused before embedding
+        require_free_space(out_path, min(config.size, len(source.records)) * set_preprocessor.sample_bytes())
 
     started = time.perf_counter()
     run = _embed(source, embedder, cache_dir=cache, batch_size=batch_size, workers=workers,
@@ -369,7 +376,7 @@ def build(
     representative_set = RepresentativeSet(tensors=tensors, manifest=manifest, projection=projection)
     if out_path is not None:
         started = time.perf_counter()
-        representative_set.save(out_path, overwrite=overwrite, extra_files=extra_files)
+        representative_set.save(out_path, overwrite=overwrite, extra_files=extra_files, sign=trust.sign_manifest)
         timings["write"] = time.perf_counter() - started
     return BuildResult(representative_set=representative_set, out=out_path, timings=timings,
                        embedded=run.computed, cache_hits=run.cache_hits)

@@ -72,6 +72,7 @@ def check(
         source = str(found) if found else "config"
     params = resolve_params(settings, source=source)
     skip = skipped_ids(settings, source=source)
+    trust_set = trust.effective_trust(trust_set, loaded.directory)  # sets this user built and signed: trusted
     require_trusted_code(loaded.manifest, trust.manifest_label(loaded.directory), eval_preprocess=eval_preprocess,
                          model=model, trust_set=trust_set,
                          uses={use for c in registered() if c.id not in skip for use in c.uses})

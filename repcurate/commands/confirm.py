@@ -294,6 +294,7 @@ def confirm(
         refuse_overlap(export, [("model file", code_file(model)), *set_footprint(loaded_set.directory).inputs("set")],
                        option="--export")
     origin = trust.manifest_label(loaded_set.directory)
+    trust_set = trust.effective_trust(trust_set, loaded_set.directory)  # sets this user built and signed: trusted
     if preprocess is None:
         trust.require(origin, "preprocessing.spec", (manifest.get("preprocessing") or {}).get("spec"), "--preprocess",
                       trust_set=trust_set)

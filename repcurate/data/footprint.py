@@ -109,7 +109,7 @@ def set_footprint(directory: str | os.PathLike[str] | None) -> Footprint:
     from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
 
     directory = Path(directory)
-    own = Footprint(files=tuple(directory / name for name in ("manifest.json", "calibration.npz", "projection.npz")))
+    own = Footprint(files=tuple(directory / name for name in ("manifest.json", "manifest.sig", "calibration.npz", "projection.npz")))
     try:
         manifest = parse_json(read_bytes(directory / "manifest.json", "manifest"))
     except (UnsafeFile, ValueError):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from repcurate.errors import InputError, UsageError
+from repcurate.errors import InputError, UsageError, user_code_failed
 from repcurate.spec import load_object
 
 
@@ -54,9 +54,15 @@ class Preprocessor:
     def __call__(self, image: Image.Image) -> np.ndarray:
         try:
             value = self.fn(image)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit / KeyboardInterrupt raised by the code too: a failure, not a stop
+            if not user_code_failed(exc):
+                raise
             raise PreprocessError(f"raised {type(exc).__name__}: {exc}") from exc
         return to_numpy_sample(value)
+
+    def sample_bytes(self) -> int:
+        """Bytes of one sample as a set stores it (float32), measured on a probe image."""
+        return int(self(_probe_images()[0]).size) * 4
 
 
 def _probe_digest(fn: Callable[[Image.Image], Any], spec: str) -> str:
@@ -66,7 +72,9 @@ def _probe_digest(fn: Callable[[Image.Image], Any], spec: str) -> str:
             out = to_numpy_sample(fn(image.copy()))
         except PreprocessError as exc:
             raise InputError(f"preprocessing {spec}: {exc}; fix: return a numpy array or torch tensor") from None
-        except Exception as exc:
+        except BaseException as exc:
+            if not user_code_failed(exc):
+                raise
             raise InputError(f"preprocessing {spec} raised {type(exc).__name__} on a test image: {exc}") from exc
         digest.update(f"{out.shape}|{out.dtype.str}|".encode())
         digest.update(out.tobytes())

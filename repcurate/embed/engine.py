@@ -19,15 +19,21 @@ from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ImageRecord, SkippedFile
 from repcurate.embed.base import Embedder
 
+#: Seconds a cluster engine waits for its cluster to answer (``--ray-timeout``), by default and at most.
+DEFAULT_RAY_TIMEOUT = 30.0
+MAX_RAY_TIMEOUT = 3600.0
+
 
 @dataclass(frozen=True)
 class EngineSettings:
     """What ``build`` passes every engine; an engine reads the fields it needs. ``address``: a cluster to join
     (Ray: ``--ray-address`` / ``RAY_ADDRESS``; None starts or reuses a local one); ``actors``: model replicas
-    (Ray: one model per actor; None: one per GPU with ``--device cuda``, else one)."""
+    (Ray: one model per actor; None: one per GPU with ``--device cuda``, else one); ``timeout``: see below."""
 
     address: str | None = None
     actors: int | None = None
+    #: Seconds to wait for the cluster at ``address`` to answer before giving up (Ray: ``--ray-timeout``).
+    timeout: float = DEFAULT_RAY_TIMEOUT
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ got the same model and preprocessing (fingerprints), so a node with other files 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,67 @@ def import_ray() -> Any:
     except ImportError as exc:
         raise MissingDependencyError(f"ray[data] ({exc})", extra="ray", purpose="--engine ray") from None
     return ray
+
+
+def cluster_endpoint(address: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` a Ray address (``host:port`` or ``ray://host:port``) connects to; None for the forms
+    Ray resolves itself (``auto``, ``local``)."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+#: A gRPC (HTTP/2) client's connection preface and an empty SETTINGS frame: a Ray GCS or Ray Client server answers
+#: it at once with its own SETTINGS; a port where something else listens usually stays silent or closes.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers(endpoint: tuple[str, int], timeout: float) -> str | None:
+    """None when the server at ``endpoint`` accepts a connection and answers the HTTP/2 preface within
+    ``timeout`` seconds (with TLS, ``RAY_USE_TLS``: accepting is enough), else why not."""
+    try:
+        with socket.create_connection(endpoint, timeout=timeout) as connection:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return None
+            connection.settimeout(timeout)
+            connection.sendall(_HTTP2_PREFACE)
+            return None if connection.recv(9) else "it closed the connection without answering"
+    except TimeoutError:
+        return "no answer"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def probe_cluster(address: str, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for a gRPC server (a Ray GCS or Ray Client server) to answer at ``address``
+    (a cluster being started is retried), else :class:`UsageError` naming the address and the fix — instead of
+    Ray's own minutes-long retries where no cluster listens."""
+    endpoint = cluster_endpoint(address)
+    if endpoint is None:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = _answers(endpoint, max(0.1, min(deadline - time.monotonic(), 5.0)))
+        if problem is None:
+            return
+        if time.monotonic() + 0.5 >= deadline:
+            raise UsageError(
+                f"--ray-address {address}: no Ray cluster answered within {timeout:g} s ({problem}); fix: start one "
+                "with `ray start --head` and pass the address it prints, check the host and port, or wait longer "
+                "with --ray-timeout SECONDS")
+        time.sleep(0.5)
+
+
+def bound_ray_connect(timeout: float) -> None:
+    """Make ``ray.init`` give up joining a cluster after about ``timeout`` seconds (Ray's own defaults retry
+    for minutes): one connection attempt, its GCS client waiting ``timeout`` s. Variables already set win; Ray
+    reads them once, so this runs before Ray is imported."""
+    seconds = str(max(1, math.ceil(timeout)))
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "1")
+    os.environ.setdefault("RAY_py_gcs_connect_timeout_s", seconds)
+    os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", str(min(5, int(seconds))))
 
 
 def _preprocessor(recipe: EmbedderRecipe, fingerprint: str) -> Preprocessor:
@@ -176,8 +240,18 @@ class RayEngine:
             return max(1, int(ray.cluster_resources().get("GPU", 1)))
         return 1
 
+    def _address(self) -> str | None:
+        return self.settings.address or os.environ.get("RAY_ADDRESS") or None
+
     def require(self) -> None:
-        import_ray()
+        """Ray is installed and, when an address is given, something answers there (checked up front, within
+        ``settings.timeout`` seconds)."""
+        address = self._address()
+        if address:
+            bound_ray_connect(self.settings.timeout)  # before Ray is imported: it reads its settings once
+        ray = import_ray()
+        if address and not ray.is_initialized():
+            probe_cluster(address, self.settings.timeout)
 
     def run(self, todo: list[ImageRecord], job: EngineJob) -> Iterator[EmbeddedChunk]:
         recipe: EmbedderRecipe | None = getattr(job.embedder, "recipe", None)
@@ -187,13 +261,17 @@ class RayEngine:
         ray = import_ray()
         started_here = not ray.is_initialized()
         if started_here:
-            address = self.settings.address or os.environ.get("RAY_ADDRESS") or None
+            address = self._address()
             log.info("ray engine: %s", f"joining the Ray cluster at {address}" if address else "starting a local Ray cluster")
+            if address:
+                probe_cluster(address, self.settings.timeout)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise UsageError(f"--ray-address {address}: cannot join the Ray cluster ({exc}); fix: start it with "
-                                 "`ray start --head` or pass the address it printed") from None
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UsageError(f"--ray-address {address}: cannot join the Ray cluster ({first}); fix: start it with "
+                                 "`ray start --head` and pass the address it prints, or wait longer with "
+                                 "--ray-timeout SECONDS") from None
         try:
             yield from self._run(ray, todo, job, recipe)
         finally:

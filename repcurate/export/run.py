@@ -153,6 +153,6 @@ def export_set(repset: str | Path, to: str, out: str | Path, *, onnx_model: str 
               "repcurate_version": __version__}
     files[USAGE_FILE] = exporter.usage(plan).encode("utf-8")
     files[EXPORT_RECORD] = json_bytes(record)
-    write_directory(target, files, overwrite=overwrite)
+    write_directory(target, files, overwrite=overwrite, expected_bytes=plan.samples.nbytes)
     log.debug("wrote %s (%s: %s)", target, exporter.name, ", ".join(names))
     return ExportResult(out=target, format=exporter.name, files=names, record=record)

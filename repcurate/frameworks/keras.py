@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from repcurate.errors import InputError, UsageError
+from repcurate.errors import InputError, UsageError, user_code_failed
 from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
 from repcurate.frameworks.device import concrete_device, import_tensorflow, restrict_tensorflow, tf_device_name
 from repcurate.frameworks.keras_graph import as_list, visit_layers
@@ -70,7 +70,9 @@ class KerasCapture:
         try:
             with tf.device(self._tf_device) if self._tf_device else contextlib.nullcontext():
                 features = self._features(np.ascontiguousarray(batch, dtype=np.float32), training=False)
-        except Exception as exc:
+        except BaseException as exc:  # a user model's call raising SystemExit too
+            if not user_code_failed(exc):
+                raise
             raise InputError(
                 f"{self.model_spec} failed on a batch of shape {batch.shape}: {type(exc).__name__}: {exc}; "
                 "fix: make --preprocess return the model's channels-last input"

@@ -9,7 +9,7 @@ from typing import Any
 from PIL import Image
 
 from repcurate.data.preprocess import Preprocessor, make_preprocessor
-from repcurate.errors import InputError, RepcurateError, UsageError
+from repcurate.errors import InputError, RepcurateError, UsageError, user_code_failed
 from repcurate.frameworks.base import Framework
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, efficientnet_lite0_preprocess
 from repcurate.frameworks.registry import FRAMEWORKS, framework_loading, framework_of
@@ -60,7 +60,9 @@ def load_model(model: ModelArg) -> LoadedModel:
             raise InputError(f"{model} is a {type(obj).__name__}; fix: name a model or a factory returning one")
         try:
             obj = obj()
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from the factory too
+            if not user_code_failed(exc):
+                raise
             raise InputError(f"{model}: the factory raised {type(exc).__name__}: {exc}") from exc
     return _classify(obj, model)
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from repcurate.errors import InputError, UsageError
+from repcurate.errors import InputError, UsageError, user_code_failed
 from repcurate.frameworks.base import Visit, batches_of, concatenate_outputs, layer_names, output_batch_size, pool_features
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_lite0
 from repcurate.frameworks.device import model_device
@@ -159,7 +159,9 @@ class TorchCapture:
                 tensors = self._forward(x)
             except UsageError:
                 raise
-            except Exception as exc:
+            except BaseException as exc:  # a user model's forward raising SystemExit too
+                if not user_code_failed(exc):
+                    raise
                 raise InputError(
                     f"{self.model_spec} failed on a batch of shape {tuple(x.shape)}: {type(exc).__name__}: {exc}; "
                     "fix: make --preprocess return the model's input layout and size"

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from repcurate.io.outputs import absolute, ensure_writable_target
-from repcurate.io.signals import deferred_signals
+from repcurate.io.signals import deferred_signals, pause_for_tests
+from repcurate.io.space import out_of_space, require_free_space
 
 log = logging.getLogger("repcurate")
 
@@ -103,17 +104,49 @@ def clear_stale_staging(out: Path) -> list[Path]:
     return removed
 
 
-def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]], *, overwrite: bool) -> None:
-    """Write ``files`` (name → bytes, or a writer given the path) into ``out`` atomically.
+#: Outputs this process published completely (directories and files), in order: a signal that stops the run
+#: afterwards is reported with them (they are kept: complete, see ``repcurate_cli``'s exit handling).
+COMMITTED: list[Path] = []
+
+
+def _restore(retired: Path | None, out: Path) -> None:
+    """Put back an output moved aside into ``retired`` when nothing replaced it, then remove ``retired``."""
+    if retired is None:
+        return
+    moved = retired / out.name
+    if (moved.exists() or moved.is_symlink()) and not out.exists() and not out.is_symlink():
+        os.replace(moved, out)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _staged_bytes(staging: Path | None) -> int:
+    """Bytes written into a staging folder so far."""
+    if staging is None:
+        return 0
+    try:
+        return sum(entry.stat().st_size for entry in staging.iterdir())
+    except OSError:
+        return 0
+
+
+def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]], *, overwrite: bool,
+                    expected_bytes: int = 0) -> None:
+    """Write ``files`` (name → bytes, or a writer given the path, which may leave it unwritten) into ``out``
+    atomically.
 
     Everything goes to a temporary sibling directory first, which is renamed into place; an old
-    ``out`` is replaced only after the new one is complete.
+    ``out`` is replaced only after the new one is complete. ``expected_bytes``: what the writers will write
+    (bytes given are counted here); a filesystem without that much room is refused before writing, and a full
+    disk met while writing is :class:`~repcurate.errors.OutOfSpaceError` (exit 5), staging removed.
     """
     out = absolute(out)
     ensure_writable_target(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_staging(out)
+    needed = expected_bytes + sum(len(content) for content in files.values() if isinstance(content, bytes))
+    require_free_space(out, needed, option="")
     staging: Path | None = None
+    retired: Path | None = None
     try:
         with deferred_signals():  # a signal between mkdtemp and the assignment would orphan the folder
             staging = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "tmp"), dir=out.parent))
@@ -121,23 +154,42 @@ def write_directory(out: Path, files: dict[str, bytes | Callable[[Path], None]],
             target = staging / name
             if callable(content):
                 content(target)
+                if not target.exists():  # a writer may decide there is nothing to write
+                    continue
             else:
                 target.write_bytes(content)
             with target.open("rb") as handle:
                 os.fsync(handle.fileno())
         os.chmod(staging, 0o755)
-        with deferred_signals():
-            ensure_writable_target(out, overwrite=overwrite)  # again: the folder may have changed during the work
-            if out.exists():
-                retired = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "old"), dir=out.parent))
-                os.replace(out, retired / out.name)
+        for undo_on_signal in (True, False):
+            with deferred_signals() as held:
+                ensure_writable_target(out, overwrite=overwrite)  # again: the folder may have changed during the work
+                if out.exists():
+                    retired = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name, "old"), dir=out.parent))
+                    os.replace(out, retired / out.name)
+                pause_for_tests("between-renames")
                 os.replace(staging, out)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(staging, out)
-    except BaseException:
+                undone = bool(held) and undo_on_signal
+                if undone:  # Ctrl-C / SIGTERM came during these steps: undo them, nothing is published
+                    os.replace(out, staging)
+                    _restore(retired, out)
+                    retired = None
+            # a held signal is raised on leaving the block (the run stops); a handler that does not raise lets the
+            # second pass publish after all
+            if not undone:
+                break
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+        COMMITTED.append(out)
+        pause_for_tests("after-commit")
+    except BaseException as exc:
+        written = _staged_bytes(staging)
+        _restore(retired, out)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        full = out_of_space(exc, out, max(needed, written))
+        if full is not None:
+            raise full from None
         raise
 
 
@@ -146,17 +198,23 @@ def write_text_atomic(path: Path, text: str) -> None:
     path = absolute(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_staging(path)
+    data = text.encode("utf-8")
+    require_free_space(path, len(data), option="")
     staging: str | None = None
     try:
         with deferred_signals():  # a signal between mkstemp and the assignment would orphan the file
             handle, staging = tempfile.mkstemp(prefix=staging_prefix(path.name, "tmp"), dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(staging, 0o644)
         os.replace(staging, path)
-    except BaseException:
+        COMMITTED.append(path)
+    except BaseException as exc:
         if staging is not None:
             Path(staging).unlink(missing_ok=True)
+        full = out_of_space(exc, path, len(data))
+        if full is not None:
+            raise full from None
         raise

@@ -27,7 +27,7 @@ from repcurate.io.safe_read import UnsafeFile, open_regular
 from repcurate.io.signals import deferred_signals
 
 #: Files a repcurate output directory may hold (a set, a ``confirm --export``, HTML reports written beside them).
-OWN_FILE_NAMES = frozenset({"manifest.json", "calibration.npz", "projection.npz", "export.json",
+OWN_FILE_NAMES = frozenset({"manifest.json", "manifest.sig", "calibration.npz", "projection.npz", "export.json",
                             "model.onnx", "model.keras", "model.h5", "data.yaml", "images.txt"})
 #: The ``<meta name="generator">`` every repcurate HTML report carries (see report/templates).
 HTML_GENERATOR_MARK = b'<meta name="generator" content="repcurate '

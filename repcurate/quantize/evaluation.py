@@ -18,7 +18,7 @@ from repcurate.data.geometry import Frame
 from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile
 from repcurate.data.sources import eval_source
 from repcurate.embed.tensor_cache import load_tensors_cached_skipping
-from repcurate.errors import InputError, UsageError
+from repcurate.errors import InputError, UsageError, user_code_failed
 from repcurate.frameworks.loading import load_postprocess
 from repcurate.tasks.base import Metric, Task, as_output_list
 from repcurate.tasks.fidelity import FidelityTask
@@ -210,7 +210,9 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
                          f"{failures[0].reason}); fix: pass a folder of held-out images the preprocessing accepts")
     try:
         outputs = model_outputs(framework, float_model, x)
-    except Exception as exc:
+    except BaseException as exc:  # a user model raising SystemExit too
+        if not user_code_failed(exc):
+            raise
         raise InputError(f"{model_spec} failed on eval tensors of shape {x.shape[1:]} "
                          f"({type(exc).__name__}: {str(exc)[:200]}); fix: pass the model's own --preprocess "
                          "(Keras models take channels-last input)") from exc

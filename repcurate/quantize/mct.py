@@ -16,6 +16,7 @@ from typing import Any
 from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
 from repcurate.quantize.base import DataGen
+from repcurate.quantize.quiet import third_party_output_hidden
 
 WEIGHT_BITS = (8, 4, 2)
 
@@ -137,7 +138,8 @@ class MCTQuantizer:
         framework.mct.require_exporter()
 
     def export(self, framework: Framework, q_model: Any, path: Path, data_gen: DataGen) -> None:
-        framework.mct.export(q_model, path, data_gen)
+        with third_party_output_hidden():
+            framework.mct.export(q_model, path, data_gen)
 
 
 def run_mct(ptq: Callable[..., Any], gptq: Callable[..., Any] | None, gptq_config: Callable[..., Any] | None, model: Any,
@@ -149,10 +151,11 @@ def run_mct(ptq: Callable[..., Any], gptq: Callable[..., Any] | None, gptq_confi
 
     target = mct.core.ResourceUtilization(weights_memory=weights_memory) if weights_memory is not None else None
     started = time.perf_counter()
-    if gptq_epochs is not None and gptq is not None and gptq_config is not None:
-        q_model, _info = gptq(model, data_gen, target_resource_utilization=target, core_config=core,
-                              gptq_config=gptq_config(n_epochs=gptq_epochs), target_platform_capabilities=tpc)
-    else:
-        q_model, _info = ptq(model, data_gen, target_resource_utilization=target, core_config=core,
-                             target_platform_capabilities=tpc)
+    with third_party_output_hidden():  # MCT's tqdm bars and per-run log lines: shown with -v / --debug
+        if gptq_epochs is not None and gptq is not None and gptq_config is not None:
+            q_model, _info = gptq(model, data_gen, target_resource_utilization=target, core_config=core,
+                                  gptq_config=gptq_config(n_epochs=gptq_epochs), target_platform_capabilities=tpc)
+        else:
+            q_model, _info = ptq(model, data_gen, target_resource_utilization=target, core_config=core,
+                                 target_platform_capabilities=tpc)
     return q_model, time.perf_counter() - started

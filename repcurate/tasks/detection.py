@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from repcurate.data.geometry import Frame
-from repcurate.errors import InputError, MissingDependencyError
+from repcurate.errors import InputError, MissingDependencyError, user_code_failed
 from repcurate.tasks.base import HEADS_INPUT, FolderLabels, Metric, permutation_significant
 
 log = logging.getLogger("repcurate")
@@ -235,7 +235,9 @@ class DetectionTask(FolderLabels):
             return read_decoded(outputs)
         try:
             per_image = list(self.postprocess([np.asarray(o) for o in outputs]))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from the user's postprocess too
+            if not user_code_failed(exc):
+                raise
             raise InputError(f"{self.where} raised {type(exc).__name__}: {exc}; fix: make it return one "
                              "(boxes, scores, classes) per image") from exc
         n = len(outputs[0]) if outputs else 0

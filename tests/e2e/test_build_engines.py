@@ -56,3 +56,68 @@ def test_engine_ray_builds_a_set_on_the_cluster(cli, tmp_path, ray_cluster):
     assert summary["selected"] == 6 and summary["embedded"] == 12
     assert summary["skipped_by_reason"] == {"truncated": 1}
     assert "ray engine" in result.stderr or "embedding 13 files" in result.stderr
+
+
+def _silent_listener(answer: bytes | None):
+    """A TCP port on every interface where something listens: it never answers (``answer`` None) or answers every
+    connection with ``answer`` (not a Ray cluster either way). Returns (port, closer)."""
+    import socket
+    import threading
+
+    server = socket.create_server(("0.0.0.0", 0))
+    accepted = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+            if answer is not None:
+                try:
+                    connection.sendall(answer)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def close() -> None:
+        server.close()
+        for connection in accepted:
+            connection.close()
+
+    return server.getsockname()[1], close
+
+
+@pytest.mark.parametrize("address, timeout, bound", [
+    ("127.0.0.1:1", None, 75),  # nothing listens; the default --ray-timeout (30 s)
+    ("ray://127.0.0.1:1", "2", 40),
+    ("silent", "2", 40),  # something listens but never answers
+    ("answers", "3", 75),  # something answers, but not Ray: Ray's own connect is bounded too
+])
+def test_a_ray_address_without_a_cluster_fails_within_the_timeout(tmp_path, address, timeout, bound):
+    """Decision: nothing at --ray-address is exit 2 within --ray-timeout (default 30 s; Ray alone retried for
+    824 s), one error line naming the address and the fix, no set written. Bounds include interpreter start-up."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    train, model, preprocess = write_engine_project(tmp_path, per_class=2)
+    close = None
+    if address in ("silent", "answers"):
+        port, close = _silent_listener(None if address == "silent" else b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        address = f"127.0.0.1:{port}"
+    args = [str(Path(sys.executable).parent / "repcurate"), "build", "--train-dir", str(train), "--out",
+            str(tmp_path / "set"), "--model", model, "--preprocess", preprocess, "--engine", "ray", "--ray-address",
+            address, "--no-cache", *(["--ray-timeout", timeout] if timeout else [])]
+    started = time.monotonic()
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=bound + 60)
+    finally:
+        if close is not None:
+            close()
+    elapsed = time.monotonic() - started
+    assert elapsed < bound, (elapsed, result.stderr)
+    assert_one_line_error(result, 2, f"--ray-address {address}", "fix:", "--ray-timeout")
+    assert not (tmp_path / "set").exists()

@@ -59,6 +59,7 @@ class Project:
         self.repset = work / "set"
         repcurate.build(self.train, self.repset, size=20, model=f"{self.hostile}:make_model",
                         preprocess=f"{self.hostile}:preprocess", use_cache=False, progress=False)
+        (self.repset / "manifest.sig").unlink()  # a set from elsewhere: not signed by this user's key
         result = repcurate.check(self.repset, self.eval, use_cache=False, trust_set=True, config={})
         self.check_json = work / "check.json"
         self.check_json.write_text(json.dumps(result.to_dict()))
@@ -114,8 +115,8 @@ def test_check_runs_the_sets_code_with_trust_set_and_says_so(fresh: Project, cli
     trusted = cli("check", "--repset", str(fresh.repset), "--eval-dir", str(fresh.eval), "--no-cache", "--trust-set")
     assert trusted.returncode in (0, 1), trusted.stderr
     assert fresh.marker.exists()
-    assert f"running code recorded in the set: model.spec = {fresh.hostile}:make_model (--trust-set)" in trusted.stderr
-    assert f"running code recorded in the set: preprocessing.spec = {fresh.hostile}:preprocess (--trust-set)" in trusted.stderr
+    assert f"running code recorded in the set: model.spec = {fresh.hostile}:make_model" in trusted.stderr
+    assert f"running code recorded in the set: preprocessing.spec = {fresh.hostile}:preprocess" in trusted.stderr
 
 
 def test_check_library_refuses_up_front(fresh: Project) -> None:
@@ -141,7 +142,7 @@ def test_confirm_and_doctor_run_the_sets_preprocessing_with_trust_set(fresh: Pro
                   "--eval-dir", str(fresh.work / "missing-eval"), "--trust-set", *extra)
     assert trusted.returncode == 3, trusted.stderr
     assert fresh.marker.exists()
-    assert f"preprocessing.spec = {fresh.hostile}:preprocess (--trust-set)" in trusted.stderr
+    assert f"preprocessing.spec = {fresh.hostile}:preprocess" in trusted.stderr
 
 
 def test_report_does_not_rerun_the_pipeline_a_check_json_names_without_trust(fresh: Project, cli) -> None:
@@ -292,3 +293,37 @@ def test_report_refuses_a_tampered_calibration_file(fresh: Project, cli, tamper,
     assert not out.exists()
     with pytest.raises(repcurate.errors.InputError):
         repcurate.load(tampered)  # check and load refuse it the same way
+
+
+def _terabyte_header(path: Path) -> None:
+    """A header claiming 10^12 rows (256 TB of float32) over the real 20 rows' bytes, same header length."""
+    with zipfile.ZipFile(path) as archive:
+        member = archive.read("x.npy")
+    header_end = member.index(b"\n") + 1
+    header = member[:header_end].decode("latin1")
+    claimed = "(1000000000000,"
+    lying = header.replace("(20,", claimed, 1).replace(" " * (len(claimed) - 4) + "\n", "\n", 1)
+    assert len(lying) == len(header)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("x.npy", lying.encode("latin1") + member[header_end:])
+
+
+@pytest.mark.parametrize("command", ["check", "confirm", "export", "report"])
+def test_a_header_claiming_terabytes_is_bad_input_everywhere(fresh: Project, cli, command: str) -> None:
+    """Decision: an array header is checked against the bytes the archive stores before anything is allocated,
+    so a forged set (header, manifest shape and sha256 all consistent) is exit 3, never 'out of memory' (5)."""
+    tampered = fresh.work / f"terabytes-{command}"
+    if not tampered.exists():
+        fresh.copy_set(tampered.name)
+        _retamper(tampered, _terabyte_header)
+        manifest = _manifest(tampered)
+        manifest["calibration"]["shape"][0] = 10 ** 12
+        _write_manifest(tampered, manifest)
+    out = fresh.work / f"terabytes-{command}.out"
+    args = {"check": ["--eval-dir", str(fresh.eval), "--no-cache", "--trust-set"],
+            "confirm": ["--eval-dir", str(fresh.eval), "--no-cache", "--trust-set", "--model", f"{fresh.clean}:make_model"],
+            "export": ["--to", "npz", "--input-name", "x", "--out", str(out)],
+            "report": ["--out", str(out)]}[command]
+    result = cli(command, "--repset", str(tampered), *args)
+    assert_one_line_error(result, 3, "calibration.npz")
+    assert not out.exists()

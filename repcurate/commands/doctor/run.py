@@ -96,6 +96,7 @@ def doctor(
     started = time.perf_counter()
     loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
     origin = trust.manifest_label(loaded_set.directory)
+    trust_set = trust.effective_trust(trust_set, loaded_set.directory)  # sets this user built and signed: trusted
     if preprocess is None:
         trust.require(origin, "preprocessing.spec", (loaded_set.manifest.get("preprocessing") or {}).get("spec"),
                       "--preprocess", trust_set=trust_set)

@@ -242,3 +242,24 @@ def test_a_signal_right_after_the_staging_entry_is_created_leaves_no_debris(tmp_
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         signal.signal(signal.SIGINT, previous)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_between_the_renames_whose_handler_does_not_stop_the_run_still_publishes(tmp_path, monkeypatch) -> None:
+    """The renames are undone for a held SIGTERM; when its handler returns (a caller's own handler, not one that
+    stops the run), the output is published after all, and the handler ran once."""
+    import signal
+
+    import repcurate.io.atomic as atomic
+    from repcurate.io.atomic import write_directory
+
+    seen: list[int] = []
+    monkeypatch.setattr(atomic, "pause_for_tests",
+                        lambda point: signal.raise_signal(signal.SIGTERM) if point == "between-renames" and not seen else None)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        write_directory(tmp_path / "out", {"a.txt": b"a"}, overwrite=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIGTERM]
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"a"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
