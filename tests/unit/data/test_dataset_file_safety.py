@@ -13,7 +13,7 @@ import pytest
 
 from repcurate.data.coco import images_outside_root, read_coco
 from repcurate.data.images import DecodeError
-from repcurate.data.scan import scan
+from repcurate.data.sources import scan
 from repcurate.data.set_files import read_verified
 from repcurate.data.yolo import read_yolo
 from repcurate.errors import InputError
