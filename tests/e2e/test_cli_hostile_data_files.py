@@ -157,3 +157,24 @@ def test_coco_file_names_outside_the_image_folder_need_allow_outside_root(projec
     allowed = _build(project, json_path, tmp_path / "set2", "--allow-outside-root")
     assert allowed.returncode == 0, allowed.stderr[-2000:]
     assert json.loads((tmp_path / "set2" / "manifest.json").read_text())["skipped"] == []
+
+
+@pytest.mark.parametrize("name", ["data.yaml", "instances.json", "list.csv"])
+def test_a_fifo_training_source_is_exit_3_naming_it(project: Path, tmp_path: Path, name: str) -> None:
+    source = tmp_path / "src" / name
+    source.parent.mkdir()
+    os.mkfifo(source)
+    assert_one_line_error(_build(project, source, tmp_path / "out"), 3, str(source))
+
+
+def test_a_fifo_manifest_is_exit_3_naming_it(project: Path, tmp_path: Path) -> None:
+    repset = _deep_copy_of_set(project, tmp_path)
+    (repset / "manifest.json").unlink()
+    os.mkfifo(repset / "manifest.json")
+    assert_one_line_error(run("report", "--repset", str(repset), "--out", str(tmp_path / "r.html"), timeout=120), 3,
+                          str(repset / "manifest.json"), "FIFO")
+
+
+@pytest.mark.parametrize("command", ["build", "check", "confirm", "doctor"])
+def test_every_command_reading_coco_takes_allow_outside_root(command: str) -> None:
+    assert "--allow-outside-root" in run(command, "--help", timeout=120).stdout
