@@ -18,7 +18,7 @@ from repcurate.data.geometry import Frame
 from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile
 from repcurate.embed.tensor_cache import load_tensors_cached_skipping
 from repcurate.errors import InputError, UsageError
-from repcurate.frameworks.loading import load_postprocess
+from repcurate.frameworks.loading import load_postprocess, own_postprocess
 from repcurate.tasks.base import Metric, Task, as_output_list
 from repcurate.tasks.fidelity import FidelityTask
 
@@ -170,6 +170,19 @@ def frames_of(preprocessor: Any, input_hw: tuple[int, int] | None) -> Callable[[
     return frame_of
 
 
+def warn_class_names(framework: Framework, model: Any, source: ScanResult, model_spec: str) -> None:
+    """Warn when the model knows its class names (an Ultralytics checkpoint) and the eval dataset names its class
+    ids differently: the scores compare class ids, so the two must mean the same classes."""
+    own = getattr(framework, "class_names", None)
+    names = own(model) if own is not None else None
+    data = list(source.class_names or [])
+    if names and data and source.layout in BOX_LAYOUTS and names[:len(data)] != data:
+        differ = next(i for i, (a, b) in enumerate(zip(names, data)) if a != b) if any(
+            a != b for a, b in zip(names, data)) else min(len(names), len(data))
+        log.warning("%s names its classes %s, the eval data %s (first difference at class id %d): boxes are scored "
+                    "by class id, so check that both number the classes alike", model_spec, names[:6], data[:6], differ)
+
+
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None,
@@ -214,6 +227,10 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
                          f"({type(exc).__name__}: {str(exc)[:200]}); fix: pass the model's own --preprocess "
                          "(Keras models take channels-last input)") from exc
     post, where = load_postprocess(postprocess)
+    if post is None and task in (None, "detection"):
+        post = own_postprocess(framework, float_model)  # a detector that brings its decoding (Ultralytics: NMS)
+        where = f"{model_spec}'s own decoding" if post is not None else where
+        warn_class_names(framework, float_model, source, model_spec)
     if task is None:
         task = _infer_task(source, outputs, postprocess=post, channels_last=framework.channels_last,
                            where=str(eval_dir))
