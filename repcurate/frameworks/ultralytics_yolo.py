@@ -22,8 +22,10 @@ when such a model is used, with ``YOLO_OFFLINE=1`` so it never reaches the netwo
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,10 +54,15 @@ def import_ultralytics() -> Any:
     :class:`MissingDependencyError` (exit 4) naming the extra."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     try:
-        import ultralytics
+        with contextlib.redirect_stdout(sys.stderr):  # its first import announces its settings file on stdout
+            import ultralytics
+            from ultralytics.utils import LOGGER
     except ImportError:
         raise MissingDependencyError("ultralytics", extra="ultralytics",
                                      purpose="Ultralytics YOLO checkpoints (--model best.pt)") from None
+    for handler in LOGGER.handlers:  # its log lines go to stderr: stdout carries only repcurate's results
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.__stdout__):
+            handler.setStream(sys.stderr)
     return ultralytics
 
 

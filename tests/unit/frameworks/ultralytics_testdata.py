@@ -32,7 +32,7 @@ def detection_model(config: str, *, classes: int = len(NAMES), seed: int = 0):
     torch.manual_seed(seed)
     kind = SegmentationModel if "-seg" in config else PoseModel if "-pose" in config else DetectionModel
     model = kind(config, nc=classes, verbose=False)
-    model.names = {i: name for i, name in enumerate(NAMES[:classes])} if classes <= len(NAMES) else \
+    model.names = dict(enumerate(NAMES[:classes])) if classes <= len(NAMES) else \
         {i: f"class{i}" for i in range(classes)}
     return model.eval()
 
