@@ -64,7 +64,7 @@ def load_model(model: ModelArg) -> LoadedModel:
         return LoadedModel(framework.load(model), framework, model, model == DEFAULT_MODEL_NAME)
     if ":" not in model:
         raise UsageError(
-            f"--model {model!r}: use {DEFAULT_MODEL_NAME}, a .keras/.h5 file, path/to/file.py:factory "
+            f"--model {model!r}: use {DEFAULT_MODEL_NAME}, a .keras/.h5 file, an Ultralytics best.pt, path/to/file.py:factory "
             "or package.module:factory"
         )
     obj = load_object(model)
