@@ -42,6 +42,19 @@ def anchor_grid(strides: list[float], imgsz: tuple[int, int]) -> tuple[torch.Ten
     return torch.cat(points, dim=1), torch.cat(scale, dim=1)
 
 
+def _unshare_stateless(root: nn.Module) -> None:
+    """Give every use of a shared parameter-free module (Ultralytics' ``Conv`` blocks share one ``SiLU``) its own
+    copy, so each call is one named layer (for MCT's graph and the per-layer statistics); outputs are unchanged."""
+    import copy
+
+    seen: set[int] = set()
+    for parent in list(root.modules()):
+        for name, child in list(parent.named_children()):
+            if id(child) in seen and not any(True for _ in child.parameters()):
+                setattr(parent, name, copy.deepcopy(child))
+            seen.add(id(child))
+
+
 class TraceableYolo(nn.Module):
     """An Ultralytics YOLOv8 / YOLO11 ``DetectionModel`` for a fixed input size, traceable by torch.fx.
 
@@ -67,6 +80,7 @@ class TraceableYolo(nn.Module):
         self.anchor_count = int(anchors.shape[-1])
         self.register_buffer("anchors", anchors.unsqueeze(0), persistent=False)
         self.register_buffer("strides", strides.unsqueeze(0), persistent=False)
+        _unshare_stateless(self)
         for module in self.modules():  # C2f-style blocks: the split() form of their forward traces, chunk() does not
             split = getattr(type(module), "forward_split", None)
             if split is not None:

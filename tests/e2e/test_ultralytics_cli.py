@@ -84,7 +84,8 @@ def test_yolov8n_checkpoint_through_every_command_with_only_the_model_flag(proje
                  str(work / "confirm.json"), "--out", str(work / "report.html"))
     assert report.returncode == 0, report.stderr
     assert 'id="confirm"' in (work / "report.html").read_text(encoding="utf-8")
-    export = cli("export", "--repset", str(built), "--to", "npz", "--out", str(work / "npz"))
+    export = cli("export", "--repset", str(built), "--to", "npz", "--out", str(work / "npz"),
+                 "--onnx-model", str(work / "quantized" / "model.onnx"))  # its input name keys the samples
     assert export.returncode == 0, export.stderr
     [npz] = list((work / "npz").glob("*.npz"))
     with np.load(npz) as arrays:
