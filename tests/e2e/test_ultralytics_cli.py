@@ -137,3 +137,9 @@ def test_untraceable_model_stops_confirm_with_exit_3_before_any_eval_image(proje
     assert preflight["step"] == "torch.fx preflight" and preflight["status"] == "problem"
     assert "--model best.pt" in preflight["advice"][0]
     assert seconds < 120  # imports and a trace: no calibration set drawn, no eval image decoded
+
+
+def test_a_checkpoint_named_only_by_the_set_is_never_loaded(project, built, cli):
+    _work, data = project
+    run = cli("check", "--repset", str(built), "--eval-dir", str(data))  # no --model: the set names yolov8n.pt
+    assert_one_line_error(run, 2, "model.spec", "yolov8n.pt", "--trust-set")
