@@ -177,10 +177,8 @@ def warn_class_names(framework: Framework, model: Any, source: ScanResult, model
     names = own(model) if own is not None else None
     data = list(source.class_names or [])
     if names and data and source.layout in BOX_LAYOUTS and names[:len(data)] != data:
-        differ = next(i for i, (a, b) in enumerate(zip(names, data)) if a != b) if any(
-            a != b for a, b in zip(names, data)) else min(len(names), len(data))
-        log.warning("%s names its classes %s, the eval data %s (first difference at class id %d): boxes are scored "
-                    "by class id, so check that both number the classes alike", model_spec, names[:6], data[:6], differ)
+        log.warning("%s names its classes %s, the eval data %s: boxes are scored by class id, so check that both "
+                    "number the classes alike", model_spec, names[:6], data[:6])
 
 
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,

@@ -115,3 +115,24 @@ def test_a_checkpoint_named_only_by_a_set_never_loads():
     assert not trust.allowed("best.pt", trust_set=False) and trust.allowed("best.pt", trust_set=True)
     assert trust.allowed("repcurate.data.geometry:letterbox_416", trust_set=False)  # repcurate's own preprocessing
     assert not trust.allowed("repcurate.data.geometry:np.save", trust_set=False)
+
+
+def test_class_names_that_differ_from_the_eval_data_are_warned_about(tmp_path, checkpoints, caplog):
+    from repcurate.data.annotated import eval_source
+    from repcurate.frameworks.loading import load_model
+    from repcurate.quantize.evaluation import warn_class_names
+    from tests.unit.frameworks.ultralytics_testdata import digits_yolo
+
+    source = eval_source(digits_yolo(tmp_path / "data"), split="val")
+    same = load_model(str(checkpoints["yolov8n"]))
+    with caplog.at_level("WARNING", logger="repcurate"):
+        warn_class_names(same.framework, same.model, source, "best.pt")
+    assert not [r for r in caplog.records if r.name == "repcurate"]
+    caplog.clear()
+    model = detection_model("yolov8n.yaml")
+    model.names = {0: "cat", 1: "dog", 2: "bird"}
+    other = load_model(str(save_checkpoint(model, tmp_path / "pets.pt")))
+    with caplog.at_level("WARNING", logger="repcurate"):
+        warn_class_names(other.framework, other.model, source, "pets.pt")
+    [record] = [r for r in caplog.records if r.name == "repcurate"]
+    assert "pets.pt names its classes ['cat', 'dog', 'bird'], the eval data ['zero', 'one', 'two']" in record.getMessage()
