@@ -72,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, default="kmeans", help="selection inside each class (default: kmeans)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--model", default=None, metavar="SPEC",
-                        help="model to be quantized: efficientnet-lite0 (default), file.py:factory, module:factory, model.keras/.h5")
+                        help="model to be quantized: efficientnet-lite0 (default), file.py:factory, module:factory, model.keras/.h5, "
+                             "or an Ultralytics YOLO checkpoint best.pt (brings its own preprocessing)")
     parser.add_argument("--layer", action="append", default=None, metavar="NAME",
                         help="layer(s) to take features from, comma-separated or repeated: each pooled, concatenated "
                              "(default: the input of the classifier head; without one, the layer feeding all output "

@@ -73,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR")
     parser.add_argument("--model", required=True, metavar="SPEC",
-                        help="the model to quantize: efficientnet-lite0, file.py:factory, module:factory (PyTorch or Keras), or a .keras/.h5 file")
+                        help="the model to quantize: efficientnet-lite0, file.py:factory, module:factory (PyTorch or Keras), a .keras/.h5 "
+                             "file, or an Ultralytics YOLO checkpoint best.pt (brings its own decoding)")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
                         help="held-out images, disjoint from the training directory:"
                              " a folder, a CSV/JSONL list, a YOLO data.yaml (val split), a COCO JSON or a segmentation folder")

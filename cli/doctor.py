@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "GPTQ. Findings are ranked by measured gain; the recommended CoreConfig is printed as Python.",
         epilog=EXAMPLES + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, metavar="SPEC",
-                        help="the model to quantize (file.py:factory, module:factory, efficientnet-lite0, .keras/.h5)")
+                        help="the model to quantize (file.py:factory, module:factory, efficientnet-lite0, .keras/.h5, "
+                             "an Ultralytics YOLO checkpoint best.pt)")
     parser.add_argument("--repset", required=True, type=Path, metavar="DIR", help="a repcurate build directory")
     parser.add_argument("--eval-dir", required=True, type=Path, metavar="EVAL",
                         help="held-out images, disjoint from the set:"

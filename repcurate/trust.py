@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -32,17 +33,22 @@ log = logging.getLogger("repcurate")
 
 #: Specs of repcurate's own code: always allowed, whoever named them.
 BUNDLED_SPECS = frozenset({DEFAULT_MODEL_NAME, f"{DEFAULT_MODEL_NAME}:preprocess"})
+#: repcurate's own sized preprocessings (``repcurate.data.geometry:letterbox_640``), e.g. an Ultralytics checkpoint's.
+GEOMETRY_SPEC = re.compile(r"repcurate\.data\.geometry:(letterbox|resize)_\d{1,5}(x\d{1,5})?")
+#: Model files that are pickles (loading one runs code): named by a set, they load only with the opt-in.
+PICKLE_SUFFIXES = (".pt", ".pth")
 
 
 def is_bundled(spec: Any) -> bool:
-    """Whether ``spec`` names repcurate's bundled model or its preprocessing (or nothing at all)."""
-    return spec is None or spec in BUNDLED_SPECS
+    """Whether ``spec`` names repcurate's bundled model or its preprocessing, one of its own sized letterbox /
+    resize preprocessings (or nothing at all)."""
+    return spec is None or spec in BUNDLED_SPECS or (isinstance(spec, str) and GEOMETRY_SPEC.fullmatch(spec) is not None)
 
 
 def names_code(spec: Any) -> bool:
     """Whether a recorded ``spec`` could be loaded as code or a model file (``file.py:name``, ``module:name``,
-    ``.keras`` / ``.h5``); other recorded names (a Python object's) cannot run at all."""
-    return isinstance(spec, str) and (":" in spec or spec.lower().endswith((".keras", ".h5", ".hdf5")))
+    ``.keras`` / ``.h5``, a pickled ``.pt`` checkpoint); other recorded names (a Python object's) cannot run at all."""
+    return isinstance(spec, str) and (":" in spec or spec.lower().endswith((".keras", ".h5", ".hdf5", *PICKLE_SUFFIXES)))
 
 
 #: The per-user signing key's file name, in the user cache folder (never in a set).

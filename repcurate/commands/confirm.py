@@ -25,6 +25,7 @@ from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overl
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed, require_tpc
 from repcurate.quantize.base import Quantizer
 from repcurate.quantize.evaluation import load_eval
+from repcurate.quantize.preflight import require_traceable
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 from repcurate.version import __version__
 
@@ -309,6 +310,7 @@ def confirm(
     framework.mct.set_device(device)  # MCT builds the quantized models where the eval batches go
     for note in rewrites:
         log.info("%s", note)
+    require_traceable(quantizer_obj, framework, float_model, loaded_set.tensors, loaded.spec)  # before any decoding
     pre = as_preprocessor(preprocess) if preprocess is not None else None
     if pre is None:
         pre = load_recorded_preprocessor(manifest, trust_set=trust_set, origin=origin, option="--preprocess")

@@ -23,6 +23,7 @@ Ultralytics' ``scale_boxes`` + ``clip_boxes``) and masks into the model input wi
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -168,6 +169,26 @@ def resize(size: int | tuple[int, int], *, channels_last: bool = False) -> Resiz
 letterbox_640 = letterbox(640)
 letterbox_320 = letterbox(320)
 resize_640 = resize(640)
+
+#: ``letterbox_<N>`` / ``letterbox_<H>x<W>`` (and ``resize_...``): the preprocessing at any size, by name.
+_SIZED = re.compile(r"(letterbox|resize)_(\d{1,5})(?:x(\d{1,5}))?")
+
+
+def sized_preprocessing(name: str) -> Letterbox | Resize | None:
+    """The preprocessing a ``letterbox_<N>`` / ``letterbox_<H>x<W>`` / ``resize_...`` name stands for, or None."""
+    match = _SIZED.fullmatch(name)
+    if match is None or int(match[2]) < 1 or (match[3] is not None and int(match[3]) < 1):
+        return None
+    size = (int(match[2]), int(match[3] or match[2]))
+    return letterbox(size) if match[1] == "letterbox" else resize(size)
+
+
+def __getattr__(name: str) -> Any:
+    """``repcurate.data.geometry:letterbox_416`` and the like load as specs (a set records its model's own size)."""
+    found = sized_preprocessing(name)
+    if found is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return found
 
 
 def _fit_axis(index: np.ndarray, source: np.ndarray, extent: tuple[int, int], original: int) -> tuple[float, float]:

@@ -16,13 +16,22 @@ from repcurate.frameworks.bundled import (
     bundled_model_fingerprint,
     load_efficientnet_lite0,
 )
-from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, default_preprocessor, load_model
+from repcurate.frameworks.loading import (
+    ModelArg,
+    PreprocessArg,
+    as_preprocessor,
+    default_preprocessor,
+    load_model,
+    own_preprocess_spec,
+)
 from repcurate.spec import split_spec
 
 
 def absolute_spec(value: Any) -> Any:
     """A ``file.py:name`` spec with its file made absolute (another process, another node's worker, may run in
     another folder); anything else unchanged."""
+    if isinstance(value, str) and ":" not in value and Path(value).suffix.lower() == ".pt" and Path(value).is_file():
+        return Path(value).resolve().as_posix()  # a checkpoint file named on the command line
     if not isinstance(value, str) or ":" not in value:
         return value
     try:
@@ -124,6 +133,10 @@ def build_embedder(model: ModelArg, *, layer: str | Sequence[str] | None, prepro
         embed_pre = default_preprocessor()
         set_pre = user_pre or embed_pre
     else:
+        own = own_preprocess_spec(loaded) if user_pre is None else None
+        if own is not None:  # the model brings its preprocessing (an Ultralytics checkpoint: its letterbox)
+            user_pre = as_preprocessor(own)
+            recipe = EmbedderRecipe(recipe.model, recipe.layer, own, device)
         if user_pre is None:
             raise UsageError(
                 f"--model {loaded.spec} needs --preprocess: the evaluation preprocessing that turns a PIL "

@@ -35,7 +35,20 @@ def _classify(obj: Any, spec: str) -> LoadedModel:
         kinds = " or ".join(sorted(FRAMEWORKS))
         raise InputError(f"{spec} gave a {type(obj).__name__}; fix: return a model of a known framework ({kinds}): "
                          "a torch nn.Module or a Keras model")
-    return LoadedModel(obj, framework, spec, False)
+    adopt = getattr(framework, "adopt", None)  # e.g. an Ultralytics model object made traceable
+    return LoadedModel(adopt(obj, spec) if adopt is not None else obj, framework, spec, False)
+
+
+def own_preprocess_spec(loaded: LoadedModel) -> str | None:
+    """The spec of the preprocessing a model brings itself (an Ultralytics checkpoint: its letterbox), or None."""
+    own = getattr(loaded.framework, "preprocess_spec", None)
+    return own(loaded.model) if own is not None else None
+
+
+def own_postprocess(framework: Framework, model: Any) -> Callable[..., Any] | None:
+    """The decoding a detector brings itself (an Ultralytics checkpoint: NMS), or None."""
+    own = getattr(framework, "postprocess", None)
+    return own(model) if own is not None else None
 
 
 def load_model(model: ModelArg) -> LoadedModel:
@@ -51,7 +64,7 @@ def load_model(model: ModelArg) -> LoadedModel:
         return LoadedModel(framework.load(model), framework, model, model == DEFAULT_MODEL_NAME)
     if ":" not in model:
         raise UsageError(
-            f"--model {model!r}: use {DEFAULT_MODEL_NAME}, a .keras/.h5 file, path/to/file.py:factory "
+            f"--model {model!r}: use {DEFAULT_MODEL_NAME}, a .keras/.h5 file, an Ultralytics best.pt, path/to/file.py:factory "
             "or package.module:factory"
         )
     obj = load_object(model)
@@ -111,7 +124,8 @@ def load_recorded_preprocessor(manifest: dict[str, Any], *, trust_set: bool = Fa
     if not isinstance(spec, str) or ":" not in spec:
         return None
     trust.require(origin, "preprocessing.spec", spec, option, trust_set=trust_set)
-    trust.announce("preprocessing.spec", spec)
+    if not trust.is_bundled(spec):
+        trust.announce("preprocessing.spec", spec)
     try:
         return make_preprocessor(spec)
     except RepcurateError as exc:

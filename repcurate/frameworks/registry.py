@@ -7,6 +7,7 @@ from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
 from repcurate.frameworks.keras import KerasFramework
 from repcurate.frameworks.torch import TorchFramework
+from repcurate.frameworks.ultralytics_yolo import UltralyticsFramework
 from repcurate.registry import lookup, registrar
 
 #: Framework name → framework object, in the order they are asked (see :mod:`repcurate.registry`).
@@ -14,6 +15,7 @@ REGISTRY: dict[str, Framework] = {}
 FRAMEWORKS = REGISTRY
 register = registrar(REGISTRY, "framework", name_of=lambda framework: framework.name)
 
+register(UltralyticsFramework())  # before torch: its models are nn.Modules too
 register(TorchFramework())
 register(KerasFramework())
 

@@ -14,6 +14,8 @@ from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME, load_efficientnet_l
 from repcurate.frameworks.device import model_device
 
 log = logging.getLogger("repcurate")
+#: Modules whose nn.Module classes another registered framework owns (:mod:`repcurate.frameworks.ultralytics_yolo`).
+_OWN_FRAMEWORK_MODULES = ("ultralytics.", "repcurate.frameworks.ultralytics_head")
 
 
 class _Captured(Exception):
@@ -187,7 +189,8 @@ class TorchFramework:
             import torch.nn as nn
         except ImportError:  # pragma: no cover - torch is a core dependency
             return False
-        return isinstance(model, nn.Module)
+        # Ultralytics models (and repcurate's traceable form of them) belong to their own framework.
+        return isinstance(model, nn.Module) and not type(model).__module__.startswith(_OWN_FRAMEWORK_MODULES)
 
     def fingerprint(self, model: Any, layer: str) -> str:
         return torch_model_fingerprint(model, layer)

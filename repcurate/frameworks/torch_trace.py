@@ -102,8 +102,12 @@ def trace(model: Any, sample: np.ndarray) -> Preflight:
     try:
         graph_module = mct_trace(model)
     except Exception as exc:  # noqa: BLE001 - any tracing failure is the preflight's finding
+        from repcurate.frameworks.ultralytics_yolo import untraceable_hint
+
+        hint = untraceable_hint(model)
         return Preflight(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                         location=_user_frame(exc), remedies=list(FX_REMEDIES), name=PREFLIGHT_NAME, reader=READER)
+                         location=_user_frame(exc), remedies=([hint] if hint else []) + list(FX_REMEDIES),
+                         name=PREFLIGHT_NAME, reader=READER)
     from repcurate.frameworks.device import model_device
 
     try:

@@ -19,7 +19,7 @@ from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile
 from repcurate.data.sources import eval_source
 from repcurate.embed.tensor_cache import load_tensors_cached_skipping
 from repcurate.errors import InputError, UsageError, user_code_failed
-from repcurate.frameworks.loading import load_postprocess
+from repcurate.frameworks.loading import load_postprocess, own_postprocess
 from repcurate.tasks.base import Metric, Task, as_output_list
 from repcurate.tasks.fidelity import FidelityTask
 
@@ -171,6 +171,17 @@ def frames_of(preprocessor: Any, input_hw: tuple[int, int] | None) -> Callable[[
     return frame_of
 
 
+def warn_class_names(framework: Framework, model: Any, source: ScanResult, model_spec: str) -> None:
+    """Warn when the model knows its class names (an Ultralytics checkpoint) and the eval dataset names its class
+    ids differently: the scores compare class ids, so the two must mean the same classes."""
+    own = getattr(framework, "class_names", None)
+    names = own(model) if own is not None else None
+    data = list(source.class_names or [])
+    if names and data and source.layout in BOX_LAYOUTS and names[:len(data)] != data:
+        log.warning("%s names its classes %s, the eval data %s: boxes are scored by class id, so check that both "
+                    "number the classes alike", model_spec, names[:6], data[:6])
+
+
 def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, preprocessor: Any,
               manifest: dict[str, Any], model_spec: str, class_map: dict[str, int] | None = None,
               max_eval: int = 2000, seed: int = 0, calibration_files: set[str] | None = None,
@@ -217,6 +228,10 @@ def load_eval(eval_dir: str | Path, *, framework: Framework, float_model: Any, p
                          f"({type(exc).__name__}: {str(exc)[:200]}); fix: pass the model's own --preprocess "
                          "(Keras models take channels-last input)") from exc
     post, where = load_postprocess(postprocess)
+    if post is None and task in (None, "detection"):
+        post = own_postprocess(framework, float_model)  # a detector that brings its decoding (Ultralytics: NMS)
+        where = f"{model_spec}'s own decoding" if post is not None else where
+        warn_class_names(framework, float_model, source, model_spec)
     if task is None:
         task = _infer_task(source, outputs, postprocess=post, channels_last=framework.channels_last,
                            where=str(eval_dir))

@@ -110,11 +110,6 @@ def doctor(
     if pre is None:
         raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
     findings: list[Finding] = []
-    if run_checks:
-        log.info("doctor: running the check suite on the representative set")
-        findings.append(_check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
-                                       trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache,
-                                       split=split, images_dir=images_dir))
     tensors = loaded_set.tensors
     base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
     settings: dict[str, Any] = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
@@ -129,6 +124,11 @@ def doctor(
         return DoctorResult(metric=tasks.DEFAULT_METRIC, float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
                             recommended=base, framework=framework.name, findings=findings,
                             seconds=time.perf_counter() - started, settings=settings)
+    if run_checks:  # after the preflight: a model MCT cannot read stops the doctor before any image is decoded
+        log.info("doctor: running the check suite on the representative set")
+        findings.insert(0, _check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
+                                          trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache,
+                                          split=split, images_dir=images_dir))
 
     evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre,
                            manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,

@@ -3,6 +3,7 @@
 example here; the contract tests refuse a registered framework without one."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,16 @@ class Example:
     default_feature_dim: int  # width of the last Linear/Dense layer's input
     named_layer: str  # a layer whose output can be captured by name
     kernel_weights: int  # how many kernel weights the single model has
+    #: Per spec attribute, the output shapes after the batch axis (default: ``(10,)``, and ``(3,)`` for pair / named).
+    output_shapes: dict[str, list[tuple[int, ...]]] | None = None
+    #: How many kernel layer types the single model has (a convolution and a dense layer by default).
+    kernel_kinds: int = 2
+    #: Whether the single model concatenates tensors (MCT's graph lists its concatenations).
+    concatenates: bool = False
+    #: Layers the single model calls several times per batch (name → calls), e.g. a pooling applied thrice.
+    repeated_layers: dict[str, int] | None = None
+    #: The batch the models take (default: the digits at 8×8, :func:`digits_batch`).
+    batch: Callable[[], np.ndarray] | None = None
 
 
 def digits_batch(channels_last: bool, n: int = 24) -> np.ndarray:
@@ -121,5 +132,44 @@ def keras_example(tmp: Path) -> Example:
     return Example(str(saved), f"{path}:pair", f"{path}:named", 16, "conv", 9 * 4 + 4 * 16 + 16 * 10)
 
 
+ULTRALYTICS_FACTORY = '''
+from ultralytics.nn.tasks import DetectionModel
+import torch
+
+
+def named():
+    torch.manual_seed(2)
+    model = DetectionModel("yolov8n.yaml", nc=10, verbose=False).eval()
+    model.args = {"imgsz": 64}
+    return model
+'''
+
+
+def ultralytics_example(tmp: Path) -> Example:
+    """Random-init YOLOv8n / YOLO11n checkpoints at 64 px (ten classes) and a factory returning a model object; the
+    batch is the digits enlarged to 64×64 RGB."""
+    import torch
+
+    from tests.unit.frameworks.ultralytics_testdata import detection_model, require_ultralytics, save_checkpoint
+
+    require_ultralytics(tmp / "config")
+    single = detection_model("yolov8n.yaml", classes=10)
+    save_checkpoint(single, tmp / "yolov8n.pt")
+    save_checkpoint(detection_model("yolo11n.yaml", classes=10, seed=1), tmp / "yolo11n.pt")
+    (tmp / "ultralytics_models.py").write_text(ULTRALYTICS_FACTORY)
+    head = single.model[-1]
+    widths = sum(branch[0].conv.in_channels for branch in head.cv2)
+    kernels = sum(m.weight.numel() for m in single.modules() if isinstance(m, torch.nn.Conv2d))
+    shapes = [(84, 4), (84, 10)]  # 8² + 4² + 2² anchors: boxes and class scores
+
+    def batch() -> np.ndarray:
+        digits = digits_batch(False, n=12)
+        return np.ascontiguousarray(np.repeat(np.repeat(np.repeat(digits, 3, axis=1), 8, axis=2), 8, axis=3))
+
+    return Example(str(tmp / "yolov8n.pt"), str(tmp / "yolo11n.pt"), f"{tmp / 'ultralytics_models.py'}:named", widths,
+                   "layers.0.conv", kernels, output_shapes={"single": shapes, "pair": shapes, "named": shapes},
+                   kernel_kinds=1, concatenates=True, batch=batch, repeated_layers={"layers.9.m": 3})  # SPPF's pool
+
+
 #: Framework name → a builder of its example models in a directory.
-EXAMPLES = {"torch": torch_example, "keras": keras_example}
+EXAMPLES = {"torch": torch_example, "keras": keras_example, "ultralytics": ultralytics_example}
