@@ -50,6 +50,13 @@ MCT_FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
                                       "output_channels_axis", "input_channels_axis", "node_name")),
     "model_compression_toolkit.core.common.quantization.quantize_node.get_quantized_weights_attr_by_qc":
         ("get_quantized_weights_attr_by_qc", ("attr_name", "n", "weights_qc")),
+    "model_compression_toolkit.core.common.quantization.quantizers.quantizers_helpers.quantize_tensor":
+        ("quantize_tensor", ("tensor_data", "threshold", "n_bits", "signed")),
+    "model_compression_toolkit.core.common.quantization.quantizers.quantizers_helpers.uniform_quantize_tensor":
+        ("uniform_quantize_tensor", ("tensor_data", "range_min", "range_max", "n_bits")),
+    "model_compression_toolkit.core.common.quantization.quantization_params_generation.error_functions."
+    "_mse_error_histogram":
+        ("_mse_error_histogram", ("q_bins", "q_count", "bins", "counts")),
     "model_compression_toolkit.core.common.hessian.HessianInfoService":
         ("HessianInfoService", ("graph", "fw_impl")),
 }
@@ -135,6 +142,12 @@ class Collected:
             cfg = copy.deepcopy(node.candidates_quantization_cfg[0].activation_quantization_cfg)
             out[point.name] = {k: _plain(v) for k, v in get_qparams(cfg, node.prior_info, collector).items()}
         return out
+
+    def histogram(self, name: str, subset: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """MCT's merged histogram (bins, counts) of one point over ``subset``."""
+        point = next(p for p in self.points if p.name == name)
+        collector = _load_collector(self.graph.get_out_stats_collector(self._nodes[name]), point, None, subset)
+        return collector.hc.get_histogram()
 
     def bias_terms(self, subset: Sequence[int]) -> dict[str, np.ndarray]:
         """MCT's bias-correction term of every corrected kernel for the images ``subset``."""
@@ -317,3 +330,16 @@ class _MeanHolder:
 
     def get_mean(self) -> np.ndarray:
         return self._mean
+
+
+def relative_noise(histogram: tuple[np.ndarray, np.ndarray], params: dict[str, Any], n_bits: int) -> float:
+    """Quantization noise (MSE, clipping included) of ``params`` on ``histogram``, by MCT's quantizer and
+    histogram MSE, relative to the histogram's signal power (mean square)."""
+    bins, counts = histogram
+    if "threshold" in params:
+        q_bins = mct_callable(_path("quantize_tensor"))(bins, params["threshold"], n_bits, bool(params["is_signed"]))
+    else:
+        q_bins = mct_callable(_path("uniform_quantize_tensor"))(bins, params["range_min"], params["range_max"], n_bits)
+    mse = float(mct_callable(_path("_mse_error_histogram"))(q_bins, None, bins, counts))
+    power = float(np.sum(bins[:-1] ** 2 * counts) / max(float(np.sum(counts)), 1.0))
+    return mse / power if power > 0 else 0.0
