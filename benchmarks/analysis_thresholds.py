@@ -49,6 +49,23 @@ def _tiny_yolo(pool: int, seed: int) -> tuple[Any, np.ndarray]:
     return tiny_yolo.make_model().eval(), x
 
 
+def _score(actual: dict[str, Any], predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Points whose MCT threshold equals the prediction, within one power-of-two step, and the others."""
+    exact = within = 0
+    mismatches = []
+    for point, quantizer in actual.items():
+        got = float(np.asarray(getattr(quantizer, "threshold_np", np.nan)).reshape(-1)[0])
+        want = predicted.get(point, {}).get("threshold")
+        if want is not None and want == got:
+            exact += 1
+            within += 1
+            continue
+        step = abs(math.log2(want / got)) if want and got and want > 0 and got > 0 else math.inf
+        within += step <= 1
+        mismatches.append({"point": point, "predicted": want, "mct": got})
+    return {"exact": exact, "within": within, "mismatches": mismatches}
+
+
 MODELS = {"fashion-cnn": _fashion_cnn, "tiny-yolo": _tiny_yolo}
 
 
@@ -74,13 +91,16 @@ def validate(name: str, *, pool: int, sets: int, weights_bits: int, seed: int) -
     floats = {k.name: collected._nodes[k.name].get_weights_by_keys("bias") for k in collected.kernels}
     rng = np.random.default_rng(seed + 1)
     sizes = np.linspace(8, pool, sets).round().astype(int).tolist()
-    rows, predict_s, ptq_s = [], 0.0, 0.0
+    rows, predict_s, simulate_s, ptq_s = [], 0.0, 0.0, 0.0
     for size in sizes:
         subset = sorted(rng.choice(pool, size, replace=False).tolist())
         started = time.perf_counter()
         predicted = collected.thresholds(subset)
         terms = collected.bias_terms(subset)
         predict_s += time.perf_counter() - started
+        started = time.perf_counter()
+        simulated, final_biases = collected.simulate(subset)
+        simulate_s += time.perf_counter() - started
 
         def gen(subset: list[int] = subset) -> Any:
             for i in subset:
@@ -93,30 +113,29 @@ def validate(name: str, *, pool: int, sets: int, weights_bits: int, seed: int) -
         modules = dict(q_model.named_modules())
         suffix = "_activation_holder_quantizer"
         actual = {n[:-len(suffix)]: m.activation_holder_quantizer for n, m in modules.items() if n.endswith(suffix)}
-        exact = within = 0
-        mismatches = []
-        for point, quantizer in actual.items():
-            got = float(np.asarray(getattr(quantizer, "threshold_np", np.nan)).reshape(-1)[0])
-            want = predicted.get(point, {}).get("threshold")
-            if want is not None and want == got:
-                exact += 1
-                within += 1
-                continue
-            step = abs(math.log2(want / got)) if want and got and want > 0 and got > 0 else math.inf
-            within += step <= 1
-            mismatches.append({"point": point, "predicted": want, "mct": got})
+        fast = _score(actual, predicted)
+        full = _score(actual, simulated)
         bias_diff = max((float(np.max(np.abs(modules[k].layer.bias.detach().numpy() - (floats[k] - t))))
                          for k, t in terms.items() if k in modules and modules[k].layer.bias is not None), default=0.0)
-        rows.append({"size": size, "points": len(actual), "exact": exact, "within_one_step": within,
-                     "max_bias_abs_diff": bias_diff, "mismatches": mismatches})
+        full_bias_diff = max((float(np.max(np.abs(modules[k].layer.bias.detach().numpy() - b)))
+                              for k, b in final_biases.items() if k in modules and modules[k].layer.bias is not None),
+                             default=0.0)
+        rows.append({"size": size, "points": len(actual), "exact": fast["exact"], "within_one_step": fast["within"],
+                     "max_bias_abs_diff": bias_diff, "mismatches": fast["mismatches"],
+                     "simulated_exact": full["exact"], "simulated_within_one_step": full["within"],
+                     "simulated_max_bias_abs_diff": full_bias_diff, "simulated_mismatches": full["mismatches"]})
     total = sum(r["points"] for r in rows)
     return {"model": name, "pool": pool, "weights_bits": weights_bits, "tpc": "imx500:1.0", "bias_correction": True,
             "points_per_model": rows[0]["points"], "kernels_corrected": len(collected.kernels),
             "exact_share": round(sum(r["exact"] for r in rows) / total, 4),
             "within_one_step_share": round(sum(r["within_one_step"] for r in rows) / total, 4),
             "max_bias_abs_diff": max(r["max_bias_abs_diff"] for r in rows),
+            "simulated_exact_share": round(sum(r["simulated_exact"] for r in rows) / total, 4),
+            "simulated_within_one_step_share": round(sum(r["simulated_within_one_step"] for r in rows) / total, 4),
+            "simulated_max_bias_abs_diff": max(r["simulated_max_bias_abs_diff"] for r in rows),
             "statistics_bytes": collected.nbytes(), "seconds": {"collect": round(collect_s, 2),
                                                                 "predict_all_sets": round(predict_s, 2),
+                                                                "simulate_all_sets": round(simulate_s, 2),
                                                                 "ptq_all_sets": round(ptq_s, 2)},
             "sets": rows}
 
@@ -138,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps({"command": "python benchmarks/" + Path(__file__).name + " " + " ".join(argv or sys.argv[1:]),
                                     "results": results}, indent=1) + "\n")
     for r in results:
-        print(f"{r['model']}: {r['exact_share']:.1%} exact, {r['within_one_step_share']:.1%} within one step "
+        print(f"{r['model']}: fast path {r['exact_share']:.1%} exact, {r['within_one_step_share']:.1%} within one step; "
+              f"simulated {r['simulated_exact_share']:.1%} exact, bias diff {r['simulated_max_bias_abs_diff']:.2e} "
               f"({r['points_per_model']} points x {len(r['sets'])} sets); max bias diff {r['max_bias_abs_diff']:.2e}; "
               f"{r['seconds']}")
 

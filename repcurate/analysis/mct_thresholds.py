@@ -57,6 +57,10 @@ MCT_FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "model_compression_toolkit.core.common.quantization.quantization_params_generation.error_functions."
     "_mse_error_histogram":
         ("_mse_error_histogram", ("q_bins", "q_count", "bins", "counts")),
+    "model_compression_toolkit.core.common.substitutions.apply_substitutions.substitute":
+        ("substitute", ("graph", "substitutions_list")),
+    "model_compression_toolkit.core.common.statistics_correction.statistics_correction.statistics_correction_runner":
+        ("statistics_correction_runner", ("transformed_graph", "core_config", "fw_info", "fw_impl", "tb_w")),
     "model_compression_toolkit.core.common.hessian.HessianInfoService":
         ("HessianInfoService", ("graph", "fw_impl")),
 }
@@ -120,10 +124,12 @@ class Collected:
 
     points: list[Point]
     kernels: list[Kernel]
-    means: dict[str, list[np.ndarray]]  # node name -> per-image channel means (inputs of corrected kernels)
+    means: dict[str, list[np.ndarray]]  # node name -> per-image channel means (every collected node)
     n_images: int
     graph: Any = field(repr=False)
     _nodes: dict[str, Any] = field(repr=False, default_factory=dict)
+    context: tuple[Any, Any, Any] | None = field(repr=False, default=None)  # fw_impl, fw_info, core_config
+    others: dict[str, Point] = field(repr=False, default_factory=dict)  # nodes MCT collects but does not quantize
 
     def nbytes(self) -> int:
         """Bytes held by the per-image summaries."""
@@ -142,6 +148,47 @@ class Collected:
             cfg = copy.deepcopy(node.candidates_quantization_cfg[0].activation_quantization_cfg)
             out[point.name] = {k: _plain(v) for k, v in get_qparams(cfg, node.prior_info, collector).items()}
         return out
+
+    def simulate(self, subset: Sequence[int]) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+        """MCT's steps after statistics collection, run on a copy of the graph holding ``subset``'s statistics:
+        activation parameters, post-statistics substitutions, shift-negative correction (which adds nodes and
+        changes biases) and bias correction. Returns every quantized point's parameters and every corrected
+        kernel's final bias (bias after the graph's changes minus MCT's correction term). Slower than
+        :meth:`thresholds` (a graph copy per call), exact also where shift-negative correction applies."""
+        assert self.context is not None
+        fw_impl, fw_info, core = self.context
+        get_qparams = mct_callable(_path("get_activations_qparams"))
+        graph = copy.deepcopy(self.graph)
+        by_name = {n.name: n for n in graph.get_topo_sorted_nodes()}
+        every = {**self.others, **{p.name: p for p in self.points}}
+        for name, point in every.items():
+            collector = graph.get_out_stats_collector(by_name[name])
+            loaded = _load_collector(collector, point, self.means.get(name), subset)
+            collector.hc, collector.mc, collector.mpcc = loaded.hc, loaded.mc, loaded.mpcc
+        for node in graph.get_topo_sorted_nodes():
+            if node.is_activation_quantization_enabled():
+                for candidate in node.candidates_quantization_cfg:
+                    params = get_qparams(candidate.activation_quantization_cfg, node.prior_info,
+                                         graph.get_out_stats_collector(node))
+                    candidate.activation_quantization_cfg.set_activation_quantization_param(params)
+        qc = core.quantization_config
+        graph = mct_callable(_path("substitute"))(graph, fw_impl.get_substitutions_post_statistics_collection(qc))
+        if qc.shift_negative_activation_correction:
+            graph = fw_impl.shift_negative_correction(graph, core, fw_info)
+        graph = mct_callable(_path("statistics_correction_runner"))(graph, core, fw_info, fw_impl, None)
+        params_out, biases = {}, {}
+        for node in graph.get_topo_sorted_nodes():
+            candidate = node.candidates_quantization_cfg[0] if node.candidates_quantization_cfg else None
+            if candidate is None:
+                continue
+            if node.is_activation_quantization_enabled():
+                params_out[node.name] = {k: _plain(v) for k, v in
+                                         candidate.activation_quantization_cfg.activation_quantization_params.items()}
+            term = getattr(candidate.weights_quantization_cfg, "bias_corrected", None)
+            bias = node.get_weights_by_keys(fw_impl.constants.BIAS)
+            if term is not None and bias is not None:
+                biases[node.name] = np.asarray(bias, dtype=np.float64) - np.asarray(term, dtype=np.float64)
+        return params_out, biases
 
     def histogram(self, name: str, subset: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """MCT's merged histogram (bins, counts) of one point over ``subset``."""
@@ -247,20 +294,25 @@ def collect(model: Any, images: Iterable[np.ndarray], core_config: Any, tpc: Any
     qc = core_config.quantization_config
     kernels = _corrected_kernels(graph, fw_info) if qc.weights_bias_correction else []
     mean_nodes = {graph.get_prev_nodes(n)[0].name for n in kernels}
-    points = []
+    points, others = [], {}
     for node in graph.get_topo_sorted_nodes():
+        collector = graph.get_out_stats_collector(node)
+        if not node.is_activation_quantization_enabled() and collector is not None and collector.require_collection():
+            others[node.name] = Point(node.name, 0, "", "")
         if node.is_activation_quantization_enabled():
             cfg = node.candidates_quantization_cfg[0].activation_quantization_cfg
             points.append(Point(node.name, int(cfg.activation_n_bits), cfg.activation_quantization_method.name,
                                 cfg.activation_error_method.name))
+    every = [*points, *others.values()]
+    mean_nodes = mean_nodes | {p.name for p in every}
     means: dict[str, list[np.ndarray]] = {name: [] for name in mean_nodes}
-    stats = {name: graph.get_out_stats_collector(nodes[name]) for name in {p.name for p in points} | mean_nodes}
+    stats = {name: graph.get_out_stats_collector(nodes[name]) for name in mean_nodes}
     n_images = 0
     for x in images:
         for c in stats.values():
             _reset(c)
         collector_model.infer([x])
-        for point in points:
+        for point in every:
             c = stats[point.name]
             counts, edges = c.hc._histogram_per_iteration[0]
             dtype = np.uint16 if counts.sum() < 2**16 else np.uint32
@@ -270,7 +322,8 @@ def collect(model: Any, images: Iterable[np.ndarray], core_config: Any, tpc: Any
         for name in mean_nodes:
             means[name].append(np.asarray(stats[name].mc.current_mean, dtype=np.float64))
         n_images += 1
-    collected = Collected(points, [], means, n_images, graph, nodes)
+    _all_weights_params(graph)
+    collected = Collected(points, [], means, n_images, graph, nodes, (fw_impl, fw_info, core_config), others)
     if kernels:
         collected.kernels = _kernel_terms(graph, fw_impl, kernels)
     return collected
@@ -298,7 +351,6 @@ def _kernel_terms(graph: Any, fw_impl: Any, kernels: list[Any]) -> list[Kernel]:
     for n in kernels:
         attr = DEFAULT_PYTORCH_INFO.get_kernel_op_attributes(n.type)[0]
         cfg = n.candidates_quantization_cfg[0].weights_quantization_cfg
-        _weights_params(n, attr, cfg)
         q_kernel, (in_axis, out_axis) = quantized_weights(attr, n, cfg.get_attr_config(attr))
         kernel = n.get_weights_by_keys(fw_impl.constants.KERNEL)
 
@@ -312,14 +364,21 @@ def _kernel_terms(graph: Any, fw_impl: Any, kernels: list[Any]) -> list[Kernel]:
     return out
 
 
-def _weights_params(node: Any, attr: str, cfg: Any) -> None:
-    """Compute the kernel's weight quantization parameters with MCT's get_weights_qparams (as PTQ does)."""
+def _all_weights_params(graph: Any) -> None:
+    """Every weight's quantization parameters by MCT's get_weights_qparams, as calculate_quantization_params
+    computes them (data-free unless the error method is HMSE, which the analysis does not support)."""
     get_weights_qparams = mct_callable(_path("get_weights_qparams"))
-    attr_cfg = cfg.get_attr_config(attr)
-    axis = attr_cfg.weights_channels_axis[0] if attr_cfg.weights_channels_axis is not None else None
-    params, axis = get_weights_qparams(node.get_weights_by_keys(attr), cfg, attr_cfg, axis, node=node)
-    attr_cfg.weights_channels_axis = (axis, attr_cfg.weights_channels_axis[1])
-    attr_cfg.set_weights_quantization_param(params)
+    for node in graph.get_topo_sorted_nodes():
+        for candidate in node.candidates_quantization_cfg or []:
+            for attr in node.get_node_weights_attributes():
+                if not node.is_weights_quantization_enabled(attr):
+                    continue
+                cfg = candidate.weights_quantization_cfg
+                attr_cfg = cfg.get_attr_config(attr)
+                axis = attr_cfg.weights_channels_axis[0] if attr_cfg.weights_channels_axis is not None else None
+                params, axis = get_weights_qparams(node.get_weights_by_keys(attr), cfg, attr_cfg, axis, node=node)
+                attr_cfg.weights_channels_axis = (axis, attr_cfg.weights_channels_axis[1])
+                attr_cfg.set_weights_quantization_param(params)
 
 
 class _MeanHolder:

@@ -5,6 +5,9 @@ computes it, :mod:`repcurate.analysis.mct_thresholds`) is compared with the whol
 kernel's bias-correction term with the pool's term.
 
 Rules (stated in every result):
+- every draw runs MCT's steps after statistics collection on the draw's statistics
+  (:meth:`Collected.simulate`: thresholds, shift-negative correction, bias correction), so points MCT adds
+  (shift-negative corrections) are compared too; their noise cost is not computed (their flips count);
 - a point *flips* in a draw when its threshold differs from the pool's; its *steps* are |log2(t / t_pool)|
   (whole powers of two on power-of-two TPCs);
 - a kernel's bias term *moves* in a draw when some output channel's term differs from the pool's by more than
@@ -161,7 +164,7 @@ def _rounded(values: dict[str, float]) -> dict[str, float | None]:
 
 def _output_steps(collected: Collected, pool_params: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Per corrected kernel: the quantization step of the first quantized activation at or after it."""
-    points = {p.name: p for p in collected.points}
+    points = {p.name: p for p in collected.points if p.name in pool_params}
     out = {}
     for kernel in collected.kernels:
         node = collected._nodes[kernel.name]
@@ -186,7 +189,7 @@ class _Reference:
     """The pool's thresholds, bias terms, histograms and noise, against which draws are compared."""
 
     thresholds: dict[str, float]
-    terms: dict[str, np.ndarray]
+    terms: dict[str, np.ndarray]  # corrected kernel -> final bias (MCT's bias after its graph changes, less the correction)
     out_steps: dict[str, float]
     histograms: dict[str, tuple[np.ndarray, np.ndarray]]
     noise: dict[str, float]
@@ -195,24 +198,26 @@ class _Reference:
 
 def _reference(collected: Collected, pool: int) -> tuple[_Reference, dict[str, dict[str, Any]]]:
     everything = list(range(pool))
-    params = collected.thresholds(everything)
+    params, biases = collected.simulate(everything)
     bits = {p.name: p.n_bits for p in collected.points}
-    histograms = {name: collected.histogram(name, everything) for name in params}
-    ref = _Reference({name: threshold_of(p) for name, p in params.items()}, collected.bias_terms(everything),
+    histograms = {name: collected.histogram(name, everything) for name in params if name in bits}
+    ref = _Reference({name: threshold_of(p) for name, p in params.items()},
+                     {k.name: biases[k.name] for k in collected.kernels if k.name in biases},
                      _output_steps(collected, params), histograms,
-                     {name: relative_noise(histograms[name], p, bits[name]) for name, p in params.items()}, bits)
+                     {name: relative_noise(histograms[name], params[name], bits[name]) for name in histograms}, bits)
     return ref, params
 
 
 def _compare(collected: Collected, subset: Sequence[int],
              ref: _Reference) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    params = collected.thresholds(subset)
-    point_steps = {name: steps(threshold_of(p), ref.thresholds[name]) for name, p in params.items()}
-    cost = {name: (relative_noise(ref.histograms[name], p, ref.bits[name]) - ref.noise[name]
-                   if point_steps[name] else 0.0) for name, p in params.items()}
-    terms = collected.bias_terms(subset)
-    kernel_steps = {name: float(np.max(np.abs(terms[name] - ref.terms[name]))) / ref.out_steps[name]
-                    if ref.out_steps[name] > 0 else 0.0 for name in terms}
+    params, biases = collected.simulate(subset)
+    point_steps = {name: steps(threshold_of(params[name]), t) if name in params else math.inf
+                   for name, t in ref.thresholds.items()}
+    cost = {name: (relative_noise(ref.histograms[name], params[name], ref.bits[name]) - ref.noise[name]
+                   if point_steps[name] and name in ref.histograms and name in params else 0.0)
+            for name in ref.thresholds}
+    kernel_steps = {name: float(np.max(np.abs(biases[name] - ref.terms[name]))) / ref.out_steps[name]
+                    if ref.out_steps.get(name, 0) > 0 and name in biases else 0.0 for name in ref.terms}
     return point_steps, kernel_steps, cost
 
 

@@ -101,9 +101,13 @@ def test_predicted_thresholds_and_bias_terms_equal_mct_ptq(trained):
             assert float(np.asarray(quantizer.threshold_np).reshape(-1)[0]) == params["threshold"], (size, name)
             assert bool(quantizer.signed) == params["is_signed"]
             differing.add((name, params["threshold"]))
+        simulated, final_biases = collected.simulate(subset)
+        assert {name: p["threshold"] for name, p in simulated.items()} == {
+            name: p["threshold"] for name, p in predicted.items()}
         for name, term in terms.items():
             bias = modules[name].layer.bias.detach().numpy()
             np.testing.assert_allclose(bias, floats[name] - term, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(bias, final_biases[name], rtol=0, atol=1e-6)
     assert len(differing) > len(predicted)  # the subsets gave different thresholds somewhere: the test can tell
 
 
