@@ -126,3 +126,36 @@ def test_verdict_separates_2bit_bias_correction_from_8bit(trained):
     moves2 = max(v for row in results[2]["sizes"] for v in row["bias_spread_steps"].values())
     moves8 = max(v for row in results[8]["sizes"] for v in row["bias_spread_steps"].values())
     assert moves2 > stability.HALF_STEP > moves8
+
+
+def test_simulation_follows_shift_negative_correction(trained):
+    """SiLU before a convolution: MCT adds a shift-negative node and shifts the next bias; simulate() predicts
+    both (the fast per-point path cannot: the added node has no statistics of its own)."""
+    import model_compression_toolkit as mct
+
+    _model, x = trained
+    torch.manual_seed(1)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.SiLU(), nn.Conv2d(8, 8, 3, stride=2), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(8 * 13 * 13, 10)).eval()
+    with torch.no_grad():  # MCT shifts only when SiLU's minimum (-0.28) is <= 5 % of the threshold: widen the range
+        model[0].weight.mul_(20)
+    pool = x[:32]
+    collected = _collect(model, pool, 4)
+    for subset in ([0, 3, 5, 9, 17, 30], list(range(0, 32, 2))):
+        simulated, biases = collected.simulate(subset)
+
+        def gen(subset=subset):
+            for i in subset:
+                yield [pool[i:i + 1]]
+
+        q_model, _ = mct.ptq.pytorch_post_training_quantization(model, gen, core_config=_core(4),
+                                                                target_platform_capabilities=target_platform())
+        suffix = "_activation_holder_quantizer"
+        actual = {n[:-len(suffix)]: float(np.asarray(m.activation_holder_quantizer.threshold_np).reshape(-1)[0])
+                  for n, m in q_model.named_modules() if n.endswith(suffix)}
+        assert any("post_add" in name for name in actual)  # MCT did apply shift-negative correction
+        assert {name: p["threshold"] for name, p in simulated.items()} == actual
+        modules = dict(q_model.named_modules())
+        for name, bias in biases.items():
+            np.testing.assert_allclose(modules[name].layer.bias.detach().numpy(), bias, rtol=0, atol=1e-6)
