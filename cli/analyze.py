@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the calibration size the verdict is for (default: the set's size, else the largest tried)")
     parser.add_argument("--max-images", type=int, default=MAX_IMAGES, metavar="N",
                         help=f"pool subsample, seeded (default: {MAX_IMAGES})")
+    parser.add_argument("--memory-gib", type=float, default=1.0, metavar="GIB",
+                        help="cap on the per-image statistics held; the pool is cut to what fits (default: 1.0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subsample and the random sets (default: 0)")
     add_trust_option(parser)
     add_common_options(parser, formats=("text", "json"))
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     result = analyze(model=args.model, images=args.images, repset=args.repset, preprocess=args.preprocess,
                      tpc=args.tpc, weights_bits=args.weights_bits, bias_correction=not args.no_bias_correction,
                      sizes=args.sizes, draws=args.draws, seed=args.seed, max_images=args.max_images, size=args.size,
-                     trust_set=args.trust_set)
+                     trust_set=args.trust_set, memory_budget=int(args.memory_gib * 2**30))
     if args.format == "json":
         emit_json(result.to_dict())
     else:

@@ -26,6 +26,7 @@ from repcurate.repset import load
 
 log = logging.getLogger(__name__)
 MAX_IMAGES = 2000
+MEMORY_BUDGET = 1 << 30  # bytes of per-image statistics
 
 
 @dataclass
@@ -72,11 +73,13 @@ def _pool(source: Path, preprocessor: Any, limit: int, seed: int) -> tuple[np.nd
 def analyze(*, model: ModelArg, images: Path | None = None, repset: Path | None = None,
             preprocess: PreprocessArg = None, tpc: str = "imx500:1.0", weights_bits: int = 8,
             bias_correction: bool = True, sizes: Sequence[int] = stability.SIZES, draws: int = 10, seed: int = 0,
-            max_images: int = MAX_IMAGES, size: int | None = None, trust_set: bool = False) -> AnalysisResult:
+            max_images: int = MAX_IMAGES, size: int | None = None, trust_set: bool = False,
+            memory_budget: int = MEMORY_BUDGET) -> AnalysisResult:
     """Stability of MCT's thresholds and bias-correction terms over random calibration sets drawn from ``images``
     (or the set's source folder), for ``model`` quantized with ``tpc`` / ``weights_bits`` / bias correction; with
     ``repset`` its samples are compared with random sets of its size. ``size`` is the calibration size the verdict
-    is for (default: the set's size, else the largest size tried)."""
+    is for (default: the set's size, else the largest size tried). The per-image statistics stay within
+    ``memory_budget`` bytes: the pool is cut to the images that fit (logged)."""
     if weights_bits not in WEIGHT_BITS:
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
     if draws < 2 or max_images < 2:
@@ -108,9 +111,18 @@ def analyze(*, model: ModelArg, images: Path | None = None, repset: Path | None 
     if built_tensors is not None and built_tensors.shape[1:] != pool.shape[1:]:
         raise InputError(f"{repset}: samples are {built_tensors.shape[1:]} but --preprocess gives {pool.shape[1:]}; "
                          "fix: pass the set's own preprocessing")
-    everything = pool if built_tensors is None else np.concatenate([pool, built_tensors])
     core = core_config(bias_correction=bias_correction, weights_bits=weights_bits,
                        kernels=loaded.framework.kernel_types(float_model))
+    per_image = mct_thresholds.bytes_per_image(float_model, pool[:1], core, quantizer.platform(tpc))
+    fits = memory_budget // per_image - (0 if built_tensors is None else len(built_tensors))
+    if fits < 2:
+        raise UsageError(f"the statistics of this model take {per_image / 2**20:.1f} MiB per image; "
+                         f"{memory_budget / 2**30:.1f} GiB holds too few images")
+    if fits < len(pool):
+        log.warning("statistics budget %.1f GiB: pool cut from %d to %d images (%.2f MiB each)",
+                    memory_budget / 2**30, len(pool), fits, per_image / 2**20)
+        pool = pool[:fits]
+    everything = pool if built_tensors is None else np.concatenate([pool, built_tensors])
     started = time.perf_counter()
     collected = mct_thresholds.collect(float_model, (everything[i:i + 1] for i in range(len(everything))), core,
                                        quantizer.platform(tpc), first=everything[:1])
@@ -121,6 +133,7 @@ def analyze(*, model: ModelArg, images: Path | None = None, repset: Path | None 
                                  built=built)
     settings = {"tpc": tpc, "weights_bits": weights_bits, "bias_correction": bias_correction, "model": loaded.spec,
                 "images": str(images), "repset": None if repset is None else str(repset), "max_images": max_images,
+                "memory_budget": memory_budget, "bytes_per_image_bound": per_image,
                 "label": f"{tpc}, {weights_bits}-bit weights, bias correction {'on' if bias_correction else 'off'}"}
     return AnalysisResult(analysis, settings, len(everything), collected.nbytes(),
                           {"collect": collect_s, "analyse": time.perf_counter() - started}, skipped)

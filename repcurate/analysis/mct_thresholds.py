@@ -10,9 +10,9 @@ means; for any subset we load the subset's summaries back into the node's collec
 ``get_activations_qparams`` (error method, z-threshold, signedness, power-of-two / symmetric / uniform) and
 ``_compute_bias_correction``. The result is what MCT's PTQ picks when it is fed that subset one image per batch.
 
-Memory: ``2048 × count bytes`` per point and image (uint16 counts when a point's tensor has < 65,536 values per
-image, else uint32), plus 16 bytes of min/max and ``4 × channels`` bytes of means where bias correction reads
-them — :func:`bytes_per_image` states it before collection.
+Memory: ``2048 × count bytes`` per collected node and image (uint16 counts when the node's tensor has < 65,536
+values per image, else uint32), plus 16 bytes of min/max and ``8 × channels`` bytes of means —
+:func:`bytes_per_image` bounds it before collection, so callers can cap the number of images to a budget.
 
 Contract: :data:`MCT_FUNCTIONS` names every MCT callable used; ``tests/unit/analysis/test_mct_contract.py``
 imports them and checks their signatures, so a moved or changed MCT fails loudly.
@@ -275,21 +275,34 @@ def prepare_graph(model: Any, first_batch: np.ndarray, core_config: Any, tpc: An
     return graph, fw_impl, DEFAULT_PYTORCH_INFO
 
 
-def bytes_per_image(graph: Any) -> int:
-    """Upper bound of the per-image summary size, before collecting (uint32 counts everywhere)."""
-    points = [n for n in graph.get_topo_sorted_nodes() if n.is_activation_quantization_enabled()]
-    channels = sum(int(n.output_shape[0][1]) if isinstance(n.output_shape, list) else 0 for n in points)
-    return len(points) * (N_BINS * 4 + 16) + 8 * channels
+def _channels(node: Any) -> int:
+    shape = node.output_shape[0] if isinstance(node.output_shape, list) else node.output_shape
+    return int(shape[1]) if shape is not None and len(shape) > 1 and shape[1] is not None else 1
+
+
+def _with_collectors(model: Any, first: np.ndarray, core_config: Any, tpc: Any) -> tuple[Any, Any, Any, Any]:
+    """MCT's prepared graph with its statistics collectors attached (MCT's ModelCollector, as PTQ builds it)."""
+    graph, fw_impl, fw_info = prepare_graph(model, first, core_config, tpc)
+    hessian = mct_callable(_path("HessianInfoService"))(graph=graph, fw_impl=fw_impl)
+    collector_model = mct_callable(_path("ModelCollector"))(graph, fw_impl, fw_info, hessian,
+                                                            core_config.quantization_config)
+    return graph, collector_model, fw_impl, fw_info
+
+
+def bytes_per_image(model: Any, first: np.ndarray, core_config: Any, tpc: Any) -> int:
+    """Upper bound of the per-image summary size :func:`collect` keeps (uint32 counts at every collected node,
+    8 bytes of mean per channel), from MCT's prepared graph, before any collection."""
+    graph, _collector_model, _impl, _info = _with_collectors(model, first, core_config, tpc)
+    collected = [n for n in graph.get_topo_sorted_nodes()
+                 if (c := graph.get_out_stats_collector(n)) is not None and c.require_collection()]
+    return sum(N_BINS * 4 + 16 + 8 * _channels(n) for n in collected)
 
 
 def collect(model: Any, images: Iterable[np.ndarray], core_config: Any, tpc: Any, *,
             first: np.ndarray) -> Collected:
     """One float pass of MCT's own statistics collector over ``images`` (each a batch of one, channels
     first), keeping per image and per quantization point the summary described in the module docstring."""
-    graph, fw_impl, fw_info = prepare_graph(model, first, core_config, tpc)
-    hessian = mct_callable(_path("HessianInfoService"))(graph=graph, fw_impl=fw_impl)
-    collector_model = mct_callable(_path("ModelCollector"))(graph, fw_impl, fw_info, hessian,
-                                                            core_config.quantization_config)
+    graph, collector_model, fw_impl, fw_info = _with_collectors(model, first, core_config, tpc)
     nodes = {n.name: n for n in graph.get_topo_sorted_nodes()}
     qc = core_config.quantization_config
     kernels = _corrected_kernels(graph, fw_info) if qc.weights_bias_correction else []

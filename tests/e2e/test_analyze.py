@@ -7,6 +7,7 @@ import pytest
 
 import repcurate
 from repcurate.analyzing import analyze
+from repcurate.errors import UsageError
 from repcurate.example_data import write_digits_folder
 from tests.e2e.model_files import write_model
 
@@ -42,6 +43,12 @@ def test_analyze_text_and_determinism(project, cli):
     kwargs = dict(model=model, images=work / "train", preprocess=preprocess, sizes=(8, 16), draws=3, seed=4)
     first, second = analyze(**kwargs).to_dict(), analyze(**kwargs).to_dict()
     assert json.dumps(first["analysis"], sort_keys=True) == json.dumps(second["analysis"], sort_keys=True)
+    per_image = first["settings"]["bytes_per_image_bound"]
+    assert 0 < first["statistics_bytes"] <= per_image * first["images"]  # the stated bound holds
+    cut = analyze(**kwargs, memory_budget=per_image * 30).to_dict()  # the budget caps the pool
+    assert cut["images"] == cut["analysis"]["pool"] == 30 and cut["statistics_bytes"] <= per_image * 30
+    with pytest.raises(UsageError, match="MiB per image"):
+        analyze(**kwargs, memory_budget=per_image)
     proc = cli("analyze", "--images", str(work / "train"), "--model", model, "--preprocess", preprocess,
                "--sizes", "8", "--draws", "2", "-q")
     assert proc.returncode == 0, proc.stderr
