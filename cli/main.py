@@ -18,6 +18,7 @@ from repcurate.errors import (
 from repcurate.runtime import quiet_tensorflow, tune_allocator
 from repcurate.version import __version__
 
+from . import analyze as analyze_command
 from . import build as build_command
 from . import cache as cache_command
 from . import check as check_command
@@ -42,6 +43,7 @@ def make_parser() -> argparse.ArgumentParser:
                      epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"repcurate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    analyze_command.register(subparsers)
     build_command.register(subparsers)
     check_command.register(subparsers)
     confirm_command.register(subparsers)

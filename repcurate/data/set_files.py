@@ -11,26 +11,13 @@ them when the set is built: the fingerprint, not the location, is what proves a 
 """
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 from repcurate.data.images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeError, decode_image
 from repcurate.data.scan import content_fingerprint
 from repcurate.io.safe_read import UnsafeFile, read_bytes
-
-
-def unsafe_path_reason(path: Any) -> str | None:
-    """Why ``path`` cannot name a file below a set's root (None when it can): not a non-empty string,
-    absolute, a Windows drive or UNC form, a ``..`` component, or a NUL byte."""
-    if not isinstance(path, str) or not path:
-        return "is not a non-empty string"
-    if "\x00" in path:
-        return "contains a NUL byte"
-    if path.startswith(("/", "\\")) or PurePosixPath(path).is_absolute() or PureWindowsPath(path).drive:
-        return "is absolute (sample paths are relative to the set's root)"
-    if ".." in path.replace("\\", "/").split("/"):
-        return "has a '..' component (it would leave the set's root)"
-    return None
+from repcurate.io.sample_paths import unsafe_path_reason
 
 
 def read_verified(root: Path, path: str, fingerprint: Any, *, size_bytes: Any = None) -> bytes:

@@ -102,7 +102,7 @@ def trace(model: Any, sample: np.ndarray) -> Preflight:
     try:
         graph_module = mct_trace(model)
     except Exception as exc:  # noqa: BLE001 - any tracing failure is the preflight's finding
-        from repcurate.frameworks.ultralytics_yolo import untraceable_hint
+        from repcurate.frameworks.ultralytics_hint import untraceable_hint
 
         hint = untraceable_hint(model)
         return Preflight(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}",

@@ -178,22 +178,6 @@ class HeadInputCapture:
 
 
 #: What to do when a model built from Ultralytics modules does not trace.
-ULTRALYTICS_ROUTE = ("pass the Ultralytics checkpoint itself, --model best.pt (or the DetectionModel / YOLO object), "
-                     "and repcurate builds a traceable model from it")
-
-
-def untraceable_hint(model: Any) -> str | None:
-    """The Ultralytics route when an untraceable model is made of Ultralytics modules, else None."""
-    modules = getattr(model, "modules", None)
-    if not callable(modules):
-        return None
-    try:
-        made_of = {type(m).__module__.split(".")[0] for m in modules()}
-    except Exception:  # noqa: BLE001 - not a torch module after all
-        return None
-    return ULTRALYTICS_ROUTE if "ultralytics" in made_of else None
-
-
 def is_traceable_yolo(model: Any) -> bool:
     """Whether ``model`` is repcurate's traceable form of an Ultralytics detector (no torch import needed)."""
     return type(model).__name__ == "TraceableYolo" and type(model).__module__ == "repcurate.frameworks.ultralytics_head"

@@ -4,7 +4,7 @@ The schema requires what consumers index directly (``root``, every sample's ``pa
 ``content_fingerprint``, ``layout``) and types the optional sections when they are present (``model``,
 ``preprocessing``, ``classes``, ``calibration``, ...). Sets written before a section existed (e.g.
 ``projection``) still load. Sample paths must also stay below ``root`` (see
-:func:`repcurate.data.set_files.unsafe_path_reason`): a manifest naming ``/etc/passwd`` or ``../x.png``
+:func:`repcurate.io.sample_paths.unsafe_path_reason`): a manifest naming ``/etc/passwd`` or ``../x.png``
 is refused as tampered.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from repcurate.data.set_files import unsafe_path_reason
+from repcurate.io.sample_paths import unsafe_path_reason
 
 _STRING_OR_NULL = {"type": ["string", "null"]}
 _COUNT = {"type": "integer", "minimum": 0}

@@ -7,7 +7,7 @@ import numpy as np
 
 from repcurate.errors import InputError
 from repcurate.frameworks.base import Framework
-from repcurate.frameworks.ultralytics_yolo import untraceable_hint
+from repcurate.frameworks.ultralytics_hint import untraceable_hint
 
 
 def require_traceable(quantizer: Any, framework: Framework, model: Any, sample: np.ndarray, spec: str) -> None:
