@@ -6,6 +6,7 @@ from pathlib import Path
 
 from repcurate.commands.confirm import DEFAULT_MAX_EVAL, confirm
 from repcurate.quantize.onnxruntime import CALIBRATION_METHODS
+from repcurate.quantize.registry import QUANTIZERS
 from repcurate.sizing import DEFAULT_TOLERANCE
 from repcurate.tasks import REGISTRY as _TASKS
 
@@ -83,14 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
     parser.add_argument("--no-first-n", action="store_true", help="skip the 'first N files' arm")
-    parser.add_argument("--quantizer", choices=("mct", "onnxruntime"), default="mct",
+    parser.add_argument("--quantizer", choices=tuple(QUANTIZERS), default="mct",
                         help="mct (default): MCT PTQ; onnxruntime: ONNX Runtime quantize_static QDQ of the model's ONNX "
                              "export (PyTorch models; --weights-bits 8 or 4)")
     parser.add_argument("--bias-correction", type=_bias_correction, default=None, metavar="on,off",
                         help="MCT's grid (default: on,off)")
     parser.add_argument("--calibration", type=_calibration, default=None, metavar="METHODS",
                         help="ONNX Runtime's grid: minmax, entropy, percentile (default: all three)")
-    parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8,
+    parser.add_argument("--weights-bits", type=int, default=8,
+                        choices=sorted({bits for q in QUANTIZERS.values() for bits in q.weight_bits}, reverse=True),
                         help="kernel bits of every conv/linear (default: 8; onnxruntime: 8 or 4)")
     parser.add_argument("--sizes", type=_sizes, default=None, metavar="N,N,...",
                         help="measure curated and random sets at each size (each at most the set's) and recommend "

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from repcurate.export import export_set
+from repcurate.commands.export import export_set
 from repcurate.export.base import LAYOUTS
 from repcurate.export.registry import EXPORTERS
 

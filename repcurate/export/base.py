@@ -2,7 +2,7 @@
 
 An exporter is handed an :class:`ExportPlan` — the set's verified samples already in the layout the format
 wants, and what is known about the model input — and returns the files to write (name → bytes, or a writer
-given the path). :func:`repcurate.export.run.export_set` writes them atomically beside ``export.json`` and
+given the path). :func:`repcurate.commands.export.export_set` writes them atomically beside ``export.json`` and
 ``USAGE.txt``; exporters never touch the file system themselves.
 """
 from __future__ import annotations

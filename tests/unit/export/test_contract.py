@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repcurate.export import export_set
+from repcurate.commands.export import export_set
 from repcurate.export.base import LAYOUTS
 from repcurate.export.registry import EXPORTERS, get
 from tests.unit.export.conftest import write_onnx

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from repcurate.commands.export import export_set
 from repcurate.errors import InputError, UsageError
-from repcurate.export import export_set
 from repcurate.export.formats import NPY_FILE, NPZ_FILE
 from tests.unit.export.conftest import save_digit_set, write_onnx
 
