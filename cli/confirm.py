@@ -82,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_eval_source_options(parser)
     parser.add_argument("--preprocess", default=None, metavar="SPEC",
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
+    parser.add_argument("--train-dir", type=Path, default=None, metavar="DIR",
+                        help="where the random and first-N sets are drawn from: the folder, list or data.yaml the set was "
+                             "built from (default: the one the set records, read only for a set you built or trust)")
     parser.add_argument("--random-sets", type=int, default=3, metavar="K", help="random sets of the same size (default: 3)")
     parser.add_argument("--no-first-n", action="store_true", help="skip the 'first N files' arm")
     parser.add_argument("--quantizer", choices=tuple(QUANTIZERS), default="mct",
@@ -135,6 +138,6 @@ def run(args: argparse.Namespace) -> int:
                      calibration=args.calibration, sizes=args.sizes, tolerance=args.tolerance,
                      task=args.task, postprocess=args.postprocess,
                      device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                     split=args.split, images_dir=args.images_dir)
+                     split=args.split, images_dir=args.images_dir, train_dir=args.train_dir)
     write_html_report(args, args.repset, confirm=result)
     return emit(result, args.format, args.output)

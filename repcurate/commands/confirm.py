@@ -143,13 +143,32 @@ def verdict_words(curated: float | None, random: list[float], metric: str) -> st
     return f"curated {word} by {abs(margin) * scale:.2f}{unit}: {curated * scale:.2f} vs {spread}"
 
 
-def _annotated_source(manifest: dict[str, Any]) -> dict[str, Any]:
-    """How a set built from an annotated dataset read it (its split and COCO images folder), for the random arms."""
+def _annotated_source(manifest: dict[str, Any], *, trusted: bool) -> dict[str, Any]:
+    """How a set built from an annotated dataset read it (its split and, when the set is trusted, its COCO images
+    folder), for the random arms."""
     objects = manifest.get("objects")
     if not isinstance(objects, dict):
         return {}
-    images_dir = objects.get("images_dir")
-    return {"split": objects.get("split", "train"), "images_dir": None if images_dir is None else Path(images_dir)}
+    images_dir = objects.get("images_dir") if trusted else None
+    split = objects.get("split", "train")
+    return {"split": split if isinstance(split, str) else "train",
+            "images_dir": None if not isinstance(images_dir, str) else Path(images_dir)}
+
+
+def training_source(manifest: dict[str, Any], train_dir: str | Path | None, *, trusted: bool, origin: str) -> Path:
+    """Where the random and first-N sets are drawn from: ``train_dir`` when given; else the training source the
+    manifest records, read only when the set is trusted (said on stderr), since a set is untrusted data (a tampered
+    manifest naming ``/`` would scan the machine); else :class:`UsageError` with the fix."""
+    if train_dir is not None:
+        return Path(train_dir)
+    recorded = manifest.get("train_source", manifest.get("root"))
+    if not trusted:
+        raise UsageError(f"{origin} records its training source as {recorded}; confirm draws random sets from a set's "
+                         "recorded folder only for a set you built (signed) or trust; fix: pass --train-dir with the "
+                         "folder, list or data.yaml the set was built from (or --trust-set, or --random-sets 0 "
+                         "--no-first-n)")
+    log.info("random sets are drawn from the training source the set records: %s", recorded)
+    return Path(str(recorded))
 
 
 def _draw(records: list[ImageRecord], root: Path, preprocessor: Any, count: int, order: np.ndarray) -> tuple[np.ndarray, set[str]]:
@@ -249,6 +268,7 @@ def confirm(
     use_cache: bool = True,
     split: str = DEFAULT_EVAL_SPLIT,
     images_dir: str | Path | None = None,
+    train_dir: str | Path | None = None,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with ``quantizer`` once per (calibration set, point of the
     quantizer's settings grid) and measure each quantized model on held-out ``eval_dir`` images.
@@ -270,7 +290,10 @@ def confirm(
     unless ``use_cache`` is False. ``eval_dir``
     may be a YOLO ``data.yaml`` (its ``split``, default val), a COCO ``instances_*.json`` (``images_dir``: its
     images' folder) or a segmentation folder: detection is then scored against the boxes, segmentation against
-    the masks (:func:`~repcurate.quantize.evaluation.load_eval`)."""
+    the masks (:func:`~repcurate.quantize.evaluation.load_eval`). The random and first-N sets are drawn from
+    ``train_dir`` (a folder, list or annotated dataset, as ``build`` takes), else from the training source the set's
+    manifest records — only when the set is trusted (``trust_set``, or built and signed by this user), since a
+    tampered manifest could point anywhere (:func:`training_source`)."""
     from repcurate.frameworks.device import concrete_device, resolve_device
     from repcurate.quantize.registry import get as quantizer_named
 
@@ -318,13 +341,15 @@ def confirm(
             raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
     size = len(loaded_set)
 
-    source = scan(Path(manifest.get("train_source", manifest["root"])),
-                  layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto",
-                  **_annotated_source(manifest))
+    drawn = random_sets > 0 or first_n
+    source_path = training_source(manifest, train_dir, trusted=trust_set, origin=origin) if drawn else None
+    source = scan(source_path, layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto",
+                  **_annotated_source(manifest, trusted=trust_set)) if source_path is not None else None
     arms = [Arm("curated", loaded_set.tensors, {s["content_fingerprint"] for s in manifest["samples"]})]
-    n = len(source.records)
+    n = len(source.records) if source is not None else 0
     random_arms = []
     for k in range(random_sets):
+        assert source is not None  # drawn
         order = np.random.default_rng(np.random.SeedSequence([seed, 0xA5, k])).permutation(n)
         tensors, fps = _draw(source.records, source.root, pre, size if size_list is None else size_list[-1], order)
         random_arms.append(Arm(f"random-{seed + k}", tensors, fps))
@@ -334,7 +359,7 @@ def confirm(
                 + [Arm(r.name, r.tensors[:s], r.fingerprints, s) for r in random_arms]]
     else:
         arms += random_arms
-    if first_n and size_list is None:
+    if first_n and size_list is None and source is not None:
         tensors, fps = _draw(source.records, source.root, pre, size, np.arange(n))
         arms.append(Arm("first-n", tensors, fps))
 

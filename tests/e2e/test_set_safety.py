@@ -327,3 +327,38 @@ def test_a_header_claiming_terabytes_is_bad_input_everywhere(fresh: Project, cli
     result = cli(command, "--repset", str(tampered), *args)
     assert_one_line_error(result, 3, "calibration.npz")
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- where confirm draws random sets
+
+
+def _tampered_source(fresh: Project, name: str, source: str) -> Path:
+    copy = fresh.copy_set(name)
+    manifest = _manifest(copy)
+    manifest["train_source"] = source
+    _write_manifest(copy, manifest)
+    return copy
+
+
+def test_confirm_never_scans_the_training_source_an_untrusted_set_names(fresh: Project, cli, tmp_path: Path) -> None:
+    # The manifest of a set from elsewhere names /usr as its training source: without --trust-set confirm refuses
+    # before drawing anything (it used to scan /usr and quantize with "random sets" of system icons).
+    tampered = _tampered_source(fresh, "tampered-usr", "/usr")
+    common = ["confirm", "--repset", str(tampered), "--model", f"{fresh.clean}:make_model",
+              "--preprocess", f"{fresh.clean}:preprocess", "--eval-dir", str(fresh.eval), "--no-cache",
+              "--random-sets", "1", "--no-first-n", "--bias-correction", "off"]
+    refused = cli(*common)
+    assert_one_line_error(refused, 2, "records its training source as /usr", "fix: pass --train-dir")
+    # The training folder named on the command line is what is read, whatever the manifest says.
+    drawn = cli(*common, "--train-dir", str(fresh.train), "--format", "json")
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    assert sorted({arm["set"] for arm in json.loads(drawn.stdout)["arms"]}) == ["curated", "random-0"]
+
+
+def test_confirm_without_random_or_first_n_sets_reads_no_training_source(fresh: Project, cli) -> None:
+    tampered = _tampered_source(fresh, "tampered-root", "/")
+    result = cli("confirm", "--repset", str(tampered), "--model", f"{fresh.clean}:make_model",
+                 "--preprocess", f"{fresh.clean}:preprocess", "--eval-dir", str(fresh.eval), "--no-cache",
+                 "--random-sets", "0", "--no-first-n", "--bias-correction", "off", "--format", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {arm["set"] for arm in json.loads(result.stdout)["arms"]} == {"curated"}
