@@ -58,3 +58,19 @@ def ray_cluster():
     yield ray.get_runtime_context().gcs_address
     if started:
         ray.shutdown()
+
+
+#: Pillow's own ``Image.open``, taken before any test can import Ultralytics (which replaces it on import).
+from PIL import Image as _Image  # noqa: E402
+
+PILLOW_OPEN = _Image.open
+
+
+@pytest.fixture(autouse=True)
+def pillow_open_unpatched():
+    """Importing Ultralytics replaces ``PIL.Image.open`` (its HEIF fallback tries to pip-install a plugin on any
+    unidentifiable file); repcurate undoes that when it imports Ultralytics itself, and every test starts and ends
+    with Pillow's own opener, whatever a fixture imported, so tests see Pillow's errors."""
+    _Image.open = PILLOW_OPEN
+    yield
+    _Image.open = PILLOW_OPEN

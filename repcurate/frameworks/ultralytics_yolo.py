@@ -52,14 +52,22 @@ HEAD_INPUTS = "Detect:input"
 def import_ultralytics() -> Any:
     """The ``ultralytics`` package, imported offline (``YOLO_OFFLINE=1``, unless the caller set it), or
     :class:`MissingDependencyError` (exit 4) naming the extra."""
+    from PIL import Image
+
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    pillow_open = Image.open
     try:
         with contextlib.redirect_stdout(sys.stderr):  # its first import announces its settings file on stdout
             import ultralytics
+            import ultralytics.utils.patches
             from ultralytics.utils import LOGGER
     except ImportError:
         raise MissingDependencyError("ultralytics", extra="ultralytics",
                                      purpose="Ultralytics YOLO checkpoints (--model best.pt)") from None
+    finally:
+        # Ultralytics replaces PIL.Image.open on import with one that, on any unidentifiable file, tries to pip-install
+        # a HEIF plugin; repcurate's decoders must see Pillow's own error (a corrupt image is skipped, not fatal).
+        Image.open = pillow_open
     for handler in LOGGER.handlers:  # its log lines go to stderr: stdout carries only repcurate's results
         if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.__stdout__):
             handler.setStream(sys.stderr)
