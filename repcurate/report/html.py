@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from repcurate import tasks, trust
+from repcurate.commands.confirm import DEFAULT_MAX_EVAL as CONFIRM_MAX_EVAL
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.errors import InputError, MissingDependencyError, UsageError
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
@@ -40,8 +42,14 @@ from repcurate.render.grid_points import point_of, point_title, point_value, poi
 from repcurate.render.thumbnails import sample_thumbnails
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
 from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
+from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.version import __version__
+
+#: The defaults of confirm's and doctor's options, left out of a reconstructed command line.
+DEFAULT_CONFIRM_MAX_EVAL = CONFIRM_MAX_EVAL
+DEFAULT_DOCTOR_MAX_EVAL = 2000
+DEFAULT_GPTQ_EPOCHS = 5
 
 #: A section's input: a JSON file, its parsed content, or a result object with ``to_dict()``.
 SectionInput = str | Path | dict[str, Any] | Any | None
@@ -153,7 +161,35 @@ def _details_json(details: dict[str, Any]) -> str:
 def _spec_arg(flag: str, spec: Any) -> list[str]:
     if spec is None:
         return []
-    return [flag, str(spec) if ":" in str(spec) or str(spec).endswith((".keras", ".h5", ".hdf5")) else f"<{spec}>"]
+    return [flag, str(spec) if ":" in str(spec) or str(spec).endswith((".keras", ".h5", ".hdf5", ".pt")) else f"<{spec}>"]
+
+
+def _eval_options(options: dict[str, Any], *, max_eval_default: int | None = None) -> list[str]:
+    """The eval-side options a confirm / doctor run recorded as given (``settings.options``), as flags."""
+    args: list[str] = []
+    if options.get("split") not in (None, DEFAULT_EVAL_SPLIT):
+        args += ["--split", str(options["split"])]
+    if options.get("images_dir"):
+        args += ["--images-dir", str(options["images_dir"])]
+    if options.get("train_dir"):
+        args += ["--train-dir", str(options["train_dir"])]
+    args += _spec_arg("--preprocess", options.get("preprocess"))
+    if options.get("task"):
+        args += ["--task", str(options["task"])]
+    args += _spec_arg("--postprocess", options.get("postprocess"))
+    if options.get("class_map"):
+        args += ["--class-map", "<JSON file: " + json.dumps(options["class_map"], sort_keys=True) + ">"]
+    if max_eval_default is not None and options.get("max_eval") not in (None, max_eval_default):
+        args += ["--max-eval", str(options["max_eval"])]
+    if options.get("first_n") is False:
+        args.append("--no-first-n")
+    if options.get("bias_correction"):
+        args += ["--bias-correction", ",".join("on" if b else "off" for b in options["bias_correction"])]
+    if options.get("calibration"):
+        args += ["--calibration", ",".join(map(str, options["calibration"]))]
+    if options.get("device") not in (None, "auto"):
+        args += ["--device", str(options["device"])]
+    return args
 
 
 # ---------------------------------------------------------------------------- commands
@@ -182,13 +218,27 @@ def build_command(manifest: dict[str, Any], set_dir: str) -> str:
     pre = manifest.get("preprocessing", {}).get("spec")
     if pre not in (None, f"{DEFAULT_MODEL_NAME}:preprocess"):
         args += _spec_arg("--preprocess", pre)
+    objects = manifest.get("objects")
+    if isinstance(objects, dict):  # an annotated source: which split, where its images are, the background share
+        if objects.get("split") not in (None, "train"):
+            args += ["--split", str(objects["split"])]
+        if objects.get("images_dir"):
+            args += ["--images-dir", str(objects["images_dir"])]
+        share = (objects.get("background") or {}).get("share")
+        if share is not None and share != DEFAULT_BACKGROUND_SHARE:
+            args += ["--background-share", str(share)]
     return shlex.join(args)
 
 
 def check_command(report: dict[str, Any], set_dir: str) -> str:
     """The ``repcurate check`` command line equivalent to what the report records."""
     inputs = report.get("inputs", {})
-    args = ["repcurate", "check", "--repset", inputs.get("repset") or set_dir, "--eval-dir", inputs.get("eval_dir", "?")]
+    args = ["repcurate", "check", "--repset", inputs.get("repset") or set_dir,
+            "--eval-dir", inputs.get("eval_source") or inputs.get("eval_dir", "?")]
+    if inputs.get("split") not in (None, DEFAULT_EVAL_SPLIT):
+        args += ["--split", str(inputs["split"])]
+    if inputs.get("images_dir"):
+        args += ["--images-dir", str(inputs["images_dir"])]
     args += _spec_arg("--eval-preprocess", inputs.get("eval_preprocess"))
     args += _spec_arg("--model", inputs.get("model"))
     if inputs.get("config"):
@@ -202,8 +252,10 @@ def confirm_command(report: dict[str, Any], set_dir: str) -> str:
     """The ``repcurate confirm`` command line from the report's settings (JSON written before the
     settings recorded the model and the eval folder shows MODEL and EVAL_DIR for them)."""
     s = report.get("settings", {})
+    options = s.get("options") or {}
     args = ["repcurate", "confirm", "--repset", set_dir, "--model", str(s.get("model", "MODEL")),
-            "--eval-dir", str(s.get("eval_dir", "EVAL_DIR"))]
+            "--eval-dir", str(options.get("eval_source") or s.get("eval_dir", "EVAL_DIR"))]
+    args += _eval_options(options, max_eval_default=DEFAULT_CONFIRM_MAX_EVAL)
     for key, flag in (("random_sets", "--random-sets"), ("weights_bits", "--weights-bits"), ("tpc", "--tpc"), ("seed", "--seed")):
         if key in s:
             args += [flag, str(s[key])]
@@ -211,6 +263,26 @@ def confirm_command(report: dict[str, Any], set_dir: str) -> str:
         args += ["--quantizer", str(s["quantizer"])]
     if s.get("sizes"):
         args += ["--sizes", ",".join(map(str, s["sizes"])), "--tolerance", str(s.get("tolerance"))]
+    return shlex.join(args + ["--format", "json"])
+
+
+def doctor_command(report: dict[str, Any], set_dir: str) -> str:
+    """The ``repcurate doctor`` command line from the report's settings (JSON written before the settings
+    recorded the options as given shows the eval source the doctor recorded and the defaults)."""
+    s = report.get("settings", {})
+    options = s.get("options") or {}
+    args = ["repcurate", "doctor", "--model", str(s.get("model", "MODEL")), "--repset", set_dir,
+            "--eval-dir", str(options.get("eval_source") or s.get("eval_dir", "EVAL_DIR"))]
+    args += _eval_options(options, max_eval_default=DEFAULT_DOCTOR_MAX_EVAL)
+    for key, flag in (("tolerance_points", "--tolerance"), ("budget_minutes", "--budget-minutes"),
+                      ("weights_bits", "--weights-bits"), ("tpc", "--tpc"), ("min_gain_points", "--min-gain"),
+                      ("seed", "--seed")):
+        if key in s:
+            args += [flag, str(s[key])]
+    if options.get("gptq_epochs") not in (None, DEFAULT_GPTQ_EPOCHS):
+        args += ["--gptq-epochs", str(options["gptq_epochs"])]
+    if options.get("run_checks") is False:
+        args.append("--no-checks")
     return shlex.join(args + ["--format", "json"])
 
 
@@ -419,12 +491,11 @@ def report_html(
         sections["confirm"] = _confirm_section(confirm_data)
         provenance.append({"section": "confirm", "file": confirm_file or "(in memory)",
                            "command": _command("confirm", given, confirm_data, lambda: confirm_command(confirm_data, set_dir),
-                                               "reconstructed from the recorded settings; the JSON does not record the "
-                                               "model and the eval folder")})
+                                               "reconstructed from the options the JSON records")})
     if doctor_data is not None:
         sections["doctor"] = _doctor_section(doctor_data)
         provenance.append({"section": "doctor", "file": doctor_file or "(in memory)",
-                           "command": _command("doctor", given, doctor_data, lambda: "repcurate doctor", "not recorded in the JSON")})
+                           "command": _command("doctor", given, doctor_data, lambda: doctor_command(doctor_data, set_dir))})
     calibration = manifest.get("calibration") or {}
     fingerprints = [("model", f"{manifest.get('model', {}).get('spec')} · {manifest.get('model', {}).get('fingerprint')}"),
                     ("embedding preprocessing", f"{manifest.get('embedding_preprocessing', {}).get('spec')} · "
