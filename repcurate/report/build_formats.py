@@ -16,7 +16,7 @@ def _text_report(summary: dict[str, Any]) -> str:
                  f"exact duplicates {counts['exact_duplicates']} · outliers excluded {counts['outliers_excluded']}")
     lines.append(f"{'class':<24}{'available':>10}{'requested':>10}{'selected':>10}")
     for c in summary["classes"]:
-        label = "(unlabelled)" if c["label"] is None else c["label"]
+        label = c.get("name") or ("(unlabelled)" if c["label"] is None else c["label"])
         flag = f"  {c['reason']}" if c.get("reason") else "  quota not met" if c["available"] < c["requested"] else ""
         lines.append(f"{label:<24}{c['available']:>10}{c['requested']:>10}{c['selected']:>10}{flag}")
     if summary["empty_classes"]:
@@ -32,6 +32,11 @@ def _text_report(summary: dict[str, Any]) -> str:
     cov = summary["coverage"]
     lines.append(f"coverage (distance to nearest selected, lower is better): curated mean {cov['curated_mean']:.4f} "
                  f"max {cov['curated_max']:.4f} · random mean {cov['random_mean']:.4f} max {cov['random_max']:.4f}")
+    if "labelled_curated_mean" in cov:
+        lines.append(f"coverage of the labelled images (background excluded): curated mean {cov['labelled_curated_mean']:.4f} "
+                     f"· random mean {cov['labelled_random_mean']:.4f}")
+    if cov.get("note"):
+        lines.append(cov["note"])
     if summary["domain_match"]:
         dm = summary["domain_match"]
         lines.append(f"domain match ({dm['images']} target images): MMD² curated {dm['mmd_curated']:.5f} · "

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from repcurate import tasks, trust
+from repcurate.commands.build import coverage_note
 from repcurate.commands.confirm import DEFAULT_MAX_EVAL as CONFIRM_MAX_EVAL
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.errors import InputError, MissingDependencyError, UsageError
@@ -150,6 +151,11 @@ def _metric_text(value: float | None, metric: str) -> str:
 
 def _class_name(label: str | None) -> str:
     return "(unlabelled)" if label is None else str(label)
+
+
+def _coverage_row_name(key: str) -> str:
+    """A coverage row's name: the unlabelled stratum (recorded as ``"null"`` by a flat build) as ``(unlabelled)``."""
+    return "(unlabelled)" if key == "null" else key
 
 
 def _details_json(details: dict[str, Any]) -> str:
@@ -306,7 +312,7 @@ def _set_section(source: _SetSource) -> dict[str, Any]:
     classes = []
     colours = figures.class_colours(max(1, len(manifest.get("classes", []))))
     for i, c in enumerate(manifest.get("classes", [])):
-        classes.append({"name": _class_name(c["label"]), "available": c["available"], "requested": c["requested"],
+        classes.append({"name": c.get("name") or _class_name(c["label"]), "available": c["available"], "requested": c["requested"],
                         "quota": c["quota"], "selected": c.get("selected", len(by_label.get(c["label"], []))),
                         "unmet": c["available"] < c["requested"], "colour": colours[i],
                         "thumbs": by_label.get(c["label"], [])})
@@ -324,10 +330,12 @@ def _set_section(source: _SetSource) -> dict[str, Any]:
 def _coverage_section(source: _SetSource) -> dict[str, Any]:
     manifest = source.manifest
     coverage = manifest.get("coverage") or {}
-    names = [_class_name(c["label"]) for c in manifest.get("classes", [])]
+    names = [c.get("name") or _class_name(c["label"]) for c in manifest.get("classes", [])]
     section: dict[str, Any] = {"coverage": coverage, "domain_match": manifest.get("domain_match"),
                                "bars": figures.coverage_bars(coverage) if coverage.get("curated") else None,
-                               "per_class_rows": sorted((coverage.get("curated") or {}).get("per_class", {}).items())}
+                               "per_class_rows": sorted((_coverage_row_name(k), v) for k, v in
+                                                        ((coverage.get("curated") or {}).get("per_class", {})).items()),
+                               "note": coverage_note(manifest) if coverage.get("curated") and coverage.get("random") else None}
     arrays, note = source.projection()
     section["projection_note"] = note
     if arrays is not None:

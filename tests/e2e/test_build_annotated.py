@@ -144,3 +144,33 @@ def test_a_pool_per_object_class_embeds_fewer_images_and_never_decodes_the_other
                                                                f"{len(pooled)} pooled of 57 image files")
     assert f"candidate pool: {len(pooled)} of 57 image files embedded (seeded random per class or object class" \
         in result.stdout
+
+
+def test_background_images_have_their_own_coverage_row_and_the_labelled_images_their_own_figures(cli, project: Path) -> None:
+    result = _build(cli, project, "ds/data.yaml", "bg_set", "--background-share", "0.25", "--format", "json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    manifest = json.loads((project / "bg_set" / "manifest.json").read_text())
+    background = [c for c in manifest["classes"] if c["label"] is None]
+    assert [c.get("name") for c in background] == ["(background)"] and background[0]["selected"] == 4  # 25 % of 16
+    assert all("name" not in c for c in manifest["classes"] if c["label"] is not None)
+    coverage = manifest["coverage"]
+    curated, random = coverage["curated"], coverage["random"]
+    assert "(background)" in curated["per_class"] and "null" not in curated["per_class"]
+    # 58 images, one skipped (a label beyond names), 8 without objects: the labelled figures cover the other 49
+    assert curated["labelled"]["images"] == 49
+    assert curated["labelled"]["max"] <= curated["max"] and set(random["labelled"]) == {"mean", "max"}
+    summary = json.loads(result.stdout)["coverage"]
+    assert summary["labelled_curated_mean"] == curated["labelled"]["mean"]
+    assert summary["labelled_random_mean"] == random["labelled"]["mean"]["mean"]
+    worse = curated["mean"] > random["mean"]["mean"]
+    assert (summary["note"] is not None) == worse
+    if worse:
+        assert "quotas" in summary["note"] and "25% background" in summary["note"]
+    html = project / "bg_report.html"
+    shown = cli("report", "--repset", str(project / "bg_set"), "--out", str(html))
+    assert shown.returncode == 0, shown.stderr
+    text = html.read_text()
+    assert "<td>(background)</td>" in text and "<td>null</td>" not in text and "labelled images only" in text
+    text_summary = _build(cli, project, "ds/data.yaml", "bg_set", "--background-share", "0.25", "--overwrite")
+    assert "coverage of the labelled images (background excluded)" in text_summary.stdout
+    assert "(background)" in text_summary.stdout and "(unlabelled)" not in text_summary.stdout

@@ -246,3 +246,23 @@ def test_confirm_and_doctor_commands_reproduce_a_yolo_eval_with_a_postprocess(tm
     # a JSON written before the options were recorded: the eval folder it recorded, no invented flags
     old = _parsed(confirm_command({"settings": {k: v for k, v in settings.items() if k != "options"}}, "set"))
     assert old.eval_dir.as_posix() == (tmp_path / "ds").as_posix() and old.postprocess is None and old.task is None
+
+
+def test_the_coverage_note_explains_a_curated_set_worse_than_random_only_when_the_quotas_force_it():
+    from repcurate.commands.build import coverage_note
+
+    def manifest(curated: float, random: float, *, balance: str = "uniform", objects: bool = False) -> dict:
+        coverage = {"curated": {"mean": curated, "max": 0.5}, "random": {"mean": {"mean": random, "std": 0.01}}}
+        if objects:
+            coverage["curated"]["labelled"] = {"images": 40, "mean": 0.2, "max": 0.4}
+            coverage["random"]["labelled"] = {"mean": {"mean": 0.25, "std": 0.01}, "max": {"mean": 0.6, "std": 0.1}}
+        m = {"coverage": coverage, "parameters": {"balance": balance}, "classes": [{"label": "a"}, {"label": "b"}]}
+        if objects:
+            m["objects"] = {"background": {"share": 0.2}}
+        return m
+
+    assert coverage_note(manifest(0.2, 0.3)) is None  # curated better: nothing to explain
+    assert "--balance uniform" in coverage_note(manifest(0.3, 0.2))
+    assert coverage_note(manifest(0.3, 0.2, balance="proportional")) is None  # no quota rule to blame
+    note = coverage_note(manifest(0.3, 0.2, objects=True))
+    assert "20% background" in note and "curated 0.2000 vs random 0.2500" in note
