@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from repcurate import tasks, trust
-from repcurate.data.annotated import is_annotated_source, read_annotated, scan_annotated_images
+from repcurate.data.annotated import AnnotatedRecord, is_annotated_source, read_annotated, scan_annotated_images
 from repcurate.data.footprint import source_footprint
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, is_list_file, list_source
@@ -83,6 +83,8 @@ class BuildResult:
             "counts": m["counts"],
             "classes": m["classes"],
             "unmet_quotas": m["unmet_quotas"],
+            **({"objects": {key: m["objects"][key] for key in ("classes", "unmet_quotas", "background")
+                            if key in m["objects"]}} if "objects" in m else {}),
             "empty_classes": m["empty_classes"],
             "empty_class_reasons": m["empty_class_reasons"],
             "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in m["skipped"]).items())),
@@ -97,6 +99,16 @@ class BuildResult:
             "cache_hits": self.cache_hits,
             "seconds": {k: round(v, 2) for k, v in self.timings.items()},
         }
+
+
+def _sample_objects(record: Any) -> dict[str, Any]:
+    """An annotated sample's image size and boxes (``[class id, x0, y0, x1, y1]`` in pixels of the original image,
+    crowd regions left out), for the report's thumbnails; nothing for other records."""
+    if not isinstance(record, AnnotatedRecord):
+        return {}
+    return {"image_size": [record.width, record.height],
+            "boxes": [[b.cls, round(b.x0, 2), round(b.y0, 2), round(b.x1, 2), round(b.y1, 2)]
+                      for b in record.boxes if not b.crowd]}
 
 
 def _labelled_coverage(coverage: dict[str, Any]) -> dict[str, float]:
@@ -390,7 +402,7 @@ def build(
         "empty_classes": sorted(c for c in source.class_folders if c not in usable_labels),
         "empty_class_reasons": _empty_class_reasons(source.class_folders, usable_labels, skipped),
         "samples": [{"index": i, "path": r.path, "label": labels[row], "content_fingerprint": r.fingerprint,
-                     "size_bytes": r.size_bytes}
+                     "size_bytes": r.size_bytes, **_sample_objects(r)}
                     for i, (row, r) in enumerate(zip(selection.indices, chosen))],
         "skipped": [s.to_dict() for s in skipped],
         "duplicates": [{"path": run.records[row].path, "duplicate_of": run.records[first].path}

@@ -47,6 +47,8 @@ from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.version import __version__
 
+#: The swatch of an annotated set's background stratum (images without objects).
+BACKGROUND_COLOUR = "#9e9e9e"
 #: The defaults of confirm's and doctor's options, left out of a reconstructed command line.
 DEFAULT_CONFIRM_MAX_EVAL = CONFIRM_MAX_EVAL
 DEFAULT_DOCTOR_MAX_EVAL = 2000
@@ -303,18 +305,37 @@ def _command(section: str, given: dict[str, str], data: dict[str, Any] | None, f
 
 
 # ---------------------------------------------------------------------------- sections
+def _object_classes(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """An annotated set's per-object-class rows (the manifest's ``objects`` section: instances and images
+    available and selected, the even share, unmet quotas, the class's box colour) and its background; ``None``
+    for a set of class folders or a list."""
+    objects = manifest.get("objects")
+    if not isinstance(objects, dict) or not isinstance(objects.get("classes"), list):
+        return None
+    rows = objects["classes"]
+    colours = figures.class_colours(max(1, len(rows)))
+    unmet = set(objects.get("unmet_quotas") or [])
+    return {"classes": [{**row, "colour": colours[i], "unmet": row.get("name") in unmet} for i, row in enumerate(rows)],
+            "background": objects.get("background") or {}, "unmet": sorted(unmet)}
+
+
 def _set_section(source: _SetSource) -> dict[str, Any]:
     manifest = source.manifest
-    thumbs = sample_thumbnails(manifest, source.tensors)
+    objects = _object_classes(manifest)
+    box_colours = [row["colour"] for row in objects["classes"]] if objects else []
+    thumbs = sample_thumbnails(manifest, source.tensors, box_colours=box_colours)
     by_label: dict[str | None, list[Any]] = {}
     for sample, thumb in zip(manifest.get("samples", []), thumbs):
         by_label.setdefault(sample.get("label"), []).append(thumb)
     classes = []
     colours = figures.class_colours(max(1, len(manifest.get("classes", []))))
+    colour_of = {row["name"]: row["colour"] for row in objects["classes"]} if objects else {}
     for i, c in enumerate(manifest.get("classes", [])):
+        colour = colours[i] if objects is None else colour_of.get(str(c["label"]).rpartition(":")[0] or str(c["label"]),
+                                                                   BACKGROUND_COLOUR)
         classes.append({"name": c.get("name") or _class_name(c["label"]), "available": c["available"], "requested": c["requested"],
                         "quota": c["quota"], "selected": c.get("selected", len(by_label.get(c["label"], []))),
-                        "unmet": c["available"] < c["requested"], "colour": colours[i],
+                        "unmet": c["available"] < c["requested"], "colour": colour,
                         "thumbs": by_label.get(c["label"], [])})
     skipped = manifest.get("skipped", [])
     return {
@@ -323,7 +344,7 @@ def _set_section(source: _SetSource) -> dict[str, Any]:
         "skipped": skipped[:MAX_SKIPPED_ROWS], "skipped_total": len(skipped),
         "skipped_by_reason": sorted(Counter(s["reason"] for s in skipped).items()),
         "from_tensors": [t for t in thumbs if t.source == "tensor"],
-        "root": manifest.get("root"),
+        "root": manifest.get("root"), "objects": objects,
     }
 
 
