@@ -227,7 +227,7 @@ def given_options(eval_dir: str | Path, *, split: str, images_dir: str | Path | 
                    task: str | None, train_dir: str | Path | None, max_eval: int, batch_size: int, device: str,
                    class_map: dict[str, int] | None, first_n: bool | None = None,
                    bias_correction: tuple[bool, ...] | None = None,
-                   calibration: tuple[str, ...] | None = None) -> dict[str, Any]:
+                   calibration: tuple[str, ...] | None = None, trust_set: bool = False) -> dict[str, Any]:
     """The options as the caller gave them (``eval_source``: the folder / data.yaml / COCO JSON named), recorded
     so the report can show a command line that reproduces the run (:func:`repcurate.report.html.confirm_command`)."""
     return {"eval_source": Path(eval_dir).as_posix(), "split": split,
@@ -236,7 +236,7 @@ def given_options(eval_dir: str | Path, *, split: str, images_dir: str | Path | 
             "train_dir": None if train_dir is None else Path(train_dir).as_posix(), "max_eval": max_eval,
             "batch_size": batch_size, "device": device, "class_map": class_map, "first_n": first_n,
             "bias_correction": None if bias_correction is None else list(bias_correction),
-            "calibration": None if calibration is None else list(calibration)}
+            "calibration": None if calibration is None else list(calibration), "trust_set": bool(trust_set)}
 
 
 def _check_options(*, random_sets: int, bias_correction: tuple[bool, ...] | None, weights_bits: int,
@@ -399,7 +399,8 @@ def confirm(
                 "options": given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
                                           postprocess=postprocess, task=task, train_dir=train_dir, max_eval=max_eval,
                                           batch_size=batch_size, device=device, class_map=class_map,
-                                          first_n=first_n, bias_correction=bias_correction, calibration=calibration)}
+                                          first_n=first_n, bias_correction=bias_correction, calibration=calibration,
+                                          trust_set=trust_set)}
     if size_list is not None:
         settings.update({"sizes": size_list, "tolerance": float(tolerance)})
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)

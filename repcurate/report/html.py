@@ -197,6 +197,8 @@ def _eval_options(options: dict[str, Any], *, max_eval_default: int | None = Non
         args += ["--calibration", ",".join(map(str, options["calibration"]))]
     if options.get("device") not in (None, "auto"):
         args += ["--device", str(options["device"])]
+    if options.get("trust_set"):  # the run used the code the set names (or the user's own signed set)
+        args.append("--trust-set")
     return args
 
 

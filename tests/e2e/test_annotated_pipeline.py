@@ -120,6 +120,7 @@ def test_every_command_runs_on_annotated_inputs(cli, project: Path, kind: str, f
     for section in ("confirm", "doctor"):
         assert shlex.join(post) in shown[section] and f"--model {shlex.quote(model)}" in shown[section], section
     assert "--task detection" in shown["confirm"] and "--task" not in shown["doctor"]
+    assert all(shown[section].count("--trust-set") == 1 for section in ("confirm", "doctor"))
     assert ("--images-dir" in shown["build"]) == (fmt == "coco")
 
 

@@ -119,7 +119,8 @@ def doctor(
                 "device": concrete_device(device),
                 "options": {**given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
                                             postprocess=postprocess, task=task, train_dir=None, max_eval=max_eval,
-                                            batch_size=batch_size, device=device, class_map=class_map),
+                                            batch_size=batch_size, device=device, class_map=class_map,
+                                            trust_set=trust_set),
                             "gptq_epochs": gptq_epochs, "run_checks": run_checks}}
 
     preflight_finding, graph, float_model = steps.preflight_step(loaded.model, framework, tensors)

@@ -224,7 +224,7 @@ def test_confirm_and_doctor_commands_reproduce_a_yolo_eval_with_a_postprocess(tm
     options = given_options(data, split="test", images_dir=None, preprocess="models.py:preprocess",
                             postprocess="models.py:decode", task="detection", train_dir=tmp_path / "train",
                             max_eval=50, batch_size=32, device="cpu", class_map=None, first_n=False,
-                            bias_correction=(True,))
+                            bias_correction=(True,), trust_set=True)
     settings = {"model": "models.py:detector", "eval_dir": (tmp_path / "ds").as_posix(), "random_sets": 1,
                 "weights_bits": 8, "tpc": "imx500:4.0", "seed": 3, "quantizer": "mct", "task": "detection",
                 "options": options}
@@ -233,8 +233,8 @@ def test_confirm_and_doctor_commands_reproduce_a_yolo_eval_with_a_postprocess(tm
         "confirm", data, "test", "models.py:decode", "detection")
     assert (args.preprocess, args.model, args.max_eval, args.no_first_n, args.bias_correction) == (
         "models.py:preprocess", "models.py:detector", 50, True, (True,))
-    assert (args.train_dir.as_posix(), args.device, args.tpc, args.seed, str(args.repset)) == (
-        (tmp_path / "train").as_posix(), "cpu", "imx500:4.0", 3, "my set")
+    assert (args.train_dir.as_posix(), args.device, args.tpc, args.seed, str(args.repset), args.trust_set) == (
+        (tmp_path / "train").as_posix(), "cpu", "imx500:4.0", 3, "my set", True)
     doctor_settings = {"model": "models.py:detector", "eval_dir": data, "tolerance_points": 2.0, "budget_minutes": 5.0,
                        "weights_bits": 8, "tpc": "imx500:1.0", "min_gain_points": 0.5, "seed": 0,
                        "options": {**options, "train_dir": None, "first_n": None, "bias_correction": None,
