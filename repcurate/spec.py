@@ -15,6 +15,17 @@ from repcurate.errors import InputError, UsageError, user_code_failed
 DEFAULT_MODEL_NAME = "efficientnet-lite0"
 
 
+def spec_text(value: Any) -> str | None:
+    """How a model / preprocessing / postprocessing argument was given: its spec string, or the object's name
+    (``None`` when not given) — what a result records so its command line can be shown again."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Path):
+        return value.as_posix()
+    spec = getattr(value, "spec", None)
+    return spec if isinstance(spec, str) else getattr(value, "__qualname__", type(value).__name__)
+
+
 def split_spec(spec: str) -> tuple[str, str]:
     """Split ``target:attribute`` at the last colon (so Windows drive letters survive)."""
     target, sep, attribute = spec.rpartition(":")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from repcurate import tasks, trust
-from repcurate.data.annotated import is_annotated_source, read_annotated, scan_annotated_images
+from repcurate.data.annotated import AnnotatedRecord, is_annotated_source, read_annotated, scan_annotated_images
 from repcurate.data.footprint import source_footprint
 from repcurate.data.images import DEFAULT_MAX_PIXELS
 from repcurate.data.scan import ScanResult, SkippedFile, fingerprint_files, is_list_file, list_source
@@ -32,7 +32,7 @@ from repcurate.io.yolo_view import yolo_view_files
 from repcurate.options import DEFAULT_SIZE, MAX_BATCH_SIZE, MAX_WORKERS, require_int, require_number
 from repcurate.repset import SCHEMA_VERSION, RepresentativeSet
 from repcurate.select.object_pool import choose_object_pool
-from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
+from repcurate.select.object_quotas import BACKGROUND_NAME, DEFAULT_BACKGROUND_SHARE
 from repcurate.select.pool import choose_pool, parse_pool, pooled_quota_rule
 from repcurate.select.projection import build_projection
 from repcurate.select.selection import (
@@ -83,19 +83,64 @@ class BuildResult:
             "counts": m["counts"],
             "classes": m["classes"],
             "unmet_quotas": m["unmet_quotas"],
+            **({"objects": {key: m["objects"][key] for key in ("classes", "unmet_quotas", "background")
+                            if key in m["objects"]}} if "objects" in m else {}),
             "empty_classes": m["empty_classes"],
             "empty_class_reasons": m["empty_class_reasons"],
             "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in m["skipped"]).items())),
             "coverage": {"curated_mean": m["coverage"]["curated"]["mean"],
                          "curated_max": m["coverage"]["curated"]["max"],
                          "random_mean": m["coverage"]["random"]["mean"]["mean"],
-                         "random_max": m["coverage"]["random"]["max"]["mean"]},
+                         "random_max": m["coverage"]["random"]["max"]["mean"],
+                         **_labelled_coverage(m["coverage"]), "note": coverage_note(m)},
             "domain_match": m.get("domain_match"),
             "pool": {"files": m["pool"]["files"], "pooled": m["pool"]["pooled"]} if "pool" in m else None,
             "embedded": self.embedded,
             "cache_hits": self.cache_hits,
             "seconds": {k: round(v, 2) for k, v in self.timings.items()},
         }
+
+
+def _sample_objects(record: Any) -> dict[str, Any]:
+    """An annotated sample's image size and boxes (``[class id, x0, y0, x1, y1]`` in pixels of the original image,
+    crowd regions left out), for the report's thumbnails; nothing for other records."""
+    if not isinstance(record, AnnotatedRecord):
+        return {}
+    return {"image_size": [record.width, record.height],
+            "boxes": [[b.cls, round(b.x0, 2), round(b.y0, 2), round(b.x1, 2), round(b.y1, 2)]
+                      for b in record.boxes if not b.crowd]}
+
+
+def _labelled_coverage(coverage: dict[str, Any]) -> dict[str, float]:
+    """The coverage of the labelled images alone (annotated sources: background images excluded), when measured."""
+    curated, random = coverage["curated"].get("labelled"), coverage["random"].get("labelled")
+    if curated is None or random is None:
+        return {}
+    return {"labelled_curated_mean": curated["mean"], "labelled_random_mean": random["mean"]["mean"]}
+
+
+def coverage_note(manifest: dict[str, Any]) -> str | None:
+    """One sentence saying why the curated set's mean coverage is worse than random's when the quota rules force
+    it (equal shares per class, the background share), else ``None``."""
+    coverage = manifest["coverage"]
+    curated, random = coverage["curated"]["mean"], coverage["random"]["mean"]["mean"]
+    if curated <= random:
+        return None
+    balance = manifest["parameters"].get("balance")
+    objects = manifest.get("objects")
+    if isinstance(objects, dict):
+        share = (objects.get("background") or {}).get("share", DEFAULT_BACKGROUND_SHARE)
+        labelled = _labelled_coverage(coverage)
+        over = (f"; over the labelled images alone curated {labelled['labelled_curated_mean']:.4f} vs random "
+                f"{labelled['labelled_random_mean']:.4f}") if labelled else ""
+        return (f"curated coverage is worse than random because the quotas fix the set's make-up ({balance} shares "
+                f"of object classes and sizes, {share:.0%} background images) while random draws follow the pool's "
+                f"density{over}")
+    if balance == "uniform" and len(manifest["classes"]) > 1:
+        return ("curated coverage is worse than random because --balance uniform gives every class an equal share "
+                "while random draws follow the pool's density (common classes get more images); "
+                "--balance proportional follows it")
+    return None
 
 
 def _embed(source: ScanResult, embedder: Any, *, cache_dir: Path | None, batch_size: int, workers: int,
@@ -311,7 +356,8 @@ def build(
                                 seed=seed, class_totals=class_totals)
         labels = balancing.labels
         selection = select_representatives(run.vectors, labels, [r.fingerprint for r in run.records], config,
-                                           target_embeddings=target_vectors, quota_rule=pooled_rule or balancing.quota_rule)
+                                           target_embeddings=target_vectors, quota_rule=pooled_rule or balancing.quota_rule,
+                                           background=BACKGROUND_NAME if annotated else None)
         timings["select"] += time.perf_counter() - started
         started = time.perf_counter()
         chosen = [run.records[i] for i in selection.indices]
@@ -350,12 +396,13 @@ def build(
         "counts": {"candidates": candidates, "usable": len(run.records),
                    "skipped": len(skipped), "exact_duplicates": len(selection.exact_duplicates),
                    "outliers_excluded": len(selection.outliers), "selected": len(chosen)},
-        "classes": [{**q.to_dict(), "selected": selection.selected_per_class.get(q.label, 0)} for q in selection.quotas],
+        "classes": [{**q.to_dict(), "selected": selection.selected_per_class.get(q.label, 0),
+                     **({"name": BACKGROUND_NAME} if annotated and q.label is None else {})} for q in selection.quotas],
         "unmet_quotas": [q.to_dict() for q in selection.quotas if q.unmet],
         "empty_classes": sorted(c for c in source.class_folders if c not in usable_labels),
         "empty_class_reasons": _empty_class_reasons(source.class_folders, usable_labels, skipped),
         "samples": [{"index": i, "path": r.path, "label": labels[row], "content_fingerprint": r.fingerprint,
-                     "size_bytes": r.size_bytes}
+                     "size_bytes": r.size_bytes, **_sample_objects(r)}
                     for i, (row, r) in enumerate(zip(selection.indices, chosen))],
         "skipped": [s.to_dict() for s in skipped],
         "duplicates": [{"path": run.records[row].path, "duplicate_of": run.records[first].path}

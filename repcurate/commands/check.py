@@ -16,14 +16,7 @@ from repcurate.data.sources import eval_source as scan_eval
 from repcurate.embed.cache import default_cache_dir
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.repset import RepresentativeSet, load
-
-
-def _spec_text(value: Any) -> str | None:
-    """How a model / preprocessing argument was given: its spec string, or the object's name."""
-    if value is None or isinstance(value, str):
-        return value
-    spec = getattr(value, "spec", None)
-    return spec if isinstance(spec, str) else getattr(value, "__qualname__", type(value).__name__)
+from repcurate.spec import spec_text
 
 
 def check(
@@ -86,6 +79,7 @@ def check(
     result.inputs = {"repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                      "eval_dir": eval_source.root.as_posix(), "eval_images": len(eval_source.records),
                      "eval_skipped": len(eval_source.skipped), "eval_layout": eval_source.layout, "config": source if settings else None,
-                     "eval_preprocess": _spec_text(eval_preprocess), "model": _spec_text(model), "seed": seed,
-                     "layer": ctx.layer_used}
+                     "eval_preprocess": spec_text(eval_preprocess), "model": spec_text(model), "seed": seed,
+                     "layer": ctx.layer_used, "eval_source": Path(eval_dir).as_posix(), "split": split,
+                     "images_dir": None if images_dir is None else Path(images_dir).as_posix()}
     return result

@@ -27,6 +27,7 @@ from repcurate.quantize.base import Quantizer
 from repcurate.quantize.evaluation import load_eval
 from repcurate.quantize.preflight import require_traceable
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
+from repcurate.spec import spec_text
 from repcurate.version import __version__
 
 log = logging.getLogger("repcurate")
@@ -222,6 +223,22 @@ def _grid_axes(quantizer: Quantizer, bias_correction: tuple[bool, ...] | None,
     return {axis: tuple(dict.fromkeys(values)) for axis, values in named.items()} or None
 
 
+def given_options(eval_dir: str | Path, *, split: str, images_dir: str | Path | None, preprocess: Any, postprocess: Any,
+                   task: str | None, train_dir: str | Path | None, max_eval: int, batch_size: int, device: str,
+                   class_map: dict[str, int] | None, first_n: bool | None = None,
+                   bias_correction: tuple[bool, ...] | None = None,
+                   calibration: tuple[str, ...] | None = None, trust_set: bool = False) -> dict[str, Any]:
+    """The options as the caller gave them (``eval_source``: the folder / data.yaml / COCO JSON named), recorded
+    so the report can show a command line that reproduces the run (:func:`repcurate.report.html.confirm_command`)."""
+    return {"eval_source": Path(eval_dir).as_posix(), "split": split,
+            "images_dir": None if images_dir is None else Path(images_dir).as_posix(),
+            "preprocess": spec_text(preprocess), "postprocess": spec_text(postprocess), "task": task,
+            "train_dir": None if train_dir is None else Path(train_dir).as_posix(), "max_eval": max_eval,
+            "batch_size": batch_size, "device": device, "class_map": class_map, "first_n": first_n,
+            "bias_correction": None if bias_correction is None else list(bias_correction),
+            "calibration": None if calibration is None else list(calibration), "trust_set": bool(trust_set)}
+
+
 def _check_options(*, random_sets: int, bias_correction: tuple[bool, ...] | None, weights_bits: int,
                    weight_bits_allowed: tuple[int, ...], tpc: str, max_eval: int, seed: int, batch_size: int) -> None:
     """Every option checked before the set, the model or MCT is loaded (exit 2 naming the option)."""
@@ -378,7 +395,12 @@ def confirm(
                 "model": loaded.spec, "eval_dir": str(evaluation.root), "task": evaluation.task.name,
                 "device": concrete_device(device),
                 "reference": "ground truth" if evaluation.labels is not None else "float model",
-                "eval_skipped": [s.to_dict() for s in evaluation.skipped]}
+                "eval_skipped": [s.to_dict() for s in evaluation.skipped],
+                "options": given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
+                                          postprocess=postprocess, task=task, train_dir=train_dir, max_eval=max_eval,
+                                          batch_size=batch_size, device=device, class_map=class_map,
+                                          first_n=first_n, bias_correction=bias_correction, calibration=calibration,
+                                          trust_set=trust_set)}
     if size_list is not None:
         settings.update({"sizes": size_list, "tolerance": float(tolerance)})
     result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)

@@ -38,13 +38,16 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "classes": {"type": "array", "items": {
             "type": "object", "required": ["label", "available", "requested", "quota"],
             "properties": {"label": _STRING_OR_NULL, "available": _COUNT, "requested": _COUNT, "quota": _COUNT,
-                           "selected": _COUNT}}},
+                           "selected": _COUNT, "name": {"type": "string"}}}},
         "unmet_quotas": {"type": "array", "items": {"type": "object"}},
         "empty_classes": {"type": "array", "items": {"type": "string"}},
         "samples": {"type": "array", "items": {
             "type": "object", "required": ["path", "label", "content_fingerprint"],
             "properties": {"index": _COUNT, "path": {"type": "string"}, "label": _STRING_OR_NULL,
-                           "content_fingerprint": {"type": "string"}, "size_bytes": _COUNT}}},
+                           "content_fingerprint": {"type": "string"}, "size_bytes": _COUNT,
+                           "image_size": {"type": "array", "items": _COUNT, "minItems": 2, "maxItems": 2},
+                           "boxes": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                                 "minItems": 5, "maxItems": 5}}}}},
         "skipped": {"type": "array", "items": {
             "type": "object", "required": ["path", "reason"],
             "properties": {"path": {"type": "string"}, "reason": {"type": "string"}, "detail": {"type": "string"}}}},

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from repcurate.data.images import DecodeError
 from repcurate.data.set_files import decode_verified
@@ -44,8 +44,9 @@ def _greyscale(image: Image.Image) -> Image.Image:
     return image
 
 
-def encode_image(image: Image.Image, *, max_side: int | None = None) -> str:
+def encode_image(image: Image.Image, *, max_side: int | None = None, full_chroma: bool = False) -> str:
     """``image`` (shrunk to ``max_side``) as a data URI: the smaller of PNG and JPEG, no metadata.
+    ``full_chroma``: JPEG without chroma subsampling (one-pixel coloured lines keep their colour).
 
     Pillow writes neither timestamps nor EXIF here, so the same pixels always give the same bytes.
     """
@@ -55,7 +56,7 @@ def encode_image(image: Image.Image, *, max_side: int | None = None) -> str:
         image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     png, jpeg = io.BytesIO(), io.BytesIO()
     image.save(png, format="PNG", optimize=True)
-    image.save(jpeg, format="JPEG", quality=JPEG_QUALITY)
+    image.save(jpeg, format="JPEG", quality=JPEG_QUALITY, **({"subsampling": 0} if full_chroma else {}))
     if len(jpeg.getvalue()) < len(png.getvalue()) and min(image.size) >= 16:
         return data_uri(jpeg.getvalue(), "image/jpeg")
     return data_uri(png.getvalue(), "image/png")
@@ -97,11 +98,32 @@ def _one(root: Path, sample: dict[str, Any], max_side: int) -> tuple[Image.Image
         return None, f"{why}: showing the set's tensor"
 
 
+def draw_boxes(image: Image.Image, boxes: Sequence[Sequence[float]], image_size: Sequence[int],
+               colours: Sequence[str], *, max_side: int) -> Image.Image:
+    """``image`` shrunk to ``max_side`` with its objects' boxes (``[class id, x0, y0, x1, y1]`` in pixels of the
+    original ``image_size``) outlined one pixel wide in their class's colour (``colours[class id]``, cycled)."""
+    image = image.convert("RGB")
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+    width, height = image_size
+    if not boxes or width <= 0 or height <= 0 or not colours:
+        return image
+    sx, sy = image.size[0] / width, image.size[1] / height
+    pen = ImageDraw.Draw(image)
+    for cls, x0, y0, x1, y1 in boxes:
+        pen.rectangle([round(x0 * sx), round(y0 * sy), max(round(x0 * sx), round(x1 * sx) - 1),
+                       max(round(y0 * sy), round(y1 * sy) - 1)], outline=colours[int(cls) % len(colours)], width=1)
+    return image
+
+
 def sample_thumbnails(manifest: dict[str, Any], tensors: Callable[[], np.ndarray], *,
-                      max_side: int = THUMBNAIL_SIDE, workers: int = 2) -> list[Thumbnail]:
+                      max_side: int = THUMBNAIL_SIDE, workers: int = 2,
+                      box_colours: Sequence[str] = ()) -> list[Thumbnail]:
     """A thumbnail per selected sample, in manifest order: the recorded file when it is still there
     and unchanged (content fingerprint), else the calibration tensor rendered (``tensors()`` is
-    called only then)."""
+    called only then). With ``box_colours`` (one per object class id), a file thumbnail of an annotated
+    sample (``boxes`` and ``image_size`` recorded) shows its boxes in their class's colour; a tensor
+    thumbnail does not (the preprocessing's frame is not known here)."""
     root = Path(manifest.get("root", "."))
     samples = manifest.get("samples", [])
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -109,7 +131,10 @@ def sample_thumbnails(manifest: dict[str, Any], tensors: Callable[[], np.ndarray
     thumbs = []
     for row, (sample, (image, note)) in enumerate(zip(samples, decoded)):
         if image is not None:
-            thumbs.append(Thumbnail(encode_image(image, max_side=max_side), sample["path"], "file"))
+            boxed = bool(box_colours and sample.get("boxes") and sample.get("image_size"))
+            if boxed:
+                image = draw_boxes(image, sample["boxes"], sample["image_size"], box_colours, max_side=max_side)
+            thumbs.append(Thumbnail(encode_image(image, max_side=max_side, full_chroma=boxed), sample["path"], "file"))
         else:
             picture = tensor_to_image(tensors()[row])
             thumbs.append(Thumbnail(encode_image(picture, max_side=max_side), sample["path"], "tensor", note))

@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 
 from repcurate import tasks, trust
+from repcurate.commands.build import coverage_note
+from repcurate.commands.confirm import DEFAULT_MAX_EVAL as CONFIRM_MAX_EVAL
+from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.errors import InputError, MissingDependencyError, UsageError
 from repcurate.frameworks.bundled import DEFAULT_MODEL_NAME
 from repcurate.frameworks.loading import PreprocessArg
@@ -40,8 +43,16 @@ from repcurate.render.grid_points import point_of, point_title, point_value, poi
 from repcurate.render.thumbnails import sample_thumbnails
 from repcurate.report.suite_formats import PLOT_ONLY_DETAILS
 from repcurate.repset import RepresentativeSet, load_manifest, load_projection, open_calibration
+from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
 from repcurate.version import __version__
+
+#: The swatch of an annotated set's background stratum (images without objects).
+BACKGROUND_COLOUR = "#9e9e9e"
+#: The defaults of confirm's and doctor's options, left out of a reconstructed command line.
+DEFAULT_CONFIRM_MAX_EVAL = CONFIRM_MAX_EVAL
+DEFAULT_DOCTOR_MAX_EVAL = 2000
+DEFAULT_GPTQ_EPOCHS = 5
 
 #: A section's input: a JSON file, its parsed content, or a result object with ``to_dict()``.
 SectionInput = str | Path | dict[str, Any] | Any | None
@@ -144,6 +155,11 @@ def _class_name(label: str | None) -> str:
     return "(unlabelled)" if label is None else str(label)
 
 
+def _coverage_row_name(key: str) -> str:
+    """A coverage row's name: the unlabelled stratum (recorded as ``"null"`` by a flat build) as ``(unlabelled)``."""
+    return "(unlabelled)" if key == "null" else key
+
+
 def _details_json(details: dict[str, Any]) -> str:
     shown = {k: v for k, v in details.items() if k not in PLOT_ONLY_DETAILS}
     text = json.dumps(shown, indent=1, sort_keys=True, ensure_ascii=False, default=str)
@@ -153,7 +169,37 @@ def _details_json(details: dict[str, Any]) -> str:
 def _spec_arg(flag: str, spec: Any) -> list[str]:
     if spec is None:
         return []
-    return [flag, str(spec) if ":" in str(spec) or str(spec).endswith((".keras", ".h5", ".hdf5")) else f"<{spec}>"]
+    return [flag, str(spec) if ":" in str(spec) or str(spec).endswith((".keras", ".h5", ".hdf5", ".pt")) else f"<{spec}>"]
+
+
+def _eval_options(options: dict[str, Any], *, max_eval_default: int | None = None) -> list[str]:
+    """The eval-side options a confirm / doctor run recorded as given (``settings.options``), as flags."""
+    args: list[str] = []
+    if options.get("split") not in (None, DEFAULT_EVAL_SPLIT):
+        args += ["--split", str(options["split"])]
+    if options.get("images_dir"):
+        args += ["--images-dir", str(options["images_dir"])]
+    if options.get("train_dir"):
+        args += ["--train-dir", str(options["train_dir"])]
+    args += _spec_arg("--preprocess", options.get("preprocess"))
+    if options.get("task"):
+        args += ["--task", str(options["task"])]
+    args += _spec_arg("--postprocess", options.get("postprocess"))
+    if options.get("class_map"):
+        args += ["--class-map", "<JSON file: " + json.dumps(options["class_map"], sort_keys=True) + ">"]
+    if max_eval_default is not None and options.get("max_eval") not in (None, max_eval_default):
+        args += ["--max-eval", str(options["max_eval"])]
+    if options.get("first_n") is False:
+        args.append("--no-first-n")
+    if options.get("bias_correction"):
+        args += ["--bias-correction", ",".join("on" if b else "off" for b in options["bias_correction"])]
+    if options.get("calibration"):
+        args += ["--calibration", ",".join(map(str, options["calibration"]))]
+    if options.get("device") not in (None, "auto"):
+        args += ["--device", str(options["device"])]
+    if options.get("trust_set"):  # the run used the code the set names (or the user's own signed set)
+        args.append("--trust-set")
+    return args
 
 
 # ---------------------------------------------------------------------------- commands
@@ -182,13 +228,27 @@ def build_command(manifest: dict[str, Any], set_dir: str) -> str:
     pre = manifest.get("preprocessing", {}).get("spec")
     if pre not in (None, f"{DEFAULT_MODEL_NAME}:preprocess"):
         args += _spec_arg("--preprocess", pre)
+    objects = manifest.get("objects")
+    if isinstance(objects, dict):  # an annotated source: which split, where its images are, the background share
+        if objects.get("split") not in (None, "train"):
+            args += ["--split", str(objects["split"])]
+        if objects.get("images_dir"):
+            args += ["--images-dir", str(objects["images_dir"])]
+        share = (objects.get("background") or {}).get("share")
+        if share is not None and share != DEFAULT_BACKGROUND_SHARE:
+            args += ["--background-share", str(share)]
     return shlex.join(args)
 
 
 def check_command(report: dict[str, Any], set_dir: str) -> str:
     """The ``repcurate check`` command line equivalent to what the report records."""
     inputs = report.get("inputs", {})
-    args = ["repcurate", "check", "--repset", inputs.get("repset") or set_dir, "--eval-dir", inputs.get("eval_dir", "?")]
+    args = ["repcurate", "check", "--repset", inputs.get("repset") or set_dir,
+            "--eval-dir", inputs.get("eval_source") or inputs.get("eval_dir", "?")]
+    if inputs.get("split") not in (None, DEFAULT_EVAL_SPLIT):
+        args += ["--split", str(inputs["split"])]
+    if inputs.get("images_dir"):
+        args += ["--images-dir", str(inputs["images_dir"])]
     args += _spec_arg("--eval-preprocess", inputs.get("eval_preprocess"))
     args += _spec_arg("--model", inputs.get("model"))
     if inputs.get("config"):
@@ -202,8 +262,10 @@ def confirm_command(report: dict[str, Any], set_dir: str) -> str:
     """The ``repcurate confirm`` command line from the report's settings (JSON written before the
     settings recorded the model and the eval folder shows MODEL and EVAL_DIR for them)."""
     s = report.get("settings", {})
+    options = s.get("options") or {}
     args = ["repcurate", "confirm", "--repset", set_dir, "--model", str(s.get("model", "MODEL")),
-            "--eval-dir", str(s.get("eval_dir", "EVAL_DIR"))]
+            "--eval-dir", str(options.get("eval_source") or s.get("eval_dir", "EVAL_DIR"))]
+    args += _eval_options(options, max_eval_default=DEFAULT_CONFIRM_MAX_EVAL)
     for key, flag in (("random_sets", "--random-sets"), ("weights_bits", "--weights-bits"), ("tpc", "--tpc"), ("seed", "--seed")):
         if key in s:
             args += [flag, str(s[key])]
@@ -211,6 +273,26 @@ def confirm_command(report: dict[str, Any], set_dir: str) -> str:
         args += ["--quantizer", str(s["quantizer"])]
     if s.get("sizes"):
         args += ["--sizes", ",".join(map(str, s["sizes"])), "--tolerance", str(s.get("tolerance"))]
+    return shlex.join(args + ["--format", "json"])
+
+
+def doctor_command(report: dict[str, Any], set_dir: str) -> str:
+    """The ``repcurate doctor`` command line from the report's settings (JSON written before the settings
+    recorded the options as given shows the eval source the doctor recorded and the defaults)."""
+    s = report.get("settings", {})
+    options = s.get("options") or {}
+    args = ["repcurate", "doctor", "--model", str(s.get("model", "MODEL")), "--repset", set_dir,
+            "--eval-dir", str(options.get("eval_source") or s.get("eval_dir", "EVAL_DIR"))]
+    args += _eval_options(options, max_eval_default=DEFAULT_DOCTOR_MAX_EVAL)
+    for key, flag in (("tolerance_points", "--tolerance"), ("budget_minutes", "--budget-minutes"),
+                      ("weights_bits", "--weights-bits"), ("tpc", "--tpc"), ("min_gain_points", "--min-gain"),
+                      ("seed", "--seed")):
+        if key in s:
+            args += [flag, str(s[key])]
+    if options.get("gptq_epochs") not in (None, DEFAULT_GPTQ_EPOCHS):
+        args += ["--gptq-epochs", str(options["gptq_epochs"])]
+    if options.get("run_checks") is False:
+        args.append("--no-checks")
     return shlex.join(args + ["--format", "json"])
 
 
@@ -225,18 +307,37 @@ def _command(section: str, given: dict[str, str], data: dict[str, Any] | None, f
 
 
 # ---------------------------------------------------------------------------- sections
+def _object_classes(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """An annotated set's per-object-class rows (the manifest's ``objects`` section: instances and images
+    available and selected, the even share, unmet quotas, the class's box colour) and its background; ``None``
+    for a set of class folders or a list."""
+    objects = manifest.get("objects")
+    if not isinstance(objects, dict) or not isinstance(objects.get("classes"), list):
+        return None
+    rows = objects["classes"]
+    colours = figures.class_colours(max(1, len(rows)))
+    unmet = set(objects.get("unmet_quotas") or [])
+    return {"classes": [{**row, "colour": colours[i], "unmet": row.get("name") in unmet} for i, row in enumerate(rows)],
+            "background": objects.get("background") or {}, "unmet": sorted(unmet)}
+
+
 def _set_section(source: _SetSource) -> dict[str, Any]:
     manifest = source.manifest
-    thumbs = sample_thumbnails(manifest, source.tensors)
+    objects = _object_classes(manifest)
+    box_colours = [row["colour"] for row in objects["classes"]] if objects else []
+    thumbs = sample_thumbnails(manifest, source.tensors, box_colours=box_colours)
     by_label: dict[str | None, list[Any]] = {}
     for sample, thumb in zip(manifest.get("samples", []), thumbs):
         by_label.setdefault(sample.get("label"), []).append(thumb)
     classes = []
     colours = figures.class_colours(max(1, len(manifest.get("classes", []))))
+    colour_of = {row["name"]: row["colour"] for row in objects["classes"]} if objects else {}
     for i, c in enumerate(manifest.get("classes", [])):
-        classes.append({"name": _class_name(c["label"]), "available": c["available"], "requested": c["requested"],
+        colour = colours[i] if objects is None else colour_of.get(str(c["label"]).rpartition(":")[0] or str(c["label"]),
+                                                                   BACKGROUND_COLOUR)
+        classes.append({"name": c.get("name") or _class_name(c["label"]), "available": c["available"], "requested": c["requested"],
                         "quota": c["quota"], "selected": c.get("selected", len(by_label.get(c["label"], []))),
-                        "unmet": c["available"] < c["requested"], "colour": colours[i],
+                        "unmet": c["available"] < c["requested"], "colour": colour,
                         "thumbs": by_label.get(c["label"], [])})
     skipped = manifest.get("skipped", [])
     return {
@@ -245,17 +346,19 @@ def _set_section(source: _SetSource) -> dict[str, Any]:
         "skipped": skipped[:MAX_SKIPPED_ROWS], "skipped_total": len(skipped),
         "skipped_by_reason": sorted(Counter(s["reason"] for s in skipped).items()),
         "from_tensors": [t for t in thumbs if t.source == "tensor"],
-        "root": manifest.get("root"),
+        "root": manifest.get("root"), "objects": objects,
     }
 
 
 def _coverage_section(source: _SetSource) -> dict[str, Any]:
     manifest = source.manifest
     coverage = manifest.get("coverage") or {}
-    names = [_class_name(c["label"]) for c in manifest.get("classes", [])]
+    names = [c.get("name") or _class_name(c["label"]) for c in manifest.get("classes", [])]
     section: dict[str, Any] = {"coverage": coverage, "domain_match": manifest.get("domain_match"),
                                "bars": figures.coverage_bars(coverage) if coverage.get("curated") else None,
-                               "per_class_rows": sorted((coverage.get("curated") or {}).get("per_class", {}).items())}
+                               "per_class_rows": sorted((_coverage_row_name(k), v) for k, v in
+                                                        ((coverage.get("curated") or {}).get("per_class", {})).items()),
+                               "note": coverage_note(manifest) if coverage.get("curated") and coverage.get("random") else None}
     arrays, note = source.projection()
     section["projection_note"] = note
     if arrays is not None:
@@ -419,12 +522,11 @@ def report_html(
         sections["confirm"] = _confirm_section(confirm_data)
         provenance.append({"section": "confirm", "file": confirm_file or "(in memory)",
                            "command": _command("confirm", given, confirm_data, lambda: confirm_command(confirm_data, set_dir),
-                                               "reconstructed from the recorded settings; the JSON does not record the "
-                                               "model and the eval folder")})
+                                               "reconstructed from the options the JSON records")})
     if doctor_data is not None:
         sections["doctor"] = _doctor_section(doctor_data)
         provenance.append({"section": "doctor", "file": doctor_file or "(in memory)",
-                           "command": _command("doctor", given, doctor_data, lambda: "repcurate doctor", "not recorded in the JSON")})
+                           "command": _command("doctor", given, doctor_data, lambda: doctor_command(doctor_data, set_dir))})
     calibration = manifest.get("calibration") or {}
     fingerprints = [("model", f"{manifest.get('model', {}).get('spec')} · {manifest.get('model', {}).get('fingerprint')}"),
                     ("embedding preprocessing", f"{manifest.get('embedding_preprocessing', {}).get('spec')} · "

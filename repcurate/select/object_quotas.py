@@ -39,6 +39,8 @@ from repcurate.select.quotas import ClassQuota, compute_quotas
 #: 0–10 % Ultralytics' training tips recommend to teach a detector what is not an object; calibration sees
 #: background statistics without spending much of the set on them.
 DEFAULT_BACKGROUND_SHARE = 0.05
+#: The name of the background stratum (label ``None``: images without objects) in the manifest and the reports.
+BACKGROUND_NAME = "(background)"
 SIZES = ("small", "medium", "large")
 #: Objects-per-image buckets: (label, lowest count, highest count).
 OBJECT_BUCKETS = (("1", 1, 1), ("2-3", 2, 3), ("4-7", 4, 7), ("8+", 8, 10**9))

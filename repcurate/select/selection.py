@@ -122,13 +122,25 @@ def class_members(labels: list[str | None]) -> dict[str | None, np.ndarray]:
     return {lab: order[bounds[code]:bounds[code + 1]] for code, lab in enumerate(label_order)}
 
 
-def _coverage_stats(x: np.ndarray, members: dict[str | None, np.ndarray], chosen: list[int]) -> dict[str, object]:
+def _coverage_stats(x: np.ndarray, members: dict[str | None, np.ndarray], chosen: list[int],
+                    background: str | None = None) -> dict[str, object]:
+    """Distance of every image to its nearest chosen one: mean, max, per class; with ``background`` (the name of
+    the ``None`` stratum when it holds the images without objects) its row is named so and ``labelled`` gives
+    the figures over the labelled images alone."""
     distances = nearest_distances(x, x[chosen], k=1)[0][:, 0].astype(np.float64)
     per_class: dict[str, dict[str, float]] = {}
     for label, rows in members.items():
         d = distances[rows]
-        per_class["null" if label is None else label] = {"mean": round(float(d.mean()), 6), "max": round(float(d.max()), 6)}
-    return {"mean": round(float(distances.mean()), 6), "max": round(float(distances.max()), 6), "per_class": per_class}
+        name = ("null" if background is None else background) if label is None else label
+        per_class[name] = {"mean": round(float(d.mean()), 6), "max": round(float(d.max()), 6)}
+    stats: dict[str, object] = {"mean": round(float(distances.mean()), 6), "max": round(float(distances.max()), 6),
+                                "per_class": per_class}
+    if background is not None:
+        labelled = np.ones(distances.size, dtype=bool)
+        labelled[members.get(None, np.zeros(0, dtype=np.int64))] = False
+        d = distances[labelled] if labelled.any() else distances
+        stats["labelled"] = {"images": int(labelled.sum()), "mean": round(float(d.mean()), 6), "max": round(float(d.max()), 6)}
+    return stats
 
 
 def _random_baseline(n: int, size: int, seed: int, draw: int) -> list[int]:
@@ -172,7 +184,7 @@ QuotaRule = Callable[[dict[str | None, int], int, str], list[ClassQuota]]
 
 def select_representatives(
     embeddings: np.ndarray, labels: list[str | None], fingerprints: list[str], config: SelectionConfig, *,
-    target_embeddings: np.ndarray | None = None, quota_rule: QuotaRule = compute_quotas,
+    target_embeddings: np.ndarray | None = None, quota_rule: QuotaRule = compute_quotas, background: str | None = None,
 ) -> Selection:
     """Pick ``config.size`` rows: class quotas, then ``config.strategy`` inside each class.
 
@@ -184,6 +196,9 @@ def select_representatives(
     the class quotas: each target point is attributed to the class of its nearest training image;
     ``kmeans`` fits its centres on a class's target points and serves each with the nearest training
     image of that class; ``random`` samples with density-ratio importance weights.
+
+    ``background``: the name of the ``None`` stratum when it holds images without objects (an annotated
+    source): the coverage figures name its row so and add ``labelled``, the coverage of the labelled images.
     """
     x = l2_normalize(embeddings)
     n = x.shape[0]
@@ -257,8 +272,8 @@ def select_representatives(
                           exact_duplicates=duplicates, outliers=sorted(outliers),
                           near_duplicate=near_duplicate, typical_distance=typical_distance)
     baselines = [_random_baseline(n, len(indices), config.seed, draw) for draw in range(BASELINE_DRAWS)]
-    curated_cov = _coverage_stats(x, members, indices)
-    random_cov = [_coverage_stats(x, members, b) for b in baselines]
+    curated_cov = _coverage_stats(x, members, indices, background)
+    random_cov = [_coverage_stats(x, members, b, background) for b in baselines]
     selection.coverage = {
         "metric": "euclidean distance between unit-normalised embeddings to the nearest selected image",
         "curated": curated_cov,
@@ -266,6 +281,10 @@ def select_representatives(
                    "mean": _mean_std([c["mean"] for c in random_cov]),  # type: ignore[misc]
                    "max": _mean_std([c["max"] for c in random_cov])},  # type: ignore[misc]
     }
+    if background is not None:  # coverage of the labelled images alone: the background is reported by its own row
+        selection.coverage["random"]["labelled"] = {  # type: ignore[index]
+            "mean": _mean_std([c["labelled"]["mean"] for c in random_cov]),  # type: ignore[index]
+            "max": _mean_std([c["labelled"]["max"] for c in random_cov])}  # type: ignore[index]
     if target_embeddings is not None:
         t = l2_normalize(target_embeddings)
         if t.shape[0] > MMD_MAX_POINTS:

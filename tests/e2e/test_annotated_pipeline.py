@@ -5,8 +5,11 @@ val split / val JSON, scored by mAP through a postprocess, reported) and the lib
 data.yaml). Real MCT, real image files, untrained seeded models on 16×16 inputs, nine eval images."""
 from __future__ import annotations
 
+import html as html_lib
 import importlib.util
 import json
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -91,7 +94,8 @@ def test_every_command_runs_on_annotated_inputs(cli, project: Path, kind: str, f
     checked = json.loads((project / f"check-{name}.json").read_text())
     assert checked["inputs"]["eval_layout"] == fmt and not [c for c in checked["checks"] if c["status"] == "error"]
     post = ["--postprocess", f"{models}:{decoder}"]
-    _ok(cli("confirm", "--repset", repset, "--model", model, *val, *post, "--random-sets", "1", "--no-first-n",
+    _ok(cli("confirm", "--repset", repset, "--model", model, *val, *post, "--task", "detection", "--random-sets", "1",
+            "--no-first-n",
             "--bias-correction", "on", "--trust-set", "--no-cache", "--format", "json",
             "--output", str(project / f"confirm-{name}.json")))
     confirmed = json.loads((project / f"confirm-{name}.json").read_text())
@@ -108,6 +112,16 @@ def test_every_command_runs_on_annotated_inputs(cli, project: Path, kind: str, f
             "--trust-set"))
     text = html.read_text()
     assert "points, higher is better" in text and "Findings ranked by measured gain (map points)" in text
+    # the command lines shown reproduce the runs: the eval source as given (data.yaml / COCO JSON), the postprocess
+    shown = {section: html_lib.unescape(re.search(rf"<code>(repcurate {section} [^<]*)</code>", text).group(1))
+             for section in ("build", "check", "confirm", "doctor")}
+    for section in ("check", "confirm", "doctor"):
+        assert shlex.join(val) in shown[section], section
+    for section in ("confirm", "doctor"):
+        assert shlex.join(post) in shown[section] and f"--model {shlex.quote(model)}" in shown[section], section
+    assert "--task detection" in shown["confirm"] and "--task" not in shown["doctor"]
+    assert all(shown[section].count("--trust-set") == 1 for section in ("confirm", "doctor"))
+    assert ("--images-dir" in shown["build"]) == (fmt == "coco")
 
 
 @pytest.mark.slow

@@ -144,3 +144,84 @@ def test_a_pool_per_object_class_embeds_fewer_images_and_never_decodes_the_other
                                                                f"{len(pooled)} pooled of 57 image files")
     assert f"candidate pool: {len(pooled)} of 57 image files embedded (seeded random per class or object class" \
         in result.stdout
+
+
+def test_background_images_have_their_own_coverage_row_and_the_labelled_images_their_own_figures(cli, project: Path) -> None:
+    result = _build(cli, project, "ds/data.yaml", "bg_set", "--background-share", "0.25", "--format", "json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    manifest = json.loads((project / "bg_set" / "manifest.json").read_text())
+    background = [c for c in manifest["classes"] if c["label"] is None]
+    assert [c.get("name") for c in background] == ["(background)"] and background[0]["selected"] == 4  # 25 % of 16
+    assert all("name" not in c for c in manifest["classes"] if c["label"] is not None)
+    coverage = manifest["coverage"]
+    curated, random = coverage["curated"], coverage["random"]
+    assert "(background)" in curated["per_class"] and "null" not in curated["per_class"]
+    # 58 images, one skipped (a label beyond names), 8 without objects: the labelled figures cover the other 49
+    assert curated["labelled"]["images"] == 49
+    assert curated["labelled"]["max"] <= curated["max"] and set(random["labelled"]) == {"mean", "max"}
+    summary = json.loads(result.stdout)["coverage"]
+    assert summary["labelled_curated_mean"] == curated["labelled"]["mean"]
+    assert summary["labelled_random_mean"] == random["labelled"]["mean"]["mean"]
+    worse = curated["mean"] > random["mean"]["mean"]
+    assert (summary["note"] is not None) == worse
+    if worse:
+        assert "quotas" in summary["note"] and "25% background" in summary["note"]
+    html = project / "bg_report.html"
+    shown = cli("report", "--repset", str(project / "bg_set"), "--out", str(html))
+    assert shown.returncode == 0, shown.stderr
+    text = html.read_text()
+    assert "<td>(background)</td>" in text and "<td>null</td>" not in text and "labelled images only" in text
+    text_summary = _build(cli, project, "ds/data.yaml", "bg_set", "--background-share", "0.25", "--overwrite")
+    assert "coverage of the labelled images (background excluded)" in text_summary.stdout
+    assert "(background)" in text_summary.stdout and "(unlabelled)" not in text_summary.stdout
+
+
+def test_the_summary_and_the_report_speak_of_object_classes_and_draw_the_boxes(cli, project: Path) -> None:
+    import base64
+    import html as html_lib
+    import io
+    import re
+
+    from PIL import Image
+
+    from repcurate.render.figures import class_colours
+
+    result = _build(cli, project, "ds/data.yaml", "objects_set")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((project / "objects_set" / "manifest.json").read_text())
+    objects = manifest["objects"]
+    # the samples carry their boxes in pixels of the original image, as the labels give them
+    truth = {im.path.resolve(): im for im in read_yolo(project / "ds" / "data.yaml").images}
+    for sample in manifest["samples"]:
+        image = truth[(project / "ds" / sample["path"]).resolve()]
+        assert sample["image_size"] == [image.width, image.height]
+        assert sample["boxes"] == [[b.cls, round(b.x0, 2), round(b.y0, 2), round(b.x1, 2), round(b.y1, 2)] for b in image.boxes]
+    # the terminal summary: one row per object class with its instances and images, then the strata
+    lines = result.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("object class"))
+    for line, c in zip(lines[head + 1:], objects["classes"]):
+        assert line.split()[:5] == [c["name"], str(c["instances_available"]), str(c["instances_selected"]),
+                                    str(c["images_available"]), str(c["images_selected"])]
+    assert lines[head + 1 + len(NAMES)].split()[:3] == ["(background)", "–", "–"]
+    assert any(line.startswith("selection strata") for line in lines) and any(line.startswith("stratum") for line in lines)
+    # the report: the object-class table first, the strata as a second, labelled table
+    page = project / "objects_report.html"
+    assert cli("report", "--repset", str(project / "objects_set"), "--out", str(page)).returncode == 0
+    text = page.read_text()
+    table = text[text.index("<h3>Object classes</h3>"):text.index("<h3>Selection strata</h3>")]
+    for c in objects["classes"]:
+        row = re.search(rf"</span> {c['name']}</td>((?:<td class=\"num\">\d+</td>\s*)+)", table)
+        assert row is not None, c["name"]
+        assert re.findall(r"\d+", row.group(1)) == [str(c[k]) for k in ("instances_available", "instances_selected",
+                                                                          "images_available", "images_selected", "even_share")]
+    assert "stratum (object class:size)" in text and "Selected images per stratum" in text
+    # a thumbnail of an image with objects shows them outlined in their class's colour
+    colours = [tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for h in class_colours(len(NAMES))]
+    sample = next(s for s in manifest["samples"] if s["boxes"])
+    uri = re.search(rf'<img class="thumb" src="([^"]+)" alt="{re.escape(html_lib.escape(sample["path"]))}"', text).group(1)
+    thumb = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")).astype(int)
+    cls, x0, y0, x1, _y1 = sample["boxes"][0]
+    scale = thumb.shape[1] / sample["image_size"][0]
+    top = thumb[round(y0 * scale), round(x0 * scale):round(x1 * scale)]  # the box's top edge, one pixel high
+    near = np.abs(top - np.array(colours[cls])).sum(axis=1) < 80  # JPEG (full chroma): close to the class colour
+    assert top.shape[0] >= 4 and near.mean() >= 0.8, (top.tolist(), colours[cls])

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from repcurate import tasks, trust
+from repcurate.commands.confirm import given_options
 from repcurate.commands.doctor import steps
 from repcurate.commands.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.commands.doctor.result import DoctorResult, Finding
@@ -115,7 +116,12 @@ def doctor(
     settings: dict[str, Any] = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                 "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
                 "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed,
-                "device": concrete_device(device)}
+                "device": concrete_device(device),
+                "options": {**given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
+                                            postprocess=postprocess, task=task, train_dir=None, max_eval=max_eval,
+                                            batch_size=batch_size, device=device, class_map=class_map,
+                                            trust_set=trust_set),
+                            "gptq_epochs": gptq_epochs, "run_checks": run_checks}}
 
     preflight_finding, graph, float_model = steps.preflight_step(loaded.model, framework, tensors)
     if preflight_finding is not None:

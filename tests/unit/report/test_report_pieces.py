@@ -203,3 +203,66 @@ def test_check_records_what_the_report_needs(report_project):
     results = [CheckResult(c["id"], Status(c["status"]), c["value"], c["message"], c["details"]) for c in report["checks"]]
     junit = render_junit(SuiteResult(results), fail_on="warn")  # distribution_shift warns here: its body is written
     assert '"projection"' not in junit and '"mmd2"' in junit
+
+
+def _parsed(command: str):
+    """A reconstructed command line parsed by the real command-line parser (every flag must exist)."""
+    import shlex
+
+    from repcurate_cli.main import make_parser
+
+    words = shlex.split(command)
+    assert words[0] == "repcurate"
+    return make_parser().parse_args(words[1:])
+
+
+def test_confirm_and_doctor_commands_reproduce_a_yolo_eval_with_a_postprocess(tmp_path):
+    from repcurate.commands.confirm import given_options
+    from repcurate.report.html import confirm_command, doctor_command
+
+    data = (tmp_path / "ds" / "data.yaml").as_posix()
+    options = given_options(data, split="test", images_dir=None, preprocess="models.py:preprocess",
+                            postprocess="models.py:decode", task="detection", train_dir=tmp_path / "train",
+                            max_eval=50, batch_size=32, device="cpu", class_map=None, first_n=False,
+                            bias_correction=(True,), trust_set=True)
+    settings = {"model": "models.py:detector", "eval_dir": (tmp_path / "ds").as_posix(), "random_sets": 1,
+                "weights_bits": 8, "tpc": "imx500:4.0", "seed": 3, "quantizer": "mct", "task": "detection",
+                "options": options}
+    args = _parsed(confirm_command({"settings": settings}, "my set"))
+    assert (args.command, args.eval_dir.as_posix(), args.split, args.postprocess, args.task) == (
+        "confirm", data, "test", "models.py:decode", "detection")
+    assert (args.preprocess, args.model, args.max_eval, args.no_first_n, args.bias_correction) == (
+        "models.py:preprocess", "models.py:detector", 50, True, (True,))
+    assert (args.train_dir.as_posix(), args.device, args.tpc, args.seed, str(args.repset), args.trust_set) == (
+        (tmp_path / "train").as_posix(), "cpu", "imx500:4.0", 3, "my set", True)
+    doctor_settings = {"model": "models.py:detector", "eval_dir": data, "tolerance_points": 2.0, "budget_minutes": 5.0,
+                       "weights_bits": 8, "tpc": "imx500:1.0", "min_gain_points": 0.5, "seed": 0,
+                       "options": {**options, "train_dir": None, "first_n": None, "bias_correction": None,
+                                   "gptq_epochs": 5, "run_checks": False}}
+    args = _parsed(doctor_command({"settings": doctor_settings}, "set"))
+    assert (args.command, args.eval_dir.as_posix(), args.split, args.postprocess, args.task, args.no_checks) == (
+        "doctor", data, "test", "models.py:decode", "detection", True)
+    assert (args.budget_minutes, args.tolerance, args.max_eval) == (5.0, 2.0, 50)
+    # a JSON written before the options were recorded: the eval folder it recorded, no invented flags
+    old = _parsed(confirm_command({"settings": {k: v for k, v in settings.items() if k != "options"}}, "set"))
+    assert old.eval_dir.as_posix() == (tmp_path / "ds").as_posix() and old.postprocess is None and old.task is None
+
+
+def test_the_coverage_note_explains_a_curated_set_worse_than_random_only_when_the_quotas_force_it():
+    from repcurate.commands.build import coverage_note
+
+    def manifest(curated: float, random: float, *, balance: str = "uniform", objects: bool = False) -> dict:
+        coverage = {"curated": {"mean": curated, "max": 0.5}, "random": {"mean": {"mean": random, "std": 0.01}}}
+        if objects:
+            coverage["curated"]["labelled"] = {"images": 40, "mean": 0.2, "max": 0.4}
+            coverage["random"]["labelled"] = {"mean": {"mean": 0.25, "std": 0.01}, "max": {"mean": 0.6, "std": 0.1}}
+        m = {"coverage": coverage, "parameters": {"balance": balance}, "classes": [{"label": "a"}, {"label": "b"}]}
+        if objects:
+            m["objects"] = {"background": {"share": 0.2}}
+        return m
+
+    assert coverage_note(manifest(0.2, 0.3)) is None  # curated better: nothing to explain
+    assert "--balance uniform" in coverage_note(manifest(0.3, 0.2))
+    assert coverage_note(manifest(0.3, 0.2, balance="proportional")) is None  # no quota rule to blame
+    note = coverage_note(manifest(0.3, 0.2, objects=True))
+    assert "20% background" in note and "curated 0.2000 vs random 0.2500" in note
