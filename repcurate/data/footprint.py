@@ -70,8 +70,9 @@ def _list_footprint(list_file: Path) -> Footprint:
     from repcurate.data.scan import read_list_rows
 
     base = list_file.resolve().parent
-    parents = {Path(os.path.normpath(Path(raw) if Path(raw).is_absolute() else base / raw)).parent
-               for _number, raw, _label in read_list_rows(list_file)}
+    listed = (Path(os.path.normpath(Path(raw) if Path(raw).is_absolute() else base / raw))
+              for _number, raw, _label in read_list_rows(list_file))
+    parents = {path.parent for path in listed if path.exists()}  # a missing file holds nothing to protect
     return Footprint(files=(list_file,), folders=tuple(sorted(parents)))
 
 

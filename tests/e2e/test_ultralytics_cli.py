@@ -5,7 +5,9 @@ Ultralytics' own dataset loader reads the emitted data.yaml; an untraceable mode
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,7 +141,9 @@ def test_untraceable_model_stops_confirm_with_exit_3_before_any_eval_image(proje
     assert seconds < 120  # imports and a trace: no calibration set drawn, no eval image decoded
 
 
-def test_a_checkpoint_named_only_by_the_set_is_never_loaded(project, built, cli):
+def test_a_checkpoint_named_only_by_the_set_is_never_loaded(project, built, cli, tmp_path):
     _work, data = project
-    run = cli("check", "--repset", str(built), "--eval-dir", str(data))  # no --model: the set names yolov8n.pt
+    foreign = Path(shutil.copytree(built, tmp_path / "foreign-set"))
+    (foreign / "manifest.sig").unlink()  # a set from elsewhere: not signed by this user's key
+    run = cli("check", "--repset", str(foreign), "--eval-dir", str(data))  # no --model: the set names yolov8n.pt
     assert_one_line_error(run, 2, "model.spec", "yolov8n.pt", "--trust-set")

@@ -26,10 +26,11 @@ def test_a_coco_json_covers_its_image_folder_and_a_list_its_images_folders(tmp_p
     assert source_footprint(json_path).folders == (json_path.parent.absolute(),)
     assert source_footprint(json_path, images_dir=tmp_path / "pics").folders == ((tmp_path / "pics").absolute(),)
     (tmp_path / "a").mkdir()
-    (tmp_path / "list.csv").write_text("path,label\na/x.png,cat\n/abs/b/y.png,dog\n")
+    (tmp_path / "a" / "x.png").write_bytes(b"png")
+    (tmp_path / "list.csv").write_text("path,label\na/x.png,cat\n/abs/b/y.png,dog\nmissing.png,dog\n")
     listed = source_footprint(tmp_path / "list.csv")
     assert listed.files == ((tmp_path / "list.csv").absolute(),)
-    assert set(listed.folders) == {(tmp_path / "a").resolve(), Path("/abs/b")}
+    assert set(listed.folders) == {(tmp_path / "a").resolve()}  # a listed file that is not there holds nothing
 
 
 def test_an_unparseable_source_is_guarded_by_its_own_path(tmp_path: Path) -> None:
