@@ -74,3 +74,17 @@ def pillow_open_unpatched():
     _Image.open = PILLOW_OPEN
     yield
     _Image.open = PILLOW_OPEN
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MB tmpfs (mounted as root; skipped where mounting is not allowed)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)

@@ -40,19 +40,6 @@ def project(tmp_path_factory) -> Path:
     return work
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
 def _build_args(project: Path, out: Path) -> list[str]:
     return ["build", "--train-dir", str(project / "train"), "--out", str(out), "--size", "30", "--no-cache",
             "--model", f"{project / 'code.py'}:make_model", "--preprocess", f"{project / 'code.py'}:preprocess"]

@@ -17,20 +17,6 @@ from repcurate.io.atomic import write_directory, write_text_atomic
 TWO_MB = 2 << 20
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 1 MB tmpfs (mounted as root; skipped where mounting is not allowed)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
 def test_known_bytes_that_do_not_fit_are_refused_before_writing(tiny_disk: Path) -> None:
     with pytest.raises(OutOfSpaceError, match=rf"no space left on {tiny_disk} .*needed ~2\.1 MB") as caught:
         write_directory(tiny_disk / "out", {"data.bin": b"x" * TWO_MB}, overwrite=False)
