@@ -10,23 +10,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from repcurate import sizing, tasks, trust
+from repcurate import sizing, tasks
+from repcurate.commands.params import ModelSpec, Runtime
+from repcurate.commands.session import EvalSourceArgs, Session
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.data.footprint import set_footprint, source_footprint
 from repcurate.data.scan import ImageRecord
 from repcurate.data.sources import scan
-from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.samples import iter_loaded
 from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
-from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
+from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.atomic import json_bytes, write_directory
 from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overlap
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed, require_tpc
 from repcurate.quantize.base import Quantizer
-from repcurate.quantize.evaluation import load_eval
+from repcurate.quantize.evaluation import EvalData
 from repcurate.quantize.preflight import require_traceable
-from repcurate.repset import RepresentativeSet, load, mct_data_gen
+from repcurate.repset import RepresentativeSet, mct_data_gen
 from repcurate.spec import spec_text
 from repcurate.version import __version__
 
@@ -34,6 +35,32 @@ log = logging.getLogger("repcurate")
 
 #: Evaluation images used at most (seeded sample), to bound the cost of every arm.
 DEFAULT_MAX_EVAL = 2000
+
+
+@dataclass(frozen=True)
+class ConfirmPlan:
+    """What one ``confirm`` runs, checked: the quantizer and its grid axes, the baseline sets, the sizes, where
+    the best run is exported, and the runtime."""
+
+    quantizer: Quantizer
+    axes: dict[str, tuple[Any, ...]] | None
+    random_sets: int
+    first_n: bool
+    weights_bits: int
+    tpc: str
+    seed: int
+    sizes: list[int] | None
+    tolerance: float
+    export: Path | None
+    overwrite: bool
+    train_dir: str | Path | None
+    runtime: Runtime
+
+    @property
+    def base_fields(self) -> dict[str, Any]:
+        """The quantizer settings confirm fills from its own options (``weights_bits``; ``tpc`` for MCT)."""
+        return {key: value for key, value in (("weights_bits", self.weights_bits), ("tpc", self.tpc))
+                if key in self.quantizer.base_fields}
 
 
 @dataclass
@@ -311,7 +338,6 @@ def confirm(
     ``train_dir`` (a folder, list or annotated dataset, as ``build`` takes), else from the training source the set's
     manifest records — only when the set is trusted (``trust_set``, or built and signed by this user), since a
     tampered manifest could point anywhere (:func:`training_source`)."""
-    from repcurate.frameworks.device import concrete_device, resolve_device
     from repcurate.quantize.registry import get as quantizer_named
 
     quantizer_obj = quantizer_named(quantizer)
@@ -323,95 +349,119 @@ def confirm(
     if size_list is not None and export is not None:
         raise OptionError("--export cannot be combined with --sizes (which run would be exported?); "
                           "fix: run confirm once with --sizes, then with --export alone")
-    device = resolve_device(device)
-    if export is not None:
-        refuse_overlap(export, source_footprint(eval_dir, images_dir=images_dir).inputs("eval")
+    runtime = Runtime(device=device, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size).checked()
+    plan = ConfirmPlan(quantizer=quantizer_obj, axes=axes, random_sets=random_sets, first_n=first_n,
+                       weights_bits=weights_bits, tpc=tpc, seed=seed, sizes=size_list, tolerance=float(tolerance),
+                       export=None if export is None else Path(export), overwrite=overwrite, train_dir=train_dir,
+                       runtime=runtime)
+    source = EvalSourceArgs(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
+                            class_map=class_map, max_eval=max_eval)
+    options = given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
+                            postprocess=postprocess, task=task, train_dir=train_dir, max_eval=max_eval,
+                            batch_size=batch_size, device=runtime.device, class_map=class_map, first_n=first_n,
+                            bias_correction=bias_correction, calibration=calibration, trust_set=trust_set)
+    return run_confirm(repset, ModelSpec(model, preprocess=preprocess), source, plan, trust_set=trust_set,
+                       options=options)
+
+
+def run_confirm(repset: str | Path | RepresentativeSet, spec: ModelSpec, source: EvalSourceArgs, plan: ConfirmPlan,
+                *, trust_set: bool, options: dict[str, Any]) -> ConfirmResult:
+    """:func:`confirm` on checked options: open the session, draw the arms, load the eval data, run the grid."""
+    if plan.export is not None:
+        refuse_overlap(plan.export, source_footprint(source.path, images_dir=source.images_dir).inputs("eval")
                        + set_footprint(None if isinstance(repset, RepresentativeSet) else repset).inputs("set"),
                        option="--export")
-        ensure_writable_target(Path(export), overwrite=overwrite, option="--export", keep_sets=True)
-    loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
-    manifest = loaded_set.manifest
-    if export is not None:
-        refuse_overlap(export, [("model file", code_file(model)), *set_footprint(loaded_set.directory).inputs("set")],
-                       option="--export")
-    origin = trust.manifest_label(loaded_set.directory)
-    trust_set = trust.effective_trust(trust_set, loaded_set.directory)  # sets this user built and signed: trusted
-    if preprocess is None:
-        trust.require(origin, "preprocessing.spec", (manifest.get("preprocessing") or {}).get("spec"), "--preprocess",
-                      trust_set=trust_set)
-    if size_list is not None:
-        sizing.check_sizes_fit(size_list, len(loaded_set), str(loaded_set.directory))
-    loaded = load_model(model)
-    framework = loaded.framework
-    if export is not None:
-        quantizer_obj.require_exporter(framework)
-    float_model, rewrites = quantizer_obj.prepare(framework, loaded.model)
-    float_model = framework.place(float_model, device)
-    framework.mct.set_device(device)  # MCT builds the quantized models where the eval batches go
-    for note in rewrites:
-        log.info("%s", note)
-    require_traceable(quantizer_obj, framework, float_model, loaded_set.tensors, loaded.spec)  # before any decoding
-    pre = as_preprocessor(preprocess) if preprocess is not None else None
-    if pre is None:
-        pre = load_recorded_preprocessor(manifest, trust_set=trust_set, origin=origin, option="--preprocess")
-        if pre is None:
-            raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
-    size = len(loaded_set)
+        ensure_writable_target(plan.export, overwrite=plan.overwrite, option="--export", keep_sets=True)
 
-    drawn = random_sets > 0 or first_n
-    source_path = training_source(manifest, train_dir, trusted=trust_set, origin=origin) if drawn else None
+    def on_set(loaded_set: RepresentativeSet) -> None:
+        if plan.export is not None:
+            refuse_overlap(plan.export, [("model file", code_file(spec.model)),
+                                         *set_footprint(loaded_set.directory).inputs("set")], option="--export")
+        if plan.sizes is not None:
+            sizing.check_sizes_fit(plan.sizes, len(loaded_set), str(loaded_set.directory))
+
+    def prepare(framework: Framework, model: Any) -> tuple[Any, list[str]]:
+        if plan.export is not None:
+            plan.quantizer.require_exporter(framework)
+        return plan.quantizer.prepare(framework, model)
+
+    session = Session.open(repset, spec, trust_set=trust_set, device=plan.runtime.device, prepare=prepare,
+                           on_set=on_set)
+    require_traceable(plan.quantizer, session.framework, session.float_model, session.repset.tensors,
+                      session.loaded.spec)  # before any decoding
+    pre = session.preprocessor()
+    options = {**options, "trust_set": session.trusted}  # a set this user built and signed is trusted
+    arms = _arms(session, pre, plan)
+    evaluation = source.load(session, pre, calibration_files=set().union(*(a.fingerprints for a in arms)),
+                             seed=plan.seed, cache_dir=plan.runtime.cache)
+    result = ConfirmResult(metric=evaluation.metric, float=evaluation.float_metrics(), arms=[],
+                           settings=_settings(session, plan, evaluation, options))
+    best = _run_grid(session, plan, arms, evaluation, result)
+    if plan.export is not None and best is not None:
+        best["selected_by"] = f"best {evaluation.metric} on the eval images"
+        best["export_settings"] = {**plan.base_fields, "model": session.loaded.spec}
+        result.export = _write_export(plan.quantizer, session.framework, best, plan.export, data_gen=best["data_gen"],
+                                      overwrite=plan.overwrite)
+    return result
+
+
+def _arms(session: Session, pre: Any, plan: ConfirmPlan) -> list[Arm]:
+    """The curated set, ``random_sets`` random draws and the first-N set from the training source (with sizes:
+    every size's nested curated subset and each random draw's prefix, no first-N)."""
+    manifest, loaded_set, size_list = session.manifest, session.repset, plan.sizes
+    size = len(loaded_set)
+    drawn = plan.random_sets > 0 or plan.first_n
+    source_path = training_source(manifest, plan.train_dir, trusted=session.trusted, origin=session.origin) if drawn else None
     source = scan(source_path, layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto",
-                  **_annotated_source(manifest, trusted=trust_set)) if source_path is not None else None
+                  **_annotated_source(manifest, trusted=session.trusted)) if source_path is not None else None
     arms = [Arm("curated", loaded_set.tensors, {s["content_fingerprint"] for s in manifest["samples"]})]
     n = len(source.records) if source is not None else 0
     random_arms = []
-    for k in range(random_sets):
+    for k in range(plan.random_sets):
         assert source is not None  # drawn
-        order = np.random.default_rng(np.random.SeedSequence([seed, 0xA5, k])).permutation(n)
+        order = np.random.default_rng(np.random.SeedSequence([plan.seed, 0xA5, k])).permutation(n)
         tensors, fps = _draw(source.records, source.root, pre, size if size_list is None else size_list[-1], order)
-        random_arms.append(Arm(f"random-{seed + k}", tensors, fps))
+        random_arms.append(Arm(f"random-{plan.seed + k}", tensors, fps))
     if size_list is not None:  # every size: the curated set's nested subset, then each random draw's prefix
         arms = [sized for s in size_list for sized in
                 [Arm("curated", loaded_set.tensors[sizing.curated_subset(manifest, s)], arms[0].fingerprints, s)]
                 + [Arm(r.name, r.tensors[:s], r.fingerprints, s) for r in random_arms]]
     else:
         arms += random_arms
-    if first_n and size_list is None and source is not None:
+    if plan.first_n and size_list is None and source is not None:
         tensors, fps = _draw(source.records, source.root, pre, size, np.arange(n))
         arms.append(Arm("first-n", tensors, fps))
+    return arms
 
-    calibration_files = set().union(*(a.fingerprints for a in arms))
-    evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
-                           model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
-                           calibration_files=calibration_files, task=task, postprocess=postprocess,
-                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None,
-                           split=split, images_dir=images_dir)
-    metric = evaluation.metric
-    base_fields = {key: value for key, value in (("weights_bits", weights_bits), ("tpc", tpc))
-                   if key in quantizer_obj.base_fields}
-    base = quantizer_obj.settings(**base_fields)
-    settings: dict[str, Any] = {**base_fields, "quantizer": quantizer_obj.name, "eval_images": len(evaluation.x), "set_size": size,
-                "random_sets": random_sets, "seed": seed, "framework": framework.name, "rewrites": rewrites,
-                "model": loaded.spec, "eval_dir": str(evaluation.root), "task": evaluation.task.name,
-                "device": concrete_device(device),
-                "reference": "ground truth" if evaluation.labels is not None else "float model",
-                "eval_skipped": [s.to_dict() for s in evaluation.skipped],
-                "options": given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
-                                          postprocess=postprocess, task=task, train_dir=train_dir, max_eval=max_eval,
-                                          batch_size=batch_size, device=device, class_map=class_map,
-                                          first_n=first_n, bias_correction=bias_correction, calibration=calibration,
-                                          trust_set=trust_set)}
-    if size_list is not None:
-        settings.update({"sizes": size_list, "tolerance": float(tolerance)})
-    result = ConfirmResult(metric=metric, float=evaluation.float_metrics(), arms=[], settings=settings)
-    grid = quantizer_obj.grid(base, axes)
+
+def _settings(session: Session, plan: ConfirmPlan, evaluation: EvalData, options: dict[str, Any]) -> dict[str, Any]:
+    """The result's ``settings``: the quantizer's base fields, the run's sizes and sources, the options given."""
+    from repcurate.frameworks.device import concrete_device
+
+    settings: dict[str, Any] = {**plan.base_fields, "quantizer": plan.quantizer.name, "eval_images": len(evaluation.x),
+                                "set_size": len(session.repset), "random_sets": plan.random_sets, "seed": plan.seed,
+                                "framework": session.framework.name, "rewrites": session.rewrites,
+                                "model": session.loaded.spec, "eval_dir": str(evaluation.root),
+                                "task": evaluation.task.name, "device": concrete_device(session.device),
+                                "reference": "ground truth" if evaluation.labels is not None else "float model",
+                                "eval_skipped": [s.to_dict() for s in evaluation.skipped], "options": options}
+    if plan.sizes is not None:
+        settings.update({"sizes": plan.sizes, "tolerance": plan.tolerance})
+    return settings
+
+
+def _run_grid(session: Session, plan: ConfirmPlan, arms: list[Arm], evaluation: EvalData,
+              result: ConfirmResult) -> dict[str, Any] | None:
+    """One PTQ run per (arm, grid point), scored and appended to ``result``; the best run when exporting."""
+    quantizer, framework, metric = plan.quantizer, session.framework, evaluation.metric
+    grid = quantizer.grid(quantizer.settings(**plan.base_fields), plan.axes)
     best: dict[str, Any] | None = None
     for arm in arms:
-        gen = mct_data_gen(arm.tensors, batch_size)
+        gen = mct_data_gen(arm.tensors, plan.runtime.batch_size)
         for point in grid:
             values = point.to_dict()
-            varied = {axis: values[axis] for axis in quantizer_obj.grid_axes}
-            q_model, seconds = quantizer_obj.quantize(framework, float_model, gen, point)
+            varied = {axis: values[axis] for axis in quantizer.grid_axes}
+            q_model, seconds = quantizer.quantize(framework, session.float_model, gen, point)
             metrics = evaluation.score(framework, q_model)
             at = "" if arm.size is None else f" at {arm.size}"
             log.info("PTQ %-12s %-20s %.1f s  %s %.4f", arm.name + at, _describe(varied), seconds, metric, metrics[metric])
@@ -419,12 +469,7 @@ def confirm(
             if arm.size is not None:
                 run["size"] = arm.size
             result.arms.append(run)
-            if export is not None and (best is None or _better(metrics[metric], best["metric"][metric], metric)):
+            if plan.export is not None and (best is None or _better(metrics[metric], best["metric"][metric], metric)):
                 best = {**run, "grid_point": varied, "model": q_model, "data_gen": gen}
             del q_model
-    if export is not None and best is not None:
-        best["selected_by"] = f"best {metric} on the eval images"
-        best["export_settings"] = {**base_fields, "model": loaded.spec}
-        result.export = _write_export(quantizer_obj, framework, best, Path(export), data_gen=best["data_gen"],
-                                      overwrite=overwrite)
-    return result
+    return best

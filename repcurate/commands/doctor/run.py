@@ -3,26 +3,43 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repcurate import tasks, trust
+from repcurate import tasks
 from repcurate.commands.confirm import given_options
 from repcurate.commands.doctor import steps
 from repcurate.commands.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.commands.doctor.result import DoctorResult, Finding
 from repcurate.commands.doctor.settings import PTQSettings
+from repcurate.commands.params import ModelSpec, Runtime
+from repcurate.commands.session import EvalSourceArgs, Session
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
-from repcurate.embed.cache import default_cache_dir
 from repcurate.errors import UsageError
-from repcurate.frameworks.device import concrete_device, resolve_device
-from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
+from repcurate.frameworks.device import concrete_device
+from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
-from repcurate.quantize.evaluation import load_eval
+from repcurate.quantize.evaluation import EvalData
 from repcurate.quantize.mct import WEIGHT_BITS, MCTQuantizer
-from repcurate.repset import RepresentativeSet, load, mct_data_gen
+from repcurate.repset import RepresentativeSet, mct_data_gen
 
 log = logging.getLogger("repcurate")
+
+
+@dataclass(frozen=True)
+class DoctorPlan:
+    """What one ``doctor`` run may spend and must reach: MCT's default settings, the tolerance and minimum gain
+    (metric points), the PTQ budget, GPTQ's epochs, whether the check suite runs, the seed and the runtime."""
+
+    base: PTQSettings
+    tolerance: float
+    budget_minutes: float
+    min_gain: float
+    gptq_epochs: int
+    run_checks: bool
+    seed: int
+    runtime: Runtime
 
 def _check_finding(repset: RepresentativeSet, eval_dir: Path, model: ModelArg, preprocess: PreprocessArg,
                    trust_set: bool = False, device: str = "cpu", cache_dir: Path | None = None,
@@ -93,76 +110,78 @@ def doctor(
     require_seed(seed)
     require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
     require_tpc(tpc)
-    device = resolve_device(device)
+    runtime = Runtime(device=device, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size).checked()
     started = time.perf_counter()
-    loaded_set = repset if isinstance(repset, RepresentativeSet) else load(repset)
-    origin = trust.manifest_label(loaded_set.directory)
-    trust_set = trust.effective_trust(trust_set, loaded_set.directory)  # sets this user built and signed: trusted
-    if preprocess is None:
-        trust.require(origin, "preprocessing.spec", (loaded_set.manifest.get("preprocessing") or {}).get("spec"),
-                      "--preprocess", trust_set=trust_set)
-    loaded = load_model(model)
-    framework = loaded.framework
-    loaded.model = framework.place(loaded.model, device)
-    framework.mct.set_device(device)  # MCT's quantized models and the eval batches on one device
-    quantizer = MCTQuantizer()  # the doctor automates MCT's own guide: MCT, whatever quantizer confirm uses
-    pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(
-        loaded_set.manifest, trust_set=trust_set, origin=origin, option="--preprocess")
-    if pre is None:
-        raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
-    findings: list[Finding] = []
-    tensors = loaded_set.tensors
-    base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
-    settings: dict[str, Any] = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
-                "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
-                "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed,
-                "device": concrete_device(device),
-                "options": {**given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
-                                            postprocess=postprocess, task=task, train_dir=None, max_eval=max_eval,
-                                            batch_size=batch_size, device=device, class_map=class_map,
-                                            trust_set=trust_set),
-                            "gptq_epochs": gptq_epochs, "run_checks": run_checks}}
+    session = Session.open(repset, ModelSpec(model, preprocess=preprocess), trust_set=trust_set, device=runtime.device)
+    source = EvalSourceArgs(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
+                            class_map=class_map, max_eval=max_eval)
+    options = {**given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
+                               postprocess=postprocess, task=task, train_dir=None, max_eval=max_eval,
+                               batch_size=batch_size, device=runtime.device, class_map=class_map,
+                               trust_set=session.trusted),
+               "gptq_epochs": gptq_epochs, "run_checks": run_checks}
+    plan = DoctorPlan(base=PTQSettings(weights_bits=weights_bits, tpc=tpc), tolerance=tolerance,
+                      budget_minutes=budget_minutes, min_gain=min_gain, gptq_epochs=gptq_epochs, run_checks=run_checks,
+                      seed=seed, runtime=runtime)
+    settings: dict[str, Any] = {"model": session.loaded.spec,
+                                "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
+                                "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc,
+                                "tolerance_points": tolerance, "budget_minutes": budget_minutes,
+                                "min_gain_points": min_gain, "set_size": len(session.repset), "seed": seed,
+                                "device": concrete_device(runtime.device), "options": options}
+    return run_doctor(session, source, plan, settings, started)
 
-    preflight_finding, graph, float_model = steps.preflight_step(loaded.model, framework, tensors)
+
+def run_doctor(session: Session, source: EvalSourceArgs, plan: DoctorPlan, settings: dict[str, Any],
+               started: float) -> DoctorResult:
+    """:func:`doctor` on an open session: preflight, the check suite, the baseline, then every step."""
+    framework, tensors, base = session.framework, session.repset.tensors, plan.base
+    pre = session.preprocessor()
+    findings: list[Finding] = []
+    preflight_finding, graph, float_model = steps.preflight_step(session.float_model, framework, tensors)
     if preflight_finding is not None:
         findings.append(preflight_finding)
     if graph is None:
-        return DoctorResult(metric=tasks.DEFAULT_METRIC, float_metric=float("nan"), baseline=None, final=None, tolerance=tolerance,
-                            recommended=base, framework=framework.name, findings=findings,
+        return DoctorResult(metric=tasks.DEFAULT_METRIC, float_metric=float("nan"), baseline=None, final=None,
+                            tolerance=plan.tolerance, recommended=base, framework=framework.name, findings=findings,
                             seconds=time.perf_counter() - started, settings=settings)
-    if run_checks:  # after the preflight: a model MCT cannot read stops the doctor before any image is decoded
+    if plan.run_checks:  # after the preflight: a model MCT cannot read stops the doctor before any image is decoded
         log.info("doctor: running the check suite on the representative set")
-        findings.insert(0, _check_finding(loaded_set, Path(eval_dir), loaded.model, preprocess if preprocess is not None else pre,
-                                          trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache,
-                                          split=split, images_dir=images_dir))
-
-    evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre,
-                           manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,
-                           max_eval=max_eval, seed=seed,
-                           calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]},
-                           task=task, postprocess=postprocess,
-                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None,
-                           split=split, images_dir=images_dir)
-    float_value = evaluation.float_metrics()[evaluation.metric]
+        findings.insert(0, _check_finding(session.repset, source.path, session.float_model,
+                                          session.spec.preprocess if session.spec.preprocess is not None else pre,
+                                          session.trusted, session.device,
+                                          None if plan.runtime.cache_dir is None else Path(plan.runtime.cache_dir),
+                                          plan.runtime.use_cache, split=source.split, images_dir=source.images_dir))
+    evaluation = source.load(session, pre, calibration_files={s["content_fingerprint"] for s in session.manifest["samples"]},
+                             seed=plan.seed, cache_dir=plan.runtime.cache)
     settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric, "task": evaluation.task.name,
                      "paired_test_on": evaluation.paired,
                      "reference": "ground truth" if evaluation.labels is not None else "float model",
                      "eval_skipped": [s.to_dict() for s in evaluation.skipped]})
+    return _treat(session, plan, graph, float_model, evaluation, findings, settings, started)
+
+
+def _treat(session: Session, plan: DoctorPlan, graph: Any, float_model: Any, evaluation: EvalData,
+           findings: list[Finding], settings: dict[str, Any], started: float) -> DoctorResult:
+    """The baseline PTQ with MCT defaults, then every step of the guide, each fix measured against the incumbent."""
+    framework, tensors, base, batch_size = session.framework, session.repset.tensors, plan.base, plan.runtime.batch_size
+    quantizer = MCTQuantizer()  # the doctor automates MCT's own guide: MCT, whatever quantizer confirm uses
+    float_value = evaluation.float_metrics()[evaluation.metric]
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
-              evaluation=evaluation, tpc=quantizer.platform(tpc), budget_seconds=budget_minutes * 60, started=started)
+              evaluation=evaluation, tpc=quantizer.platform(base.tpc), budget_seconds=plan.budget_minutes * 60,
+              started=started)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,
              float_value * 100, len(evaluation.x))
     baseline = lab.measure(base, "baseline", keep_as_baseline=True)
     current = Incumbent(base, baseline.metric, baseline.hits)  # type: ignore[arg-type]
-    findings.append(Finding("baseline", "measured", f"MCT defaults, {weights_bits}-bit weights: "
+    findings.append(Finding("baseline", "measured", f"MCT defaults, {base.weights_bits}-bit weights: "
                             f"{baseline.metric * 100:.2f} vs float {float_value * 100:.2f}",  # type: ignore[operator]
                             experiments=[baseline]))
-
     stats, concats, kinds, activation_nodes = steps.graph_view(graph, framework.mct, tensors, batch_size)
     set_problem = any(f.step == "representative set" and f.status == "problem" for f in findings)
     context = StepContext(lab=lab, stats=stats, concats=concats, kinds=kinds, activation_nodes=activation_nodes,
-                                min_gain=min_gain / 100, float_value=float_value, tolerance=tolerance / 100,
-                                set_problem=set_problem, gptq_epochs=gptq_epochs)
+                          min_gain=plan.min_gain / 100, float_value=float_value, tolerance=plan.tolerance / 100,
+                          set_problem=set_problem, gptq_epochs=plan.gptq_epochs)
     xquant = steps.xquant_step(context, batch_size)
     if xquant is not None:
         findings.append(xquant)
@@ -173,6 +192,6 @@ def doctor(
         finding, current = step(context, current)
         findings.append(finding)
     return DoctorResult(metric=evaluation.metric, float_metric=float_value, baseline=baseline.metric,
-                        final=current.metric, tolerance=tolerance, recommended=current.settings,
+                        final=current.metric, tolerance=plan.tolerance, recommended=current.settings,
                         framework=framework.name, findings=findings, ptq_runs=lab.runs,
                         seconds=time.perf_counter() - started, settings=settings)
