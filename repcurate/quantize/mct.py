@@ -6,7 +6,6 @@ model. The doctor uses :func:`core_config` and :meth:`MCTQuantizer.run` directly
 """
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -15,7 +14,7 @@ from typing import Any
 
 from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
-from repcurate.quantize.base import DataGen
+from repcurate.quantize.base import DataGen, GridAxis, settings_grid
 from repcurate.quantize.quiet import third_party_output_hidden
 
 WEIGHT_BITS = (8, 4, 2)
@@ -82,8 +81,8 @@ class MCTQuantizer:
     models through the framework's :class:`MCTGlue`."""
 
     name = "mct"
-    grid_axes = ("bias_correction",)
-    default_axes: Mapping[str, Sequence[Any]] = {"bias_correction": (True, False)}
+    axes = (GridAxis("bias_correction", {"on": True, "off": False}, "MCT's grid (default: on,off)", metavar="on,off",
+                     usage="use on, off or on,off"),)
     weight_bits = WEIGHT_BITS
     base_fields = ("weights_bits", "tpc")
 
@@ -99,13 +98,7 @@ class MCTQuantizer:
         return settings
 
     def grid(self, base: MCTSettings, axes: Mapping[str, Sequence[Any]] | None = None) -> list[MCTSettings]:
-        axes = dict(axes if axes is not None else self.default_axes)
-        unknown = sorted(set(axes) - set(self.grid_axes))
-        if unknown:
-            raise UsageError(f"MCT's settings grid has no axis {unknown[0]!r}; axes: {', '.join(self.grid_axes)}")
-        names = [a for a in self.grid_axes if a in axes]
-        return [self.settings(**{**base.to_dict(), **dict(zip(names, values))})
-                for values in itertools.product(*(axes[a] for a in names))]
+        return settings_grid(self, base, axes)
 
     def platform(self, spec: str) -> Any:
         """The target platform capabilities of ``spec``, resolved once per quantizer."""
