@@ -426,8 +426,7 @@ def confirm(
     for arm in arms:
         gen = mct_data_gen(arm.tensors, batch_size)
         for point in points:
-            values = point.to_dict()
-            varied = {axis.name: values[axis.name] for axis in quantizer_obj.axes}
+            varied = {axis.name: getattr(point, axis.name) for axis in quantizer_obj.axes}
             q_model, seconds = quantizer_obj.quantize(framework, float_model, gen, point)
             metrics = evaluation.score(framework, q_model)
             at = "" if arm.size is None else f" at {arm.size}"

@@ -26,7 +26,7 @@ DataGen = Callable[[], Iterator[list[np.ndarray]]]
 class GridAxis:
     """One axis of a quantizer's settings grid, with what the command line needs to offer it.
 
-    ``name`` is the settings field (an attribute of the quantizer's settings) and the option's name
+    ``name`` is the settings field (an attribute of the quantizer's settings objects) and the option's name
     (``bias_correction`` → ``--bias-correction``); ``choices`` maps the words the option takes to the field's
     values (``{"on": True, "off": False}``), in the order they are offered; ``default`` the values the grid runs
     when none are named (default: every choice); ``usage`` what a bad value is told (default: ``use one or more

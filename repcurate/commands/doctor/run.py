@@ -4,14 +4,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from repcurate import tasks, trust
 from repcurate.commands.confirm import given_options
 from repcurate.commands.doctor import steps
 from repcurate.commands.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.commands.doctor.result import DoctorResult, Finding
-from repcurate.commands.doctor.settings import PTQSettings
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.embed.cache import default_cache_dir
 from repcurate.errors import UsageError
@@ -19,7 +18,8 @@ from repcurate.frameworks.device import concrete_device, resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
 from repcurate.quantize.evaluation import load_eval
-from repcurate.quantize.mct import WEIGHT_BITS, MCTQuantizer
+from repcurate.quantize.mct import MCTQuantizer
+from repcurate.quantize.registry import get as quantizer_named
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
 log = logging.getLogger("repcurate")
@@ -83,8 +83,10 @@ def doctor(
     :class:`UsageError` up front). ``task`` / ``postprocess``: as for :func:`repcurate.confirm` (detection: COCO
     mAP, adopted by a paired permutation test on per-image matched-box F1; segmentation: mIoU, per-image mIoU).
     ``split`` / ``images_dir``: of an annotated ``eval_dir`` (YOLO data.yaml, COCO JSON), as for confirm."""
-    if weights_bits not in WEIGHT_BITS or isinstance(weights_bits, bool):
-        raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
+    # the doctor automates MCT's own guide: the quantizer registered as mct, whatever quantizer confirm uses
+    quantizer = cast(MCTQuantizer, quantizer_named("mct"))
+    if weights_bits not in quantizer.weight_bits or isinstance(weights_bits, bool):
+        raise UsageError(f"--weights-bits must be one of {quantizer.weight_bits}")
     require_number(tolerance, "--tolerance", low=0.0, high=100.0, meaning=" (metric points)")
     require_number(budget_minutes, "--budget-minutes", low=0.0, low_open=True, keyword="budget_minutes")
     require_number(min_gain, "--min-gain", low=0.0, high=100.0, keyword="min_gain", meaning=" (metric points)")
@@ -105,14 +107,13 @@ def doctor(
     framework = loaded.framework
     loaded.model = framework.place(loaded.model, device)
     framework.mct.set_device(device)  # MCT's quantized models and the eval batches on one device
-    quantizer = MCTQuantizer()  # the doctor automates MCT's own guide: MCT, whatever quantizer confirm uses
     pre = as_preprocessor(preprocess) if preprocess is not None else load_recorded_preprocessor(
         loaded_set.manifest, trust_set=trust_set, origin=origin, option="--preprocess")
     if pre is None:
         raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
     findings: list[Finding] = []
     tensors = loaded_set.tensors
-    base = PTQSettings(weights_bits=weights_bits, tpc=tpc)
+    base = quantizer.settings(weights_bits=weights_bits, tpc=tpc)
     settings: dict[str, Any] = {"model": loaded.spec, "repset": str(repset) if not isinstance(repset, RepresentativeSet) else None,
                 "eval_dir": str(eval_dir), "weights_bits": weights_bits, "tpc": tpc, "tolerance_points": tolerance,
                 "budget_minutes": budget_minutes, "min_gain_points": min_gain, "set_size": len(loaded_set), "seed": seed,
