@@ -9,6 +9,7 @@ from typing import Any
 from repcurate.commands.confirm import DEFAULT_MAX_EVAL, confirm
 from repcurate.quantize.base import GridAxis
 from repcurate.quantize.registry import QUANTIZERS, grid_axes
+from repcurate.report import views
 from repcurate.sizing import DEFAULT_TOLERANCE
 from repcurate.tasks import REGISTRY as TASKS
 
@@ -118,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the eval tensor cache")
     add_report_option(parser)
     add_trust_option(parser)
-    add_common_options(parser, formats=("text", "json", "markdown"))
+    add_common_options(parser, formats=views.formats("confirm"))
     parser.set_defaults(action=run)
 
 

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from repcurate.quantize.registry import get as quantizer_named
+from repcurate.report import views
 from repcurate.tasks import REGISTRY as TASKS
 
 from .common import (
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the eval tensor cache")
     add_report_option(parser)
     add_trust_option(parser)
-    add_common_options(parser, formats=("text", "json", "markdown"))
+    add_common_options(parser, formats=views.formats("doctor"))
     parser.set_defaults(action=run)
 
 
