@@ -8,6 +8,7 @@ from pathlib import Path
 from repcurate.analysis.render import text
 from repcurate.analysis.stability import SIZES
 from repcurate.commands.analyze import MAX_IMAGES, analyze
+from repcurate.quantize.registry import get as quantizer_named
 
 from .common import EXIT_CODES_HELP, add_common_options, add_trust_option, emit_json
 
@@ -43,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preprocess", default=None, metavar="SPEC",
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
-    parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel weight bits (default: 8)")
+    parser.add_argument("--weights-bits", type=int, choices=quantizer_named("mct").weight_bits, default=8,
+                        help="kernel weight bits (default: 8)")
     parser.add_argument("--no-bias-correction", action="store_true", help="analyse without MCT's bias correction")
     parser.add_argument("--sizes", type=_sizes, default=SIZES, metavar="N,N,...",
                         help=f"set sizes to draw (default: {','.join(map(str, SIZES))}; those above the pool are skipped)")

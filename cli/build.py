@@ -10,11 +10,12 @@ from repcurate.data.scan import LAYOUTS
 from repcurate.embed.engine import DEFAULT_RAY_TIMEOUT
 from repcurate.embed.engines import REGISTRY as ENGINE_REGISTRY
 from repcurate.options import DEFAULT_SIZE
+from repcurate.report import views
 from repcurate.select.object_quotas import DEFAULT_BACKGROUND_SHARE
 from repcurate.select.pool import POOL_FACTOR, POOL_MIN
 from repcurate.select.quotas import BALANCES
 from repcurate.select.selection import DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z
-from repcurate.select.strategies import STRATEGIES
+from repcurate.select.strategies import REGISTRY as STRATEGY_REGISTRY
 
 from .common import (
     EXIT_CODES_HELP,
@@ -26,8 +27,6 @@ from .common import (
     guard_report_files,
     write_html_report,
 )
-
-ENGINES = tuple(ENGINE_REGISTRY)
 
 EXAMPLES = """examples:
   repcurate build --train-dir data/train --out repset
@@ -69,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, metavar="N",
                         help=f"number of images to select (default: {DEFAULT_SIZE})")
     parser.add_argument("--balance", choices=BALANCES, default="uniform", help="per-class quotas (default: uniform)")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="kmeans", help="selection inside each class (default: kmeans)")
+    parser.add_argument("--strategy", choices=tuple(STRATEGY_REGISTRY), default="kmeans", help="selection inside each class (default: kmeans)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--model", default=None, metavar="SPEC",
                         help="model to be quantized: efficientnet-lite0 (default), file.py:factory, module:factory, model.keras/.h5, "
@@ -100,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32)")
     parser.add_argument("--workers", type=int, default=2, help="image decoding threads (default: 2)")
     add_device_option(parser, "the embedding model")
-    parser.add_argument("--engine", choices=ENGINES, default="local",
+    parser.add_argument("--engine", choices=tuple(ENGINE_REGISTRY), default="local",
                         help="who embeds the files the cache lacks: local (this process) or ray (a Ray cluster; "
                              'pip install "repcurate[ray]") (default: local)')
     parser.add_argument("--ray-address", default=None, metavar="ADDRESS",
@@ -111,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --engine ray and an address: give up (exit 2) when the cluster does not answer "
                              f"within this many seconds (default: {DEFAULT_RAY_TIMEOUT:g})")
     add_report_option(parser)
-    add_common_options(parser)
+    add_common_options(parser, formats=views.formats("build"))
     parser.set_defaults(action=run)
 
 

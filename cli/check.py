@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from repcurate.commands.check import check
-from repcurate.report.suite_formats import FORMATS
+from repcurate.report import views
 
 from .common import (
     EXIT_CODES_HELP,
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_option(parser, "the embedding model and the --model passes")
     add_report_option(parser)
     add_trust_option(parser)
-    add_common_options(parser, formats=FORMATS)
+    add_common_options(parser, formats=views.formats("check"))
     parser.set_defaults(action=run)
 
 

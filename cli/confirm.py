@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from repcurate.commands.confirm import DEFAULT_MAX_EVAL, confirm
-from repcurate.quantize.onnxruntime import CALIBRATION_METHODS
-from repcurate.quantize.registry import QUANTIZERS
+from repcurate.quantize.base import GridAxis
+from repcurate.quantize.registry import QUANTIZERS, grid_axes
+from repcurate.report import views
 from repcurate.sizing import DEFAULT_TOLERANCE
-from repcurate.tasks import REGISTRY as _TASKS
+from repcurate.tasks import REGISTRY as TASKS
 
 from .common import (
     EXIT_CODES_HELP,
@@ -22,8 +25,6 @@ from .common import (
     read_class_map,
     write_html_report,
 )
-
-TASK_NAMES = tuple(_TASKS)
 
 EXAMPLES = """examples:
   repcurate confirm --repset repset --model model.py:make_model --eval-dir data/val
@@ -39,19 +40,15 @@ EXAMPLES = """examples:
 """
 
 
-def _bias_correction(text: str) -> tuple[bool, ...]:
-    values = {"on": True, "off": False}
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts or any(p not in values for p in parts):
-        raise argparse.ArgumentTypeError("use on, off or on,off")
-    return tuple(dict.fromkeys(values[p] for p in parts))
+def _axis_type(axis: GridAxis) -> Callable[[str], tuple[Any, ...]]:
+    """argparse's ``type=`` for a grid axis: its words → values, a bad word a usage error with the axis's hint."""
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return axis.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def _calibration(text: str) -> tuple[str, ...]:
-    parts = [p.strip().lower() for p in text.split(",") if p.strip()]
-    if not parts or any(p not in CALIBRATION_METHODS for p in parts):
-        raise argparse.ArgumentTypeError(f"use one or more of {','.join(CALIBRATION_METHODS)}")
-    return tuple(dict.fromkeys(parts))
+    return parse
 
 
 def _sizes(text: str) -> list[int]:
@@ -90,10 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quantizer", choices=tuple(QUANTIZERS), default="mct",
                         help="mct (default): MCT PTQ; onnxruntime: ONNX Runtime quantize_static QDQ of the model's ONNX "
                              "export (PyTorch models; --weights-bits 8 or 4)")
-    parser.add_argument("--bias-correction", type=_bias_correction, default=None, metavar="on,off",
-                        help="MCT's grid (default: on,off)")
-    parser.add_argument("--calibration", type=_calibration, default=None, metavar="METHODS",
-                        help="ONNX Runtime's grid: minmax, entropy, percentile (default: all three)")
+    for axis in grid_axes():  # one option per settings-grid axis of every registered quantizer
+        parser.add_argument(axis.option, type=_axis_type(axis), default=None, metavar=axis.metavar, help=axis.help)
     parser.add_argument("--weights-bits", type=int, default=8,
                         choices=sorted({bits for q in QUANTIZERS.values() for bits in q.weight_bits}, reverse=True),
                         help="kernel bits of every conv/linear (default: 8; onnxruntime: 8 or 4)")
@@ -104,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --sizes: the gap to the largest size, and the random sets' spread, that count as "
                              f"enough, in the metric's shown unit (top-1 points, dB) (default: {DEFAULT_TOLERANCE:g})")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
-    parser.add_argument("--task", default=None, choices=TASK_NAMES,
+    parser.add_argument("--task", default=None, choices=tuple(TASKS),
                         help="how outputs are scored (default: detection with --postprocess, else classification for one "
                              "score vector per image, fidelity (SQNR, cosine to the float model) otherwise)")
     parser.add_argument("--postprocess", default=None, metavar="SPEC",
@@ -124,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the eval tensor cache")
     add_report_option(parser)
     add_trust_option(parser)
-    add_common_options(parser, formats=("text", "json", "markdown"))
+    add_common_options(parser, formats=views.formats("confirm"))
     parser.set_defaults(action=run)
 
 
@@ -132,10 +127,10 @@ def run(args: argparse.Namespace) -> int:
     guard_eval_command_reports(args)
     class_map = read_class_map(args.class_map)
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
-                     bias_correction=args.bias_correction, weights_bits=args.weights_bits, tpc=args.tpc,
+                     grid={axis.name: getattr(args, axis.name) for axis in grid_axes()}, weights_bits=args.weights_bits, tpc=args.tpc,
                      preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
                      export=args.export, overwrite=args.overwrite, trust_set=args.trust_set, quantizer=args.quantizer,
-                     calibration=args.calibration, sizes=args.sizes, tolerance=args.tolerance,
+                     sizes=args.sizes, tolerance=args.tolerance,
                      task=args.task, postprocess=args.postprocess,
                      device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                      split=args.split, images_dir=args.images_dir, train_dir=args.train_dir)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repcurate.tasks import REGISTRY as _TASKS
+from repcurate.quantize.registry import get as quantizer_named
+from repcurate.report import views
+from repcurate.tasks import REGISTRY as TASKS
 
 from .common import (
     EXIT_CODES_HELP,
@@ -19,8 +21,6 @@ from .common import (
     stdout_to_stderr,
     write_html_report,
 )
-
-TASK_NAMES = tuple(_TASKS)
 
 EXAMPLES = """examples:
   repcurate doctor --model model.py:make_model --repset repset --eval-dir data/val
@@ -50,11 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_eval_source_options(parser)
     parser.add_argument("--tolerance", type=float, default=1.0, metavar="POINTS", help="accepted loss vs float, in metric points (default: 1)")
     parser.add_argument("--budget-minutes", type=float, default=30.0, metavar="M", help="time budget for PTQ experiments (default: 30)")
-    parser.add_argument("--weights-bits", type=int, choices=(8, 4, 2), default=8, help="kernel bits of every conv/linear (default: 8)")
+    parser.add_argument("--weights-bits", type=int, choices=quantizer_named("mct").weight_bits, default=8,
+                        help="kernel bits of every conv/linear (default: 8)")
     parser.add_argument("--tpc", default="imx500:1.0", help="target platform capabilities device:version (default: imx500:1.0)")
     parser.add_argument("--preprocess", default=None, metavar="SPEC",
                         help="model input pipeline (default: the set's own; code the set names runs only with --trust-set)")
-    parser.add_argument("--task", default=None, choices=TASK_NAMES,
+    parser.add_argument("--task", default=None, choices=tuple(TASKS),
                         help="how outputs are scored (default: detection with --postprocess, else classification for one "
                              "score vector per image, fidelity (SQNR, cosine to the float model) otherwise)")
     parser.add_argument("--postprocess", default=None, metavar="SPEC",
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the eval tensor cache")
     add_report_option(parser)
     add_trust_option(parser)
-    add_common_options(parser, formats=("text", "json", "markdown"))
+    add_common_options(parser, formats=views.formats("doctor"))
     parser.set_defaults(action=run)
 
 

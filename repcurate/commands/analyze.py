@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,7 +21,8 @@ from repcurate.data.sources import scan
 from repcurate.embed.pipeline import iter_loaded
 from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
-from repcurate.quantize.mct import WEIGHT_BITS, MCTQuantizer, core_config
+from repcurate.quantize.mct import MCTQuantizer
+from repcurate.quantize.registry import get as quantizer_named
 from repcurate.repset import load
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,9 @@ def analyze(*, model: ModelArg, images: Path | None = None, repset: Path | None 
     ``repset`` its samples are compared with random sets of its size. ``size`` is the calibration size the verdict
     is for (default: the set's size, else the largest size tried). The per-image statistics stay within
     ``memory_budget`` bytes: the pool is cut to the images that fit (logged)."""
-    if weights_bits not in WEIGHT_BITS:
-        raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
+    quantizer = cast(MCTQuantizer, quantizer_named("mct"))  # MCT's own statistics: the quantizer registered as mct
+    if weights_bits not in quantizer.weight_bits:
+        raise UsageError(f"--weights-bits must be one of {quantizer.weight_bits}")
     if draws < 2 or max_images < 2:
         raise UsageError("--draws and --max-images must be at least 2")
     if images is None and repset is None:
@@ -105,14 +107,13 @@ def analyze(*, model: ModelArg, images: Path | None = None, repset: Path | None 
     loaded = load_model(model)
     if loaded.framework.name != "torch":
         raise UsageError(f"analyze reads MCT's PyTorch graph; --model {loaded.spec} is a {loaded.framework.name} model")
-    quantizer = MCTQuantizer()
     float_model, _notes = quantizer.prepare(loaded.framework, loaded.model)
     pool, skipped = _pool(images, pre, max_images, seed)
     if built_tensors is not None and built_tensors.shape[1:] != pool.shape[1:]:
         raise InputError(f"{repset}: samples are {built_tensors.shape[1:]} but --preprocess gives {pool.shape[1:]}; "
                          "fix: pass the set's own preprocessing")
-    core = core_config(bias_correction=bias_correction, weights_bits=weights_bits,
-                       kernels=loaded.framework.kernel_types(float_model))
+    core = quantizer.settings(weights_bits=weights_bits, bias_correction=bias_correction).core_config(
+        loaded.framework.kernel_types(float_model))
     per_image = mct_thresholds.bytes_per_image(float_model, pool[:1], core, quantizer.platform(tpc))
     fits = memory_budget // per_image - (0 if built_tensors is None else len(built_tensors))
     if fits < 2:

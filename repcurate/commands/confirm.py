@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -232,47 +233,58 @@ def _write_export(quantizer: Quantizer, framework: Framework, best: dict[str, An
     return {"dir": str(out), **description}
 
 
-def _grid_axes(quantizer: Quantizer, bias_correction: tuple[bool, ...] | None,
-               calibration: tuple[str, ...] | None) -> dict[str, tuple[Any, ...]] | None:
-    """The settings-grid axes the caller named (None: the quantizer's defaults); an axis the quantizer does not
-    have, or a value it does not offer, is refused (exit 2) before any work."""
-    named = {axis: values for axis, values in (("bias_correction", bias_correction), ("calibration", calibration))
-             if values is not None}
-    for axis, values in named.items():
-        option = "--" + axis.replace("_", "-")
-        if axis not in quantizer.grid_axes:
-            raise OptionError(f"{option} ({axis}) is not a setting of the {quantizer.name} quantizer (its grid: "
-                              f"{', '.join(quantizer.grid_axes)}); fix: drop {option} or pass the quantizer that has it")
-        offered = tuple(quantizer.default_axes[axis])
-        if not values or any(v not in offered or isinstance(v, bool) != isinstance(offered[0], bool) for v in values):
-            raise OptionError(f"{option} ({axis}): {values!r} is not a non-empty choice of "
-                              f"{', '.join(map(str, offered))}; fix: pass e.g. {option} {offered[0]}")
-    return {axis: tuple(dict.fromkeys(values)) for axis, values in named.items()} or None
+def _grid_axes(quantizer: Quantizer, named: Mapping[str, Sequence[Any] | None]) -> dict[str, tuple[Any, ...]] | None:
+    """The settings-grid axes the caller named, axis name → values (None: the quantizer's defaults); an axis the
+    quantizer does not have, or a value it does not offer, is refused (exit 2) before any work."""
+    given = {axis: values for axis, values in named.items() if values is not None}
+    axes = {axis.name: axis for axis in quantizer.axes}
+    for name, values in given.items():
+        option = "--" + name.replace("_", "-")
+        if name not in axes:
+            raise OptionError(f"{option} ({name}) is not a setting of the {quantizer.name} quantizer (its grid: "
+                              f"{', '.join(axes)}); fix: drop {option} or pass the quantizer that has it")
+        axis = axes[name]
+        if isinstance(values, (str, bytes)) or not values or not all(axis.offers(v) for v in values):
+            raise OptionError(f"{option} ({name}): {values!r} is not a non-empty choice of "
+                              f"{', '.join(map(str, axis.values))}; fix: pass e.g. {option} {axis.words(axis.values[:1])}")
+    return {name: tuple(dict.fromkeys(values)) for name, values in given.items()} or None
 
 
-def given_options(eval_dir: str | Path, *, split: str, images_dir: str | Path | None, preprocess: Any, postprocess: Any,
-                   task: str | None, train_dir: str | Path | None, max_eval: int, batch_size: int, device: str,
-                   class_map: dict[str, int] | None, first_n: bool | None = None,
-                   bias_correction: tuple[bool, ...] | None = None,
-                   calibration: tuple[str, ...] | None = None, trust_set: bool = False) -> dict[str, Any]:
-    """The options as the caller gave them (``eval_source``: the folder / data.yaml / COCO JSON named), recorded
-    so the report can show a command line that reproduces the run (:func:`repcurate.report.html.confirm_command`)."""
-    return {"eval_source": Path(eval_dir).as_posix(), "split": split,
-            "images_dir": None if images_dir is None else Path(images_dir).as_posix(),
-            "preprocess": spec_text(preprocess), "postprocess": spec_text(postprocess), "task": task,
-            "train_dir": None if train_dir is None else Path(train_dir).as_posix(), "max_eval": max_eval,
-            "batch_size": batch_size, "device": device, "class_map": class_map, "first_n": first_n,
-            "bias_correction": None if bias_correction is None else list(bias_correction),
-            "calibration": None if calibration is None else list(calibration), "trust_set": bool(trust_set)}
+def _named_axes(grid: Mapping[str, Sequence[Any]] | None, **keywords: Sequence[Any] | None) -> dict[str, Any]:
+    """``grid`` (axis name → values) with the axes named by their own keyword (``bias_correction=``,
+    ``calibration=``: the keyword API); an axis named both ways is refused (exit 2)."""
+    named = dict(grid or {})
+    for name, values in keywords.items():
+        if values is not None:
+            if named.get(name) is not None:
+                raise OptionError(f"{name} is given both as a keyword and in grid; fix: pass it once")
+            named[name] = values
+    return named
 
 
-def _check_options(*, random_sets: int, bias_correction: tuple[bool, ...] | None, weights_bits: int,
-                   weight_bits_allowed: tuple[int, ...], tpc: str, max_eval: int, seed: int, batch_size: int) -> None:
-    """Every option checked before the set, the model or MCT is loaded (exit 2 naming the option)."""
+def given_options(source: EvalSourceArgs, *, preprocess: Any, train_dir: str | Path | None, batch_size: int, device: str,
+                  first_n: bool | None = None, grid: Mapping[str, Sequence[Any]] | None = None,
+                  trust_set: bool = False) -> dict[str, Any]:
+    """The options as the caller gave them (``eval_source``: the folder / data.yaml / COCO JSON named; every
+    registered quantizer's grid axis: the values named in ``grid``, else None), recorded so the report can show a
+    command line that reproduces the run (:func:`repcurate.report.html.confirm_command`)."""
+    from repcurate.quantize.registry import grid_axes as registered_axes
+
+    named = dict(grid or {})
+    axes = {axis.name: None if named.get(axis.name) is None else list(named[axis.name]) for axis in registered_axes()}
+    return {"eval_source": source.path.as_posix(), "split": source.split,
+            "images_dir": None if source.images_dir is None else Path(source.images_dir).as_posix(),
+            "preprocess": spec_text(preprocess), "postprocess": spec_text(source.postprocess), "task": source.task,
+            "train_dir": None if train_dir is None else Path(train_dir).as_posix(), "max_eval": source.max_eval,
+            "batch_size": batch_size, "device": device, "class_map": source.class_map, "first_n": first_n,
+            **axes, "trust_set": bool(trust_set)}
+
+
+def _check_options(*, random_sets: int, weights_bits: int, weight_bits_allowed: tuple[int, ...], tpc: str,
+                   max_eval: int, seed: int, batch_size: int) -> None:
+    """Every option checked before the set, the model or MCT is loaded (exit 2 naming the option; the grid axes:
+    :func:`_grid_axes`)."""
     require_int(random_sets, "--random-sets", 0, MAX_RANDOM_SETS, keyword="random_sets")
-    if bias_correction is not None and (not bias_correction or not all(isinstance(b, bool) for b in bias_correction)):
-        raise OptionError(f"--bias-correction (bias_correction): {bias_correction!r} is not a non-empty tuple of "
-                          "True/False; fix: pass --bias-correction on, off or on,off")
     if weights_bits not in weight_bits_allowed or isinstance(weights_bits, bool):
         allowed = ", ".join(map(str, weight_bits_allowed))
         raise OptionError(f"--weights-bits (weights_bits): {weights_bits!r} is not one of {allowed}; "
@@ -313,11 +325,14 @@ def confirm(
     split: str = DEFAULT_EVAL_SPLIT,
     images_dir: str | Path | None = None,
     train_dir: str | Path | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
 ) -> ConfirmResult:
     """Quantize ``model`` (PyTorch or Keras) with ``quantizer`` once per (calibration set, point of the
     quantizer's settings grid) and measure each quantized model on held-out ``eval_dir`` images.
 
-    ``quantizer="mct"`` (default): MCT PTQ; its grid is ``bias_correction`` (default on and off).
+    ``grid`` names values of the quantizer's settings-grid axes (axis → values, e.g. ``{"bias_correction":
+    (True,)}``; default: each axis's defaults); ``bias_correction`` and ``calibration`` are the same for those
+    axes. ``quantizer="mct"`` (default): MCT PTQ; its grid is ``bias_correction`` (default on and off).
     ``quantizer="onnxruntime"``: ONNX Runtime static QDQ quantization of the model's ONNX export (PyTorch models
     only; ``weights_bits`` 8 or 4); its grid is ``calibration`` (default ``minmax``, ``entropy``,
     ``percentile``). With ``export``, the best run's quantized model is written there by the quantizer's
@@ -341,10 +356,10 @@ def confirm(
     from repcurate.quantize.registry import get as quantizer_named
 
     quantizer_obj = quantizer_named(quantizer)
-    axes = _grid_axes(quantizer_obj, bias_correction, calibration)
-    _check_options(random_sets=random_sets, bias_correction=bias_correction, weights_bits=weights_bits,
-                   weight_bits_allowed=quantizer_obj.weight_bits, tpc=tpc, max_eval=max_eval, seed=seed,
-                   batch_size=batch_size)
+    named_axes = _named_axes(grid, bias_correction=bias_correction, calibration=calibration)
+    axes = _grid_axes(quantizer_obj, named_axes)
+    _check_options(random_sets=random_sets, weights_bits=weights_bits, weight_bits_allowed=quantizer_obj.weight_bits,
+                   tpc=tpc, max_eval=max_eval, seed=seed, batch_size=batch_size)
     size_list = sizing.check_sizes(sizes, tolerance) if sizes is not None else None
     if size_list is not None and export is not None:
         raise OptionError("--export cannot be combined with --sizes (which run would be exported?); "
@@ -356,10 +371,8 @@ def confirm(
                        runtime=runtime)
     source = EvalSourceArgs(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
                             class_map=class_map, max_eval=max_eval)
-    options = given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
-                            postprocess=postprocess, task=task, train_dir=train_dir, max_eval=max_eval,
-                            batch_size=batch_size, device=runtime.device, class_map=class_map, first_n=first_n,
-                            bias_correction=bias_correction, calibration=calibration, trust_set=trust_set)
+    options = given_options(source, preprocess=preprocess, train_dir=train_dir, batch_size=batch_size,
+                            device=runtime.device, first_n=first_n, grid=named_axes, trust_set=trust_set)
     return run_confirm(repset, ModelSpec(model, preprocess=preprocess), source, plan, trust_set=trust_set,
                        options=options)
 
@@ -454,13 +467,12 @@ def _run_grid(session: Session, plan: ConfirmPlan, arms: list[Arm], evaluation: 
               result: ConfirmResult) -> dict[str, Any] | None:
     """One PTQ run per (arm, grid point), scored and appended to ``result``; the best run when exporting."""
     quantizer, framework, metric = plan.quantizer, session.framework, evaluation.metric
-    grid = quantizer.grid(quantizer.settings(**plan.base_fields), plan.axes)
+    points = quantizer.grid(quantizer.settings(**plan.base_fields), plan.axes)
     best: dict[str, Any] | None = None
     for arm in arms:
         gen = mct_data_gen(arm.tensors, plan.runtime.batch_size)
-        for point in grid:
-            values = point.to_dict()
-            varied = {axis: values[axis] for axis in quantizer.grid_axes}
+        for point in points:
+            varied = {axis.name: getattr(point, axis.name) for axis in quantizer.axes}
             q_model, seconds = quantizer.quantize(framework, session.float_model, gen, point)
             metrics = evaluation.score(framework, q_model)
             at = "" if arm.size is None else f" at {arm.size}"

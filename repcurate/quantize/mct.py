@@ -6,16 +6,15 @@ model. The doctor uses :func:`core_config` and :meth:`MCTQuantizer.run` directly
 """
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from repcurate.errors import UsageError
 from repcurate.frameworks.base import Framework
-from repcurate.quantize.base import DataGen
+from repcurate.quantize.base import DataGen, GridAxis, settings_grid
 from repcurate.quantize.quiet import third_party_output_hidden
 
 WEIGHT_BITS = (8, 4, 2)
@@ -64,17 +63,106 @@ def core_config(*, bias_correction: bool = True, weights_bits: int, kernels: Seq
 
 @dataclass(frozen=True)
 class MCTSettings:
-    """One MCT PTQ configuration as ``confirm`` varies it: bias correction, uniform weight bits, target platform."""
+    """One MCT configuration: what differs from MCT's defaults in one PTQ run, as plain, printable data
+    (``confirm``'s grid points and every configuration the doctor tries).
+
+    ``quantization`` holds ``QuantizationConfig`` fields (sorted pairs); ``activation_16bit`` names
+    nodes the network editor keeps at 16-bit activations (a debugging aid, not a deployment setting);
+    ``weights_memory`` is a mixed-precision weights-memory target in bytes; ``gptq_epochs`` switches
+    to GPTQ; ``bias_correction`` is ``confirm``'s grid axis (``weights_bias_correction`` in ``quantization``
+    wins over it).
+    """
 
     weights_bits: int = 8
-    tpc: str = "imx500:1.0"
+    quantization: tuple[tuple[str, Any], ...] = ()
+    activation_16bit: tuple[str, ...] = ()
+    weights_memory: float | None = None
+    gptq_epochs: int | None = None
+    tpc: str = field(default="imx500:1.0", compare=False)
     bias_correction: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def with_quantization(self, **fields: Any) -> MCTSettings:
+        """A copy with these ``QuantizationConfig`` fields set."""
+        merged = {**dict(self.quantization), **fields}
+        return replace(self, quantization=tuple(sorted(merged.items())))
+
+    def quantization_dict(self) -> dict[str, Any]:
+        """The ``QuantizationConfig`` overrides as a dict (bias correction off counts as one)."""
+        fields = dict(self.quantization)
+        if not self.bias_correction:
+            fields.setdefault("weights_bias_correction", False)
+        return fields
+
+    def core_config(self, kernels: list[tuple[type, str]]) -> Any:
+        """The MCT ``CoreConfig`` for a model with these kernel layer types."""
+        return core_config(weights_bits=self.weights_bits, kernels=kernels, quantization=self.quantization_dict(),
+                           activation_16bit=self.activation_16bit, mixed_precision=self.weights_memory is not None)
 
     def label(self) -> str:
-        return f"bias correction {'on' if self.bias_correction else 'off'}, {self.weights_bits}-bit weights, {self.tpc}"
+        """A short human name for tables and progress lines."""
+        parts = [f"{k}={v}" for k, v in sorted(self.quantization_dict().items())] or ["MCT defaults"]
+        if self.weights_memory is not None:
+            parts.append(f"mixed precision ≤ {self.weights_memory:.0f} B weights")
+        else:
+            parts.append(f"{self.weights_bits}-bit weights")
+        if self.activation_16bit:
+            parts.append(f"16-bit activations at {', '.join(self.activation_16bit)}")
+        if self.gptq_epochs is not None:
+            parts.append(f"GPTQ {self.gptq_epochs} epochs")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the recommended configuration's ``json``)."""
+        return {"quantization_config": self.quantization_dict(), "weights_bits": self.weights_bits,
+                "activation_16bit_debug_nodes": list(self.activation_16bit), "weights_memory_bytes": self.weights_memory,
+                "gptq_epochs": self.gptq_epochs, "tpc": self.tpc}
+
+    def python(self, framework: str = "torch") -> str:
+        """Copy-pasteable Python that builds this configuration and runs MCT with it (names from the framework's
+        MCT glue: its facade functions and kernel layer types)."""
+        from repcurate.frameworks.registry import get as framework_named
+
+        glue = framework_named(framework).mct
+        device, _, version = self.tpc.partition(":")
+        qc_args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.quantization_dict().items()))
+        lines = ["import model_compression_toolkit as mct"]
+        if self.activation_16bit:
+            lines.append("from model_compression_toolkit.core.common.network_editors import (\n"
+                         "    ChangeCandidatesActivationQuantConfigAttr, EditRule, NodeNameFilter)")
+        import_line, layer_types, attr = glue.snippet_kernels(self.weights_bits)
+        if self.weights_bits != 8 and self.weights_memory is None:
+            lines.append(import_line)
+            lines.append("from model_compression_toolkit.core.common.network_editors import NodeTypeFilter")
+        lines += ["", f"tpc = mct.get_target_platform_capabilities(tpc_version={version or '1.0'!r}, device_type={device!r})",
+                  f"quantization_config = mct.core.QuantizationConfig({qc_args})", "bit_width_config = mct.core.BitWidthConfig()"]
+        if self.weights_bits != 8 and self.weights_memory is None:
+            lines.append(f"bit_width_config.set_manual_weights_bit_width([NodeTypeFilter({layer_types[0]}), "
+                         f"NodeTypeFilter({layer_types[1]})], [{self.weights_bits}, {self.weights_bits}], "
+                         f"[{attr!r}, {attr!r}])")
+        core_args = ["quantization_config=quantization_config", "bit_width_config=bit_width_config"]
+        if self.activation_16bit:
+            rules = ",\n    ".join(f"EditRule(filter=NodeNameFilter({name!r}), "
+                                   "action=ChangeCandidatesActivationQuantConfigAttr(activation_n_bits=16))"
+                                   for name in self.activation_16bit)
+            lines.append("# debugging aid only: 16-bit activations where the doctor found the culprits")
+            lines.append(f"network_editor = [\n    {rules}]")
+            core_args.append("debug_config=mct.core.DebugConfig(network_editor=network_editor)")
+        if self.weights_memory is not None:
+            core_args.append("mixed_precision_config=mct.core.MixedPrecisionQuantizationConfig()")
+        lines.append("core_config = mct.core.CoreConfig(" + ", ".join(core_args) + ")")
+        prefix = glue.facade
+        extra = ""
+        if self.weights_memory is not None:
+            extra += f", target_resource_utilization=mct.core.ResourceUtilization(weights_memory={self.weights_memory:.0f})"
+        if self.gptq_epochs is not None:
+            call = (f"mct.gptq.{prefix}_gradient_post_training_quantization(model, representative_data_gen, "
+                    f"gptq_config=mct.gptq.get_{prefix}_gptq_config(n_epochs={self.gptq_epochs}), core_config=core_config"
+                    f"{extra}, target_platform_capabilities=tpc)")
+        else:
+            call = (f"mct.ptq.{prefix}_post_training_quantization(model, representative_data_gen, "
+                    f"core_config=core_config{extra}, target_platform_capabilities=tpc)")
+        lines.append(f"quantized_model, quantization_info = {call}")
+        return "\n".join(lines) + "\n"
 
 
 class MCTQuantizer:
@@ -82,8 +170,8 @@ class MCTQuantizer:
     models through the framework's :class:`MCTGlue`."""
 
     name = "mct"
-    grid_axes = ("bias_correction",)
-    default_axes: Mapping[str, Sequence[Any]] = {"bias_correction": (True, False)}
+    axes = (GridAxis("bias_correction", {"on": True, "off": False}, "MCT's grid (default: on,off)", metavar="on,off",
+                     usage="use on, off or on,off"),)
     weight_bits = WEIGHT_BITS
     base_fields = ("weights_bits", "tpc")
 
@@ -91,6 +179,7 @@ class MCTQuantizer:
         self._platforms: dict[str, Any] = {}
 
     def settings(self, **fields: Any) -> MCTSettings:
+        """Validated :class:`MCTSettings` (``confirm``'s base and grid points, the doctor's configurations)."""
         settings = MCTSettings(**fields)
         if settings.weights_bits not in WEIGHT_BITS or isinstance(settings.weights_bits, bool):
             raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
@@ -99,13 +188,7 @@ class MCTQuantizer:
         return settings
 
     def grid(self, base: MCTSettings, axes: Mapping[str, Sequence[Any]] | None = None) -> list[MCTSettings]:
-        axes = dict(axes if axes is not None else self.default_axes)
-        unknown = sorted(set(axes) - set(self.grid_axes))
-        if unknown:
-            raise UsageError(f"MCT's settings grid has no axis {unknown[0]!r}; axes: {', '.join(self.grid_axes)}")
-        names = [a for a in self.grid_axes if a in axes]
-        return [self.settings(**{**base.to_dict(), **dict(zip(names, values))})
-                for values in itertools.product(*(axes[a] for a in names))]
+        return settings_grid(self, base, axes)
 
     def platform(self, spec: str) -> Any:
         """The target platform capabilities of ``spec``, resolved once per quantizer."""
@@ -118,9 +201,9 @@ class MCTQuantizer:
 
     def quantize(self, framework: Framework, model: Any, data_gen: DataGen,
                  settings: MCTSettings) -> tuple[Any, float]:
-        config = core_config(bias_correction=settings.bias_correction, weights_bits=settings.weights_bits,
-                             kernels=framework.kernel_types(model))
-        return self.run(framework, model, data_gen, config, self.platform(settings.tpc))
+        config = settings.core_config(framework.kernel_types(model))
+        return self.run(framework, model, data_gen, config, self.platform(settings.tpc), weights_memory=settings.weights_memory,
+                        gptq_epochs=settings.gptq_epochs)
 
     def run(self, framework: Framework, model: Any, data_gen: DataGen, core: Any, tpc: Any, *,
             weights_memory: float | None = None, gptq_epochs: int | None = None) -> tuple[Any, float]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import logging
 import tempfile
 import time
@@ -31,7 +30,7 @@ import numpy as np
 
 from repcurate.errors import MissingDependencyError, UsageError
 from repcurate.frameworks.base import Framework
-from repcurate.quantize.base import DataGen
+from repcurate.quantize.base import DataGen, GridAxis, settings_grid
 
 log = logging.getLogger("repcurate")
 
@@ -155,8 +154,8 @@ class ORTQuantizer:
     """ONNX Runtime ``quantize_static`` (QDQ) of PyTorch models, scored by an ORT ``InferenceSession``."""
 
     name = "onnxruntime"
-    grid_axes = ("calibration",)
-    default_axes: Mapping[str, Sequence[Any]] = {"calibration": tuple(CALIBRATION_METHODS)}
+    axes = (GridAxis("calibration", {method: method for method in CALIBRATION_METHODS},
+                     "ONNX Runtime's grid: minmax, entropy, percentile (default: all three)", metavar="METHODS"),)
     weight_bits = WEIGHT_BITS
     base_fields = ("weights_bits",)
 
@@ -169,13 +168,7 @@ class ORTQuantizer:
         return settings
 
     def grid(self, base: ORTSettings, axes: Mapping[str, Sequence[Any]] | None = None) -> list[ORTSettings]:
-        axes = dict(axes if axes is not None else self.default_axes)
-        unknown = sorted(set(axes) - set(self.grid_axes))
-        if unknown:
-            raise UsageError(f"ONNX Runtime's settings grid has no axis {unknown[0]!r}; axes: {', '.join(self.grid_axes)}")
-        names = [a for a in self.grid_axes if a in axes]
-        return [self.settings(**{**base.to_dict(), **dict(zip(names, values))})
-                for values in itertools.product(*(axes[a] for a in names))]
+        return settings_grid(self, base, axes)
 
     def prepare(self, framework: Framework, model: Any) -> tuple[Any, list[str]]:
         import torch

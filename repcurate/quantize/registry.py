@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import cast
 
 from repcurate.errors import UsageError
-from repcurate.quantize.base import Quantizer
+from repcurate.quantize.base import GridAxis, Quantizer
 from repcurate.quantize.mct import MCTQuantizer
 from repcurate.quantize.onnxruntime import ORTQuantizer
 from repcurate.registry import lookup, registrar
@@ -24,3 +24,13 @@ def get(name: str) -> Quantizer:
         return lookup(REGISTRY, name, "quantizer")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def grid_axes() -> tuple[GridAxis, ...]:
+    """Every settings-grid axis of the registered quantizers, in registration order (an axis two quantizers share
+    is offered once, as the first declares it): the options ``confirm`` offers and records."""
+    axes: dict[str, GridAxis] = {}
+    for quantizer in REGISTRY.values():
+        for axis in quantizer.axes:
+            axes.setdefault(axis.name, axis)
+    return tuple(axes.values())

@@ -38,6 +38,7 @@ from repcurate.frameworks.loading import PreprocessArg
 from repcurate.io.atomic import write_text_atomic
 from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
 from repcurate.options import DEFAULT_SIZE
+from repcurate.quantize.registry import grid_axes
 from repcurate.render import figures
 from repcurate.render.grid_points import point_of, point_title, point_value, point_words
 from repcurate.render.thumbnails import sample_thumbnails
@@ -191,10 +192,9 @@ def _eval_options(options: dict[str, Any], *, max_eval_default: int | None = Non
         args += ["--max-eval", str(options["max_eval"])]
     if options.get("first_n") is False:
         args.append("--no-first-n")
-    if options.get("bias_correction"):
-        args += ["--bias-correction", ",".join("on" if b else "off" for b in options["bias_correction"])]
-    if options.get("calibration"):
-        args += ["--calibration", ",".join(map(str, options["calibration"]))]
+    for axis in grid_axes():  # the settings-grid values named, in every registered quantizer's words
+        if options.get(axis.name):
+            args += [axis.option, axis.words(options[axis.name])]
     if options.get("device") not in (None, "auto"):
         args += ["--device", str(options["device"])]
     if options.get("trust_set"):  # the run used the code the set names (or the user's own signed set)

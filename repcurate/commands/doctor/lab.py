@@ -11,10 +11,9 @@ from typing import Any
 
 from repcurate.commands.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats
 from repcurate.commands.doctor.result import Experiment
-from repcurate.commands.doctor.settings import PTQSettings
 from repcurate.frameworks.base import Framework
 from repcurate.quantize.evaluation import EvalData, model_outputs
-from repcurate.quantize.mct import MCTQuantizer
+from repcurate.quantize.mct import MCTQuantizer, MCTSettings
 
 log = logging.getLogger("repcurate")
 
@@ -43,12 +42,12 @@ class Lab:
         """Seconds since the doctor started."""
         return time.perf_counter() - self.started
 
-    def estimate(self, settings: PTQSettings) -> float:
+    def estimate(self, settings: MCTSettings) -> float:
         """Expected seconds of one run of ``settings`` (mean of past runs; GPTQ costs more)."""
         mean = self.run_seconds / self.runs if self.runs else 0.0
         return mean * (GPTQ_COST if settings.gptq_epochs is not None else 1.0)
 
-    def measure(self, settings: PTQSettings, step: str, *, keep_as_baseline: bool = False,
+    def measure(self, settings: MCTSettings, step: str, *, keep_as_baseline: bool = False,
                 keep_model: bool = False) -> Experiment:
         """One PTQ run of ``settings`` scored on the eval images, unless the budget would be exceeded (the
         first run always happens); ``keep_as_baseline`` keeps its quantized model as ``baseline_model``,
@@ -77,7 +76,7 @@ class Lab:
 class Incumbent:
     """The best configuration measured so far."""
 
-    settings: PTQSettings
+    settings: MCTSettings
     metric: float
     hits: Any = field(default=None, repr=False)
 

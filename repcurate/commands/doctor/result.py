@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from repcurate.commands.doctor.settings import PTQSettings
+from repcurate.quantize.mct import MCTSettings
 
 EDITOR_CAVEAT = ("MCT's network editor is a debugging aid, not a deployment setting: 16-bit activations show where "
                  "the accuracy goes; fix those layers in the model (their ranges) or use a target that supports 16 bits.")
@@ -14,7 +14,7 @@ EDITOR_CAVEAT = ("MCT's network editor is a debugging aid, not a deployment sett
 class Experiment:
     """One PTQ run: its configuration and what it measured on the eval images (None when skipped)."""
 
-    settings: PTQSettings
+    settings: MCTSettings
     metric: float | None = None
     seconds: float = 0.0
     skipped: str | None = None
@@ -55,7 +55,7 @@ class DoctorResult:
     baseline: float | None
     final: float | None
     tolerance: float
-    recommended: PTQSettings
+    recommended: MCTSettings
     framework: str
     findings: list[Finding] = field(default_factory=list)
     ptq_runs: int = 0

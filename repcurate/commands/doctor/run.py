@@ -5,14 +5,13 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from repcurate import tasks
 from repcurate.commands.confirm import given_options
 from repcurate.commands.doctor import steps
 from repcurate.commands.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.commands.doctor.result import DoctorResult, Finding
-from repcurate.commands.doctor.settings import PTQSettings
 from repcurate.commands.params import ModelSpec, Runtime
 from repcurate.commands.session import EvalSourceArgs, Session
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
@@ -21,7 +20,8 @@ from repcurate.frameworks.device import concrete_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
 from repcurate.quantize.evaluation import EvalData
-from repcurate.quantize.mct import WEIGHT_BITS, MCTQuantizer
+from repcurate.quantize.mct import MCTQuantizer, MCTSettings
+from repcurate.quantize.registry import get as quantizer_named
 from repcurate.repset import RepresentativeSet, mct_data_gen
 
 log = logging.getLogger("repcurate")
@@ -32,7 +32,8 @@ class DoctorPlan:
     """What one ``doctor`` run may spend and must reach: MCT's default settings, the tolerance and minimum gain
     (metric points), the PTQ budget, GPTQ's epochs, whether the check suite runs, the seed and the runtime."""
 
-    base: PTQSettings
+    quantizer: MCTQuantizer
+    base: MCTSettings
     tolerance: float
     budget_minutes: float
     min_gain: float
@@ -100,8 +101,10 @@ def doctor(
     :class:`UsageError` up front). ``task`` / ``postprocess``: as for :func:`repcurate.confirm` (detection: COCO
     mAP, adopted by a paired permutation test on per-image matched-box F1; segmentation: mIoU, per-image mIoU).
     ``split`` / ``images_dir``: of an annotated ``eval_dir`` (YOLO data.yaml, COCO JSON), as for confirm."""
-    if weights_bits not in WEIGHT_BITS or isinstance(weights_bits, bool):
-        raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
+    # the doctor automates MCT's own guide: the quantizer registered as mct, whatever quantizer confirm uses
+    quantizer = cast(MCTQuantizer, quantizer_named("mct"))
+    if weights_bits not in quantizer.weight_bits or isinstance(weights_bits, bool):
+        raise UsageError(f"--weights-bits must be one of {quantizer.weight_bits}")
     require_number(tolerance, "--tolerance", low=0.0, high=100.0, meaning=" (metric points)")
     require_number(budget_minutes, "--budget-minutes", low=0.0, low_open=True, keyword="budget_minutes")
     require_number(min_gain, "--min-gain", low=0.0, high=100.0, keyword="min_gain", meaning=" (metric points)")
@@ -115,12 +118,10 @@ def doctor(
     session = Session.open(repset, ModelSpec(model, preprocess=preprocess), trust_set=trust_set, device=runtime.device)
     source = EvalSourceArgs(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
                             class_map=class_map, max_eval=max_eval)
-    options = {**given_options(eval_dir, split=split, images_dir=images_dir, preprocess=preprocess,
-                               postprocess=postprocess, task=task, train_dir=None, max_eval=max_eval,
-                               batch_size=batch_size, device=runtime.device, class_map=class_map,
-                               trust_set=session.trusted),
+    options = {**given_options(source, preprocess=preprocess, train_dir=None, batch_size=batch_size,
+                               device=runtime.device, trust_set=session.trusted),
                "gptq_epochs": gptq_epochs, "run_checks": run_checks}
-    plan = DoctorPlan(base=PTQSettings(weights_bits=weights_bits, tpc=tpc), tolerance=tolerance,
+    plan = DoctorPlan(quantizer=quantizer, base=quantizer.settings(weights_bits=weights_bits, tpc=tpc), tolerance=tolerance,
                       budget_minutes=budget_minutes, min_gain=min_gain, gptq_epochs=gptq_epochs, run_checks=run_checks,
                       seed=seed, runtime=runtime)
     settings: dict[str, Any] = {"model": session.loaded.spec,
@@ -165,7 +166,7 @@ def _treat(session: Session, plan: DoctorPlan, graph: Any, float_model: Any, eva
            findings: list[Finding], settings: dict[str, Any], started: float) -> DoctorResult:
     """The baseline PTQ with MCT defaults, then every step of the guide, each fix measured against the incumbent."""
     framework, tensors, base, batch_size = session.framework, session.repset.tensors, plan.base, plan.runtime.batch_size
-    quantizer = MCTQuantizer()  # the doctor automates MCT's own guide: MCT, whatever quantizer confirm uses
+    quantizer = plan.quantizer
     float_value = evaluation.float_metrics()[evaluation.metric]
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
               evaluation=evaluation, tpc=quantizer.platform(base.tpc), budget_seconds=plan.budget_minutes * 60,

@@ -1,10 +1,10 @@
-"""PTQSettings: the recommended configuration's Python runs in real MCT and matches its JSON."""
+"""MCTSettings: the recommended configuration's Python runs in real MCT and matches its JSON."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from repcurate.commands.doctor.settings import PTQSettings
+from repcurate.quantize.mct import MCTSettings
 
 
 def tiny_model():
@@ -14,16 +14,16 @@ def tiny_model():
 
 
 @pytest.mark.parametrize("settings", [
-    PTQSettings(),
-    PTQSettings(weights_bits=4).with_quantization(z_threshold=10.0, weights_bias_correction=False),
-    PTQSettings(activation_16bit=("1",)).with_quantization(concat_threshold_update=True),
+    MCTSettings(),
+    MCTSettings(weights_bits=4).with_quantization(z_threshold=10.0, weights_bias_correction=False),
+    MCTSettings(activation_16bit=("1",)).with_quantization(concat_threshold_update=True),
 ])
 def test_generated_python_quantizes_with_mct(settings):
     import torch
 
     data = np.random.default_rng(0).normal(size=(8, 1, 8, 8)).astype(np.float32)
     namespace = {"model": tiny_model(), "representative_data_gen": lambda: iter([[data]])}
-    exec(settings.python("torch"), namespace)  # noqa: S102 - the code under test
+    exec(settings.python("torch"), namespace)
     quantized = namespace["quantized_model"]
     with torch.no_grad():
         assert quantized(torch.from_numpy(data)).shape == (8, 3)
@@ -34,7 +34,7 @@ def test_generated_python_quantizes_with_mct(settings):
 
 
 def test_with_quantization_merges_and_sorts():
-    first = PTQSettings().with_quantization(z_threshold=5.0)
+    first = MCTSettings().with_quantization(z_threshold=5.0)
     second = first.with_quantization(weights_bias_correction=False, z_threshold=10.0)
     assert second.quantization == (("weights_bias_correction", False), ("z_threshold", 10.0))
     assert first.quantization == (("z_threshold", 5.0),)
@@ -49,6 +49,6 @@ def test_with_quantization_merges_and_sorts():
                "mct.ptq.keras_post_training_quantization(model"]),
 ])
 def test_generated_python_names_come_from_the_frameworks_mct_glue(framework, expected):
-    code = PTQSettings(weights_bits=4).python(framework)
+    code = MCTSettings(weights_bits=4).python(framework)
     assert all(line in code for line in expected)
-    assert "gptq.get_keras_gptq_config" in PTQSettings(gptq_epochs=2).python("keras")
+    assert "gptq.get_keras_gptq_config" in MCTSettings(gptq_epochs=2).python("keras")

@@ -43,14 +43,15 @@ def test_an_unsupported_framework_is_refused_with_a_fix(quantizer_name, framewor
     pytest.importorskip("tensorflow")
     framework = FRAMEWORKS[framework_name]
     model = load_model(EXAMPLES[framework_name](tmp_path).single).model
-    with pytest.raises(UsageError, match="needs a PyTorch model.*fix: .*--quantizer mct"):
+    with pytest.raises(UsageError, match=r"needs a PyTorch model.*fix: .*--quantizer mct"):
         QUANTIZERS[quantizer_name].prepare(framework, model)
 
 
 def test_every_quantizer_names_its_settings_fields():
     for quantizer in QUANTIZERS.values():
-        fields = quantizer.settings().to_dict()
-        assert set(quantizer.base_fields) <= set(fields) and set(quantizer.grid_axes) <= set(fields)
+        settings = quantizer.settings()
+        assert set(quantizer.base_fields) <= set(settings.to_dict())
+        assert all(hasattr(settings, axis.name) for axis in quantizer.axes)  # a grid axis is a settings attribute
         assert quantizer.weight_bits and 8 in quantizer.weight_bits
 
 
@@ -59,8 +60,8 @@ def test_every_grid_point_quantizes_a_model_that_runs(case):
     base = quantizer.settings()
     grid = quantizer.grid(base)
     assert grid, "the settings grid an A/B explores must not be empty"
-    assert all(set(quantizer.grid_axes) <= set(point.to_dict()) for point in grid)
-    assert len({tuple(sorted(p.to_dict().items())) for p in grid}) == len(grid)  # distinct points
+    points = [tuple(getattr(point, axis.name) for axis in quantizer.axes) for point in grid]
+    assert len(set(points)) == len(grid)  # distinct points
     float_out = framework.outputs(float_model, calibration)
     data_gen = mct_data_gen(calibration, 16)
     for point in grid:
@@ -75,9 +76,23 @@ def test_every_grid_point_quantizes_a_model_that_runs(case):
 def test_a_grid_over_named_axis_values_keeps_their_order(case):
     quantizer, _framework, _model, _x = case
     base = quantizer.settings()
-    for axis in quantizer.grid_axes:
-        values = list(quantizer.default_axes[axis])[::-1]
-        assert [p.to_dict()[axis] for p in quantizer.grid(base, {axis: values})] == values
+    for axis in quantizer.axes:
+        values = list(axis.defaults)[::-1]
+        assert [getattr(p, axis.name) for p in quantizer.grid(base, {axis.name: values})] == values
+
+
+def test_every_grid_axis_is_a_cli_option_whose_words_round_trip():
+    from repcurate_cli.main import make_parser
+
+    args = ["confirm", "--repset", "set", "--model", "model.py:make_model", "--eval-dir", "val"]
+    for quantizer in QUANTIZERS.values():
+        assert quantizer.axes, f"{quantizer.name}: a grid needs at least one axis"
+        for axis in quantizer.axes:
+            assert axis.defaults and all(axis.offers(v) for v in axis.defaults)
+            words = axis.words(axis.values)
+            assert axis.parse(words) == axis.values
+            parsed = make_parser().parse_args([*args, "--quantizer", quantizer.name, axis.option, words])
+            assert getattr(parsed, axis.name) == axis.values
 
 
 def test_exports_a_quantized_model(case, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,13 +219,13 @@ def _parsed(command: str):
 
 def test_confirm_and_doctor_commands_reproduce_a_yolo_eval_with_a_postprocess(tmp_path):
     from repcurate.commands.confirm import given_options
+    from repcurate.commands.session import EvalSourceArgs
     from repcurate.report.html import confirm_command, doctor_command
 
     data = (tmp_path / "ds" / "data.yaml").as_posix()
-    options = given_options(data, split="test", images_dir=None, preprocess="models.py:preprocess",
-                            postprocess="models.py:decode", task="detection", train_dir=tmp_path / "train",
-                            max_eval=50, batch_size=32, device="cpu", class_map=None, first_n=False,
-                            bias_correction=(True,), trust_set=True)
+    source = EvalSourceArgs(Path(data), split="test", task="detection", postprocess="models.py:decode", max_eval=50)
+    options = given_options(source, preprocess="models.py:preprocess", train_dir=tmp_path / "train", batch_size=32,
+                            device="cpu", first_n=False, grid={"bias_correction": (True,)}, trust_set=True)
     settings = {"model": "models.py:detector", "eval_dir": (tmp_path / "ds").as_posix(), "random_sets": 1,
                 "weights_bits": 8, "tpc": "imx500:4.0", "seed": 3, "quantizer": "mct", "task": "detection",
                 "options": options}

@@ -9,7 +9,7 @@ from repcurate.checks.base import CheckResult, Status
 from repcurate.checks.suite import SuiteResult
 from repcurate.commands.confirm import ConfirmResult
 from repcurate.commands.doctor.result import DoctorResult
-from repcurate.commands.doctor.settings import PTQSettings
+from repcurate.quantize.mct import MCTSettings
 from repcurate.report import views
 
 
@@ -19,7 +19,7 @@ def _results() -> dict[str, object]:
             for s, v in (("curated", 0.999), ("random-0", 0.99))]
     confirm = ConfirmResult(metric="cosine", float={"cosine": 1.0}, arms=arms, settings={"eval_images": 10, "weights_bits": 8})
     doctor = DoctorResult(metric="cosine", float_metric=1.0, baseline=0.98, final=0.995, tolerance=1.0,
-                          recommended=PTQSettings(weights_bits=8, tpc="imx500:1.0"), framework="torch")
+                          recommended=MCTSettings(weights_bits=8, tpc="imx500:1.0"), framework="torch")
     return {"check": suite, "confirm": confirm, "doctor": doctor}
 
 
