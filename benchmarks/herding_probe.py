@@ -10,15 +10,21 @@ random sets (N = 32 only), and a long-tailed pool (rho = 100): 5 random sets vs 
 herding. Prints one line per arm (top-1 %, distance of the set's activation means to the
 population's) and writes herding_probe_SIZES_BITS.json in the current directory.
 """
-import sys, json, logging
+import json
+import logging
+import sys
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numpy as np, torch
+import numpy as np
+import torch
+
 from benchmarks.fashion_mnist import fashion_arrays
 from benchmarks.models import fashion_cnn as fc
 from benchmarks.ptq_backend import backend_for
 from repcurate.quantize.mct import target_platform
 from repcurate.repset import mct_data_gen
+
 logging.getLogger("Model Compression Toolkit").setLevel(logging.ERROR)
 torch.set_num_threads(2)
 

@@ -42,15 +42,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.fashion_mnist import CLASS_FOLDERS, MODEL_FILES, write_folders  # noqa: E402
+from benchmarks.fashion_mnist import CLASS_FOLDERS, MODEL_FILES, write_folders
 from benchmarks.worker_pool import spawn_pool
-from repcurate.commands.confirm import verdict_words  # noqa: E402
-from repcurate.data.scan import ImageRecord  # noqa: E402
-from repcurate.data.sources import scan  # noqa: E402
-from repcurate.embed.loading import build_embedder  # noqa: E402
-from repcurate.embed.pipeline import embed_records, load_tensors  # noqa: E402
-from repcurate.select.quotas import compute_quotas  # noqa: E402
-from repcurate.select.selection import SelectionConfig, select_representatives  # noqa: E402
+from repcurate.commands.confirm import verdict_words
+from repcurate.data.scan import ImageRecord
+from repcurate.data.sources import scan
+from repcurate.embed.loading import build_embedder
+from repcurate.embed.pipeline import embed_records, load_tensors
+from repcurate.select.quotas import compute_quotas
+from repcurate.select.selection import SelectionConfig, select_representatives
 
 log = logging.getLogger("quality")
 

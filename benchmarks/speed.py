@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_speed import repcurate_exe, run_child, timed_child  # noqa: E402
-from check_speed import time_checks  # noqa: E402
+from build_speed import repcurate_exe, run_child, timed_child
+from check_speed import time_checks
 
 SECTIONS = ("embed", "cache", "select", "checks")
 FULL = {"images": 2000, "eval_images": 10_000, "set_size": 500, "check_runs": 3,

@@ -16,7 +16,7 @@ from tests.e2e.model_files import write_model
 def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("analyze")
     model, preprocess = write_model(work, "torch")
-    write_digits_folder(work / "train", per_class={d: 10 for d in range(10)})
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(10), 10))
     repcurate.build(work / "train", work / "repset", size=16, model=model, preprocess=preprocess, use_cache=False,
                     progress=False)
     return work, model, preprocess

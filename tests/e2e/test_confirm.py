@@ -115,7 +115,7 @@ def test_eval_folders_that_are_not_the_models_classes_fall_back_to_fidelity(proj
 
     work, model = project
     other = tmp_path / "eval"
-    write_digits_folder(other, per_class={d: 10 for d in range(3)}, offset=100)
+    write_digits_folder(other, per_class=dict.fromkeys(range(3), 10), offset=100)
     for folder in sorted(other.iterdir()):
         folder.rename(other / f"kind-{folder.name}")
     result = repcurate.confirm(work / "repset", model, other, random_sets=0, first_n=False, bias_correction=(True,),

@@ -54,8 +54,8 @@ class Project:
         self.clean.write_text(HOSTILE.replace('MARKER.write_text("imported")', "").replace("MARKER.write_text(", "str("))
         self.marker = self.hostile.with_name("MARKER")
         self.train, self.eval = work / "train", work / "eval"
-        write_digits_folder(self.train, per_class={d: 4 for d in range(10)})
-        write_digits_folder(self.eval, per_class={d: 3 for d in range(10)}, offset=4)
+        write_digits_folder(self.train, per_class=dict.fromkeys(range(10), 4))
+        write_digits_folder(self.eval, per_class=dict.fromkeys(range(10), 3), offset=4)
         self.repset = work / "set"
         repcurate.build(self.train, self.repset, size=20, model=f"{self.hostile}:make_model",
                         preprocess=f"{self.hostile}:preprocess", use_cache=False, progress=False)

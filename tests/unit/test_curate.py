@@ -89,7 +89,7 @@ def test_outputs_do_not_depend_on_the_batch_size_that_filled_the_cache(tmp_path)
     """This model's features differ in the last bits between batches of 1 and of 32 (measured: 35 % of
     the values). A build whose cache was filled with batch size 1 used to write another projection.npz
     (and so manifest.json, which records its sha256) than a clean build."""
-    write_digits_folder(tmp_path / "train", per_class={d: 12 for d in range(4)})
+    write_digits_folder(tmp_path / "train", per_class=dict.fromkeys(range(4), 12))
     common = dict(size=8, model=_model(), preprocess=_preprocess, progress=False)
     repcurate.build(tmp_path / "train", tmp_path / "clean", use_cache=False, **common)
     repcurate.build(tmp_path / "train", tmp_path / "bs1", cache_dir=tmp_path / "cache", batch_size=1, **common)
@@ -107,7 +107,7 @@ def test_an_incremental_rebuild_embeds_like_a_clean_build(tmp_path) -> None:
     from repcurate.data.sources import scan
     from repcurate.embed.cache import EmbeddingCache
 
-    write_digits_folder(tmp_path / "train", per_class={d: 12 for d in range(4)})
+    write_digits_folder(tmp_path / "train", per_class=dict.fromkeys(range(4), 12))
     common = dict(size=8, model=_model(), preprocess=_preprocess, progress=False, batch_size=16)
     clean = repcurate.build(tmp_path / "train", tmp_path / "clean", cache_dir=tmp_path / "clean-cache", **common)
     fps = sorted({r.fingerprint for r in scan(tmp_path / "train").records})
@@ -134,7 +134,7 @@ def test_every_class_the_scan_saw_is_in_the_manifest(tmp_path) -> None:
     import shutil
 
     train = tmp_path / "train"
-    write_digits_folder(train, per_class={d: 6 for d in range(10)})
+    write_digits_folder(train, per_class=dict.fromkeys(range(10), 6))
     classes = sorted(p.name for p in train.iterdir())
     os.symlink("..", train / classes[3] / "up")
     shutil.copytree(train / classes[0], train / "copies_of_0")

@@ -92,7 +92,7 @@ def _nan_for_bright_images(image):
 
 
 def test_preprocess_returning_nan_skips_those_files(tmp_path) -> None:
-    write_digits_folder(tmp_path / "train", per_class={d: 8 for d in range(4)})
+    write_digits_folder(tmp_path / "train", per_class=dict.fromkeys(range(4), 8))
     result = repcurate.build(tmp_path / "train", tmp_path / "out", size=8, model=_model(),
                              preprocess=_nan_for_bright_images, use_cache=False, progress=False)
     m = result.manifest

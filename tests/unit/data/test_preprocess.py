@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from repcurate.data.preprocess import (
-    Preprocessor,
     PreprocessError,
+    Preprocessor,
     fingerprint_preprocessing,
     make_preprocessor,
     to_numpy_sample,

@@ -23,7 +23,7 @@ def test_generated_python_quantizes_with_mct(settings):
 
     data = np.random.default_rng(0).normal(size=(8, 1, 8, 8)).astype(np.float32)
     namespace = {"model": tiny_model(), "representative_data_gen": lambda: iter([[data]])}
-    exec(settings.python("torch"), namespace)  # noqa: S102 - the code under test
+    exec(settings.python("torch"), namespace)
     quantized = namespace["quantized_model"]
     with torch.no_grad():
         assert quantized(torch.from_numpy(data)).shape == (8, 3)
