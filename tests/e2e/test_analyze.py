@@ -40,7 +40,7 @@ def test_analyze_cli_json_compares_the_built_set(project, cli):
 
 def test_analyze_text_and_determinism(project, cli):
     work, model, preprocess = project
-    kwargs = dict(model=model, images=work / "train", preprocess=preprocess, sizes=(8, 16), draws=3, seed=4)
+    kwargs = {"model": model, "images": work / "train", "preprocess": preprocess, "sizes": (8, 16), "draws": 3, "seed": 4}
     first, second = analyze(**kwargs).to_dict(), analyze(**kwargs).to_dict()
     assert json.dumps(first["analysis"], sort_keys=True) == json.dumps(second["analysis"], sort_keys=True)
     per_image = first["settings"]["bytes_per_image_bound"]

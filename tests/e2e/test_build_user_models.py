@@ -125,7 +125,7 @@ def test_match_dir_moves_the_set_towards_the_target_domain(torch_project, cli, t
     """Target = unseen digits 0–4 only: the curated set must sit closer to it (MMD) than random sets."""
     import repcurate
 
-    work, train, model_file = torch_project
+    _work, train, model_file = torch_project
     target = tmp_path / "device"
     write_digits_folder(target, per_class=dict.fromkeys(range(5), 25), offset=60)
     flat_train = tmp_path / "flat"
@@ -152,7 +152,7 @@ def test_jsonl_list_input(torch_project, cli, tmp_path):
 
     import repcurate
 
-    work, train, model_file = torch_project
+    _work, train, model_file = torch_project
     rows = [{"path": str(p), "label": f"digit-{p.parent.name}"} for p in sorted(train.rglob("*.png"))[:100]]
     rows.append({"path": "missing.png", "label": "digit-0"})
     list_file = tmp_path / "list.jsonl"

@@ -20,7 +20,7 @@ def project(tmp_path_factory):
 
 def test_confirm_table_shape_and_reproducibility(project):
     work, model = project
-    kwargs = dict(random_sets=2, weights_bits=2, seed=5, trust_set=True)  # the set names the test's own files
+    kwargs = {"random_sets": 2, "weights_bits": 2, "seed": 5, "trust_set": True}  # the set names the test's own files
     first = repcurate.confirm(work / "repset", model, work / "eval", **kwargs)
     assert first.metric == "top1"
     assert first.float["top1"] > 0.7  # model trained on 8x8 arrays, evaluated through 32 px PNGs

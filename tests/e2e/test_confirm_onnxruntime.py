@@ -28,7 +28,7 @@ def _without_timings(report: dict) -> dict:
 
 def test_library_runs_every_calibration_method_on_every_arm_reproducibly(project):
     work, model = project
-    kwargs = dict(quantizer="onnxruntime", random_sets=2, seed=3, trust_set=True)
+    kwargs = {"quantizer": "onnxruntime", "random_sets": 2, "seed": 3, "trust_set": True}
     first = repcurate.confirm(work / "repset", model, work / "eval", **kwargs)
     assert [(a["set"], a["calibration"]) for a in first.arms] == [
         (name, method) for name in ("curated", "random-3", "random-4", "first-n")
