@@ -95,7 +95,7 @@ def test_mismatched_options_are_refused_before_any_work(project, cli, tmp_path):
                           "--bias-correction", "not a setting of the onnxruntime quantizer")
     assert_one_line_error(cli(*base, "--calibration", "entropy"), 2, "--calibration", "mct quantizer")
     assert_one_line_error(cli(*base, "--quantizer", "onnxruntime", "--weights-bits", "2"), 2, "--weights-bits", "8, 4")
-    with pytest.raises(UsageError, match="no quantizer 'tensorrt'|unknown quantizer|tensorrt"):
+    with pytest.raises(UsageError, match=r"no quantizer 'tensorrt'|unknown quantizer|tensorrt"):
         repcurate.confirm(work / "repset", model, work / "eval", quantizer="tensorrt", trust_set=True)
 
 

@@ -4,6 +4,7 @@ as by `check` / `load` (exit 3), with one line on stderr and no traceback."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -120,7 +121,7 @@ def test_check_runs_the_sets_code_with_trust_set_and_says_so(fresh: Project, cli
 
 
 def test_check_library_refuses_up_front(fresh: Project) -> None:
-    with pytest.raises(repcurate.errors.UsageError, match="model.spec"):
+    with pytest.raises(repcurate.errors.UsageError, match=re.escape("model.spec")):
         repcurate.check(fresh.repset, fresh.work / "no-such-eval-dir", use_cache=False)  # refused before the scan
     assert not fresh.marker.exists()
 

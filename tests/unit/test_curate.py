@@ -64,8 +64,7 @@ def test_a_rebuild_of_an_unchanged_folder_decodes_nothing_and_writes_the_same_fi
     rebuilt = repcurate.build(tmp_path / "train", tmp_path / "warm", **common)
     assert calls == [] and rebuilt.embedded == 0
     assert _digest(tmp_path / "warm") == _digest(tmp_path / "cold")
-    uncached = repcurate.build(tmp_path / "train", tmp_path / "uncached", **{**common, "cache_dir": None},
-                               use_cache=False)
+    repcurate.build(tmp_path / "train", tmp_path / "uncached", **{**common, "cache_dir": None}, use_cache=False)
     assert len(calls) == 18 and _digest(tmp_path / "uncached") == _digest(tmp_path / "cold")
 
 
@@ -178,5 +177,5 @@ def test_the_task_reads_the_labels_and_sets_the_quotas(tmp_path) -> None:
     finally:
         del tasks.REGISTRY["only-threes"]
     assert threes.representative_set.labels == ["3"] * 6
-    with pytest.raises(UsageError, match="unknown task 'clasification'.*classification"):
+    with pytest.raises(UsageError, match=r"unknown task 'clasification'.*classification"):
         repcurate.build(tmp_path / "train", task="clasification", **common)

@@ -43,7 +43,7 @@ def test_an_unsupported_framework_is_refused_with_a_fix(quantizer_name, framewor
     pytest.importorskip("tensorflow")
     framework = FRAMEWORKS[framework_name]
     model = load_model(EXAMPLES[framework_name](tmp_path).single).model
-    with pytest.raises(UsageError, match="needs a PyTorch model.*fix: .*--quantizer mct"):
+    with pytest.raises(UsageError, match=r"needs a PyTorch model.*fix: .*--quantizer mct"):
         QUANTIZERS[quantizer_name].prepare(framework, model)
 
 
