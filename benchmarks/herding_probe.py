@@ -34,7 +34,7 @@ Xtr = fc.normalise(xtr)[:, None]
 Xte = fc.normalise(xte)[:, None]
 model = fc.make_model()
 # features: penultimate and per-layer input channel means of every conv/linear
-acts = {}
+acts: dict[int, np.ndarray] = {}
 hooks = []
 layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
 def mk(i):
@@ -94,7 +94,6 @@ def std(F):
     s[s == 0] = 1
     return (F - F.mean(0)) / s
 
-arms = {}
 def build_arms(N):
     def rng(k):
         return np.random.default_rng([N, k])
