@@ -18,16 +18,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_speed import repcurate_exe, run_child, write_fashion_folder  # noqa: E402
+from build_speed import repcurate_exe, run_child, write_fashion_folder
 
 
 def write_fashion_test_folder(directory: Path) -> int:
     """The 10,000 Fashion-MNIST test images as ``directory/<class>/<index>.png``."""
     import gzip
 
-    from PIL import Image
-
     from build_speed import FASHION_CLASSES, FASHION_DIR
+    from PIL import Image
 
     with gzip.open(FASHION_DIR / "t10k-images-idx3-ubyte.gz") as handle:
         images = np.frombuffer(handle.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)

@@ -28,11 +28,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from repcurate.data.scan import scan_directory  # noqa: E402
-from repcurate.embed.pipeline import load_tensors  # noqa: E402
-from repcurate.embed.cache_files import checksum as content_checksum  # noqa: E402
-from repcurate.embed.tensor_cache import load_tensors_cached  # noqa: E402
-from repcurate.frameworks.loading import default_preprocessor  # noqa: E402
+from repcurate.data.scan import scan_directory
+from repcurate.embed.cache_files import checksum as content_checksum
+from repcurate.embed.pipeline import load_tensors
+from repcurate.embed.tensor_cache import load_tensors_cached
+from repcurate.frameworks.loading import default_preprocessor
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 

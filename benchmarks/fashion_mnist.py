@@ -151,7 +151,7 @@ def write_folders(out: Path, *, train_per_class: int | None = None, longtail_rho
             shutil.rmtree(partial)
         write_pngs(partial, images, labels, indices)
         _replace_dir(out / name, partial, overwrite)
-        record[name] = {"split": split, "images": int(len(indices)),
+        record[name] = {"split": split, "images": len(indices),
                         "per_class": dict(zip(CLASS_FOLDERS, (int(c) for c in counts)))}
     (out / "fashion_mnist.json").write_text(json.dumps(record, indent=2) + "\n")
     record["seconds"] = round(time.perf_counter() - started, 2)  # returned, not written: the files stay identical

@@ -15,7 +15,7 @@ REPS = 4
 BATCH = 32
 
 
-def child(layout: str, tuned: bool) -> dict[str, float]:
+def child(layout: str, tuned: bool) -> dict[str, str | float]:
     import torch
 
     from repcurate.frameworks.bundled import load_efficientnet_lite0

@@ -10,23 +10,31 @@ random sets (N = 32 only), and a long-tailed pool (rho = 100): 5 random sets vs 
 herding. Prints one line per arm (top-1 %, distance of the set's activation means to the
 population's) and writes herding_probe_SIZES_BITS.json in the current directory.
 """
-import sys, json, logging
+import json
+import logging
+import sys
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numpy as np, torch
+import numpy as np
+import torch
+
 from benchmarks.fashion_mnist import fashion_arrays
 from benchmarks.models import fashion_cnn as fc
 from benchmarks.ptq_backend import backend_for
 from repcurate.quantize.mct import target_platform
 from repcurate.repset import mct_data_gen
+
 logging.getLogger("Model Compression Toolkit").setLevel(logging.ERROR)
 torch.set_num_threads(2)
 
-xtr, ytr = fashion_arrays("train"); xte, yte = fashion_arrays("t10k")
-Xtr = fc.normalise(xtr)[:, None]; Xte = fc.normalise(xte)[:, None]
+xtr, ytr = fashion_arrays("train")
+xte, yte = fashion_arrays("t10k")
+Xtr = fc.normalise(xtr)[:, None]
+Xte = fc.normalise(xte)[:, None]
 model = fc.make_model()
 # features: penultimate and per-layer input channel means of every conv/linear
-acts = {}
+acts: dict[int, np.ndarray] = {}
 hooks = []
 layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
 def mk(i):
@@ -34,23 +42,34 @@ def mk(i):
         a = inp[0]
         acts[i] = (a.mean(dim=(2, 3)) if a.ndim == 4 else a).detach().numpy()
     return hook
-for i, m in enumerate(layers): hooks.append(m.register_forward_pre_hook(mk(i)))
+for i, m in enumerate(layers):
+    hooks.append(m.register_forward_pre_hook(mk(i)))
 pen, means = [], []
 with torch.no_grad():
     for s in range(0, len(Xtr), 2000):
         model(torch.from_numpy(Xtr[s:s+2000]))
-        pen.append(acts[len(layers) - 1]); means.append(np.concatenate([acts[i] for i in range(len(layers))], 1))
-for h in hooks: h.remove()
-pen = np.concatenate(pen); means = np.concatenate(means)
+        pen.append(acts[len(layers) - 1])
+        means.append(np.concatenate([acts[i] for i in range(len(layers))], 1))
+for h in hooks:
+    h.remove()
+pen = np.concatenate(pen)
+means = np.concatenate(means)
 print("features", pen.shape, means.shape, flush=True)
 
 def herd(F, idx, k):
     """greedy mean matching of rows idx of F, k picks"""
-    Fi = F[idx]; mu = Fi.mean(0); S = np.zeros_like(mu); chosen = []
+    Fi = F[idx]
+    mu = Fi.mean(0)
+    S = np.zeros_like(mu)
+    chosen = []
     avail = np.ones(len(idx), bool)
     for m in range(k):
-        d = (((S[None] + Fi) / (m + 1) - mu) ** 2).sum(1); d[~avail] = np.inf
-        j = int(np.argmin(d)); chosen.append(idx[j]); avail[j] = False; S += Fi[j]
+        d = (((S[None] + Fi) / (m + 1) - mu) ** 2).sum(1)
+        d[~avail] = np.inf
+        j = int(np.argmin(d))
+        chosen.append(idx[j])
+        avail[j] = False
+        S += Fi[j]
     return chosen
 
 def per_class(fn, N, F, seed=0):
@@ -63,16 +82,21 @@ def per_class(fn, N, F, seed=0):
 def kmeans_medoids(F, idx, k, seed):
     import faiss
     X = np.ascontiguousarray(F[idx], dtype=np.float32)
-    km = faiss.Kmeans(X.shape[1], k, niter=25, seed=seed + 1, verbose=False); km.train(X)
-    index = faiss.IndexFlatL2(X.shape[1]); index.add(X); _, I = index.search(km.centroids, 1)
-    return list(dict.fromkeys(int(idx[i]) for i in I[:, 0]))
+    km = faiss.Kmeans(X.shape[1], k, niter=25, seed=seed + 1, verbose=False)
+    km.train(X)
+    index = faiss.IndexFlatL2(X.shape[1])
+    index.add(X)
+    _, nearest = index.search(km.centroids, 1)
+    return list(dict.fromkeys(int(idx[i]) for i in nearest[:, 0]))
 
 def std(F):
-    s = F.std(0); s[s == 0] = 1; return (F - F.mean(0)) / s
+    s = F.std(0)
+    s[s == 0] = 1
+    return (F - F.mean(0)) / s
 
-arms = {}
 def build_arms(N):
-    rng = lambda k: np.random.default_rng([N, k])
+    def rng(k):
+        return np.random.default_rng([N, k])
     A = {f"random-{k}": list(rng(k).choice(len(ytr), N, replace=False)) for k in range(10)}
     A["kmeans-pen"] = per_class(kmeans_medoids, N, pen / np.linalg.norm(pen, axis=1, keepdims=True))
     A["herd-pen"] = per_class(lambda F, i, k, s: herd(F, i, k), N, pen)
@@ -86,7 +110,8 @@ def build_arms(N):
     # long-tailed pool (rho=100): random from it vs class-balanced herding inside it
     keep = []
     for c in range(10):
-        idx = np.flatnonzero(ytr == c); n_c = round(6000 * 100 ** (-c / 9))
+        idx = np.flatnonzero(ytr == c)
+        n_c = round(6000 * 100 ** (-c / 9))
         keep += list(np.random.default_rng(c).choice(idx, n_c, replace=False))
     keep = np.array(sorted(keep))
     for k in range(5):
@@ -97,9 +122,11 @@ def build_arms(N):
         A["lt-herd-acts"] += herd(means, idx, N // 10 + (1 if c < N % 10 else 0))
     return A
 
-be = backend_for("torch"); tpc = target_platform("imx500:1.0")
+be = backend_for("torch")
+tpc = target_platform("imx500:1.0")
 fmodel, _ = be.prepare(model)
-f_top1 = float((be.outputs(fmodel, Xte).argmax(1) == yte).mean()); print("float", f_top1, flush=True)
+f_top1 = float((be.outputs(fmodel, Xte).argmax(1) == yte).mean())
+print("float", f_top1, flush=True)
 results = []
 for N in [int(a) for a in sys.argv[1].split(",")]:
     A = build_arms(N)
@@ -109,7 +136,7 @@ for N in [int(a) for a in sys.argv[1].split(",")]:
             q, sec = be.quantize(fmodel, gen, bias_correction=True, weights_bits=bits, tpc=tpc)
             t1 = float((be.outputs(q, Xte).argmax(1) == yte).mean())
             mean_err = float(np.linalg.norm(means[idx].mean(0) - means.mean(0)))
-            results.append(dict(N=N, bits=bits, arm=name, top1=t1, mean_err=mean_err))
+            results.append({"N": N, "bits": bits, "arm": name, "top1": t1, "mean_err": mean_err})
             print(N, bits, name, round(t1 * 100, 2), round(mean_err, 4), f"{sec:.1f}s", flush=True)
         r = [x["top1"] for x in results if x["N"] == N and x["bits"] == bits and x["arm"].startswith("random")]
         print(f"== N={N} bits={bits} random {np.mean(r)*100:.2f} ± {np.std(r)*100:.2f} min {min(r)*100:.2f}", flush=True)

@@ -22,13 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _setup(work: Path, threads: int):  # noqa: ANN202 - (backend, model, x, y, gen, tpc)
+def _setup(work: Path, threads: int):
     import torch
 
     torch.set_num_threads(threads)
     from benchmarks import quality
-    from repcurate.frameworks.loading import load_model
     from benchmarks.ptq_backend import backend_for
+    from repcurate.frameworks.loading import load_model
     from repcurate.quantize.mct import target_platform
     from repcurate.repset import mct_data_gen
 

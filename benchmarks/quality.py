@@ -42,15 +42,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.fashion_mnist import CLASS_FOLDERS, MODEL_FILES, write_folders  # noqa: E402
+from benchmarks.fashion_mnist import CLASS_FOLDERS, MODEL_FILES, write_folders
 from benchmarks.worker_pool import spawn_pool
-from repcurate.commands.confirm import verdict_words  # noqa: E402
-from repcurate.data.scan import ImageRecord  # noqa: E402
-from repcurate.data.sources import scan  # noqa: E402
-from repcurate.embed.loading import build_embedder  # noqa: E402
-from repcurate.embed.pipeline import embed_records, load_tensors  # noqa: E402
-from repcurate.select.quotas import compute_quotas  # noqa: E402
-from repcurate.select.selection import SelectionConfig, select_representatives  # noqa: E402
+from repcurate.commands.confirm import verdict_words
+from repcurate.data.scan import ImageRecord
+from repcurate.data.sources import scan
+from repcurate.embed.loading import build_embedder
+from repcurate.embed.pipeline import embed_records, load_tensors
+from repcurate.select.quotas import compute_quotas
+from repcurate.select.selection import SelectionConfig, select_representatives
 
 log = logging.getLogger("quality")
 
@@ -62,10 +62,10 @@ MISMATCH_FILE = Path(__file__).resolve().with_name("models") / "fashion_mismatch
 DATASETS = {"balanced": None, "longtail-100": 100.0}  # name → long-tail ratio ρ
 SINGLE_CLASS = "1-trouser"  # plentiful in both datasets; first-N already is the first class folder
 
-FULL = {"sizes": [16, 32, 64, 128, 256], "bits": [8, 4, 2], "random_sets": 10, "strategies": ["kmeans", "kcenter"],
+FULL: dict[str, Any] = {"sizes": [16, 32, 64, 128, 256], "bits": [8, 4, 2], "random_sets": 10, "strategies": ["kmeans", "kcenter"],
         "train_per_class": None, "eval_count": None, "mismatch_train_per_class": 300, "keras_sizes": [32],
         "keras_bits": [8, 2], "population": 1024}
-QUICK = {"sizes": [16], "bits": [2], "random_sets": 2, "strategies": ["kmeans", "kcenter"],
+QUICK: dict[str, Any] = {"sizes": [16], "bits": [2], "random_sets": 2, "strategies": ["kmeans", "kcenter"],
          "train_per_class": 40, "eval_count": 200, "mismatch_train_per_class": 20, "keras_sizes": [16],
          "keras_bits": [2], "population": 100}
 
@@ -95,7 +95,7 @@ def curated_arm(pool: Pool, strategy: str, size: int) -> list[int]:
     return select_representatives(pool.embeddings, pool.labels, fingerprints, config).indices
 
 
-def facility_location_rankings(pool: Pool, sizes: list[int]) -> dict[str, list[int]] | None:
+def facility_location_rankings(pool: Pool, sizes: list[int]) -> dict[str | None, list[int]] | None:
     """apricot-select's facility location per class, run once for the class's largest quota over
     ``sizes``: the lazy greedy ranking is nested (its first k picks are the k-image selection, checked
     on the balanced pool), so every N takes a prefix instead of refitting the class."""
@@ -106,11 +106,11 @@ def facility_location_rankings(pool: Pool, sizes: list[int]) -> dict[str, list[i
     x = pool.embeddings / np.maximum(np.linalg.norm(pool.embeddings, axis=1, keepdims=True), 1e-12)
     members = _class_rows(pool)
     available = {lab: len(rows) for lab, rows in members.items()}
-    largest: dict[str, int] = {}
+    largest: dict[str | None, int] = {}
     for size in sizes:
-        for quota in compute_quotas(available, size):
-            largest[quota.label] = max(largest.get(quota.label, 0), quota.quota)
-    rankings: dict[str, list[int]] = {}
+        for class_quota in compute_quotas(available, size):
+            largest[class_quota.label] = max(largest.get(class_quota.label, 0), class_quota.quota)
+    rankings: dict[str | None, list[int]] = {}
     for label, quota in largest.items():
         rows, quota = members[label], min(quota, len(members[label]))
         if len(rows) < 2 or quota < 1:
@@ -122,16 +122,16 @@ def facility_location_rankings(pool: Pool, sizes: list[int]) -> dict[str, list[i
     return rankings
 
 
-def facility_location_arm(pool: Pool, size: int, rankings: dict[str, list[int]]) -> list[int]:
+def facility_location_arm(pool: Pool, size: int, rankings: dict[str | None, list[int]]) -> list[int]:
     """The facility-location set of ``size`` images: repcurate's uniform class quotas, each class's
     ranking cut to its quota."""
     available = {lab: len(rows) for lab, rows in _class_rows(pool).items()}
     return [row for quota in compute_quotas(available, size) for row in rankings[quota.label][:quota.quota]]
 
 
-def _class_rows(pool: Pool) -> dict[str, np.ndarray]:
+def _class_rows(pool: Pool) -> dict[str | None, np.ndarray]:
     labels = np.array(pool.labels, dtype=object)
-    return {lab: np.flatnonzero(labels == lab) for lab in sorted(set(pool.labels))}
+    return {lab: np.flatnonzero(labels == lab) for lab in sorted(set(pool.labels), key=str)}
 
 
 def baseline_arms(pool: Pool, size: int, random_sets: int) -> dict[str, list[int]]:

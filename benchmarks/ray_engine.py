@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from repcurate.data.scan import scan_directory  # noqa: E402
-from repcurate.embed import engines  # noqa: E402
-from repcurate.embed.engine import EngineSettings  # noqa: E402
-from repcurate.embed.loading import build_embedder  # noqa: E402
-from repcurate.embed.pipeline import embed_records  # noqa: E402
+from repcurate.data.scan import scan_directory
+from repcurate.embed import engines
+from repcurate.embed.engine import EngineSettings
+from repcurate.embed.loading import build_embedder
+from repcurate.embed.pipeline import embed_records
 
 
 def write_images(directory: Path, count: int) -> str:
@@ -38,7 +38,7 @@ def write_images(directory: Path, count: int) -> str:
         return "fashion-mnist"
     from repcurate.example_data import write_digits_folder
 
-    write_digits_folder(directory, per_class={d: -(-count // 10) for d in range(10)})
+    write_digits_folder(directory, per_class=dict.fromkeys(range(10), -(-count // 10)))
     return "digits"
 
 

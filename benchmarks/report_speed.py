@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_speed import FASHION_CLASSES, FASHION_DIR  # noqa: E402
+from build_speed import FASHION_CLASSES, FASHION_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "unit" / "report" / "data"

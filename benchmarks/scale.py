@@ -86,7 +86,7 @@ def write_folder(out: Path, files: int, *, seed: int = 0) -> dict[str, Any]:
             crop = image[t:28 - b, le:28 - r]
             img = Image.fromarray(np.ascontiguousarray(crop))
             if crop.shape != (28, 28):
-                img = img.resize((28, 28), Image.BILINEAR)
+                img = img.resize((28, 28), Image.Resampling.BILINEAR)
             img.save(partial / f"class-{cls[k]:04d}" / f"{idx[k]:07d}.png", compress_level=1)
         if start and start % 100_000 == 0:
             log.info("%s: %d files in %.0f s", out.name, start, time.perf_counter() - started)

@@ -35,19 +35,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_speed import repcurate_exe, run_child, timed_child  # noqa: E402
-from check_speed import time_checks  # noqa: E402
+from build_speed import repcurate_exe, run_child, timed_child
+from check_speed import time_checks
 
 SECTIONS = ("embed", "cache", "select", "checks")
-FULL = {"images": 2000, "eval_images": 10_000, "set_size": 500, "check_runs": 3,
+FULL: dict[str, Any] = {"images": 2000, "eval_images": 10_000, "set_size": 500, "check_runs": 3,
         "select_rows": [10_000, 100_000, 1_000_000]}
 #: ``set_size`` None: the checks use the cold build's set (every quick image) instead of building one.
-QUICK = {"images": 64, "eval_images": 96, "set_size": None, "check_runs": 1, "select_rows": [1_000, 2_000, 4_000]}
+QUICK: dict[str, Any] = {"images": 64, "eval_images": 96, "set_size": None, "check_runs": 1, "select_rows": [1_000, 2_000, 4_000]}
 TARGETS = {"embed_ratio": 0.85, "cache_speedup": 20.0, "select_seconds_1m": 60.0, "select_vs_sklearn": 5.0,
            "select_rss_ratio": 3.0, "check_seconds": 30.0}
 #: Synthetic embeddings: classes, dimension, modes per class, share of exact duplicates and of outliers.
@@ -94,9 +94,9 @@ def write_jpeg_folder(directory: Path, count: int, *, seed: int, prefix: str = "
         crop_h = max(16, int(rng.uniform(0.25, 1.0) * min(height, width)))
         crop_w = min(width, max(16, int(crop_h * rng.uniform(0.8, 1.25))))
         top, left = int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1))
-        tile = Image.fromarray(image[top:top + crop_h, left:left + crop_w]).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+        tile = Image.fromarray(image[top:top + crop_h, left:left + crop_w]).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
         if rng.random() < 0.5:
-            tile = tile.transpose(Image.FLIP_LEFT_RIGHT)
+            tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         folder = directory / name
         folder.mkdir(parents=True, exist_ok=True)
         tile.save(folder / f"{prefix}{i:05d}.jpg", quality=int(rng.integers(75, 96)))
@@ -179,10 +179,11 @@ def child_select(rows: int, impl: str, size: int) -> dict[str, Any]:
         for name in ("pick", "neighbour_distances", "_coverage_stats", "typical_neighbour_distance", "l2_normalize"):
             _timed(selection_module, name, phases)
         config = SelectionConfig(size=size)
+        class_labels = cast("list[str | None]", labels)  # the same list: the library allows unlabelled rows, these have none
         started = time.perf_counter()
-        selection = select_representatives(x, labels, fingerprints, config)
+        selection = select_representatives(x, class_labels, fingerprints, config)
         selected_at = time.perf_counter()
-        build_projection(x, labels, selection.indices, [q.label for q in selection.quotas], seed=config.seed)
+        build_projection(x, class_labels, selection.indices, [q.label for q in selection.quotas], seed=config.seed)
         done = time.perf_counter()
         result.update(seconds=round(done - started, 3), select_seconds=round(selected_at - started, 3),
                       projection_seconds=round(done - selected_at, 3),
@@ -203,7 +204,7 @@ def child_select(rows: int, impl: str, size: int) -> dict[str, Any]:
         order = np.argsort(codes, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(codes))])
         names = sorted(set(labels))
-        members = {name: order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+        members: dict[str | None, np.ndarray] = {name: order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
         quotas = compute_quotas({name: rows_.size for name, rows_ in members.items()}, size, "uniform")
         picked: list[int] = []
         for quota in quotas:
@@ -455,11 +456,11 @@ def _targets(sections: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        kind, args = sys.argv[2], sys.argv[3:]
+        kind, child_args = sys.argv[2], sys.argv[3:]
         if kind == "select":
-            result = child_select(int(args[0]), args[1], int(args[2]))
+            result = child_select(int(child_args[0]), child_args[1], int(child_args[2]))
         else:
-            result = child_forward(Path(args[0]), int(args[1]))
+            result = child_forward(Path(child_args[0]), int(child_args[1]))
         sys.stdout.write(json.dumps(result) + "\n")
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,14 +1,18 @@
 """The code guards CI runs through the test command: ruff, mypy and import-linter's layer contracts
-(configured in pyproject.toml) must pass on the library and the command line."""
+(configured in pyproject.toml) must pass on the library and the command line; ruff also on the tests
+and the benchmark scripts, mypy also on the benchmark scripts."""
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CHECKED = ("repcurate", "cli", "tests", "benchmarks")
+TYPED = ("repcurate", "cli", "benchmarks")
 
 
 def _run(*command: str) -> subprocess.CompletedProcess:
@@ -16,8 +20,13 @@ def _run(*command: str) -> subprocess.CompletedProcess:
 
 
 def test_ruff_is_clean() -> None:
-    result = _run(sys.executable, "-m", "ruff", "check", "repcurate", "cli")
+    result = _run(sys.executable, "-m", "ruff", "check", *CHECKED)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_checks_the_library_the_command_line_and_the_benchmarks() -> None:
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert set(TYPED) <= set(settings["files"])
 
 
 @pytest.mark.slow

@@ -66,5 +66,5 @@ def preprocess(image: Image.Image) -> np.ndarray:
     """PIL image → float32 (1, 28, 28): grey, 28×28 (bilinear, only if needed), normalised."""
     grey = image.convert("L")
     if grey.size != (SIZE, SIZE):
-        grey = grey.resize((SIZE, SIZE), Image.BILINEAR)
+        grey = grey.resize((SIZE, SIZE), Image.Resampling.BILINEAR)
     return normalise(np.asarray(grey))[None]

@@ -13,7 +13,7 @@ from PIL import Image
 def _grey(image: Image.Image) -> np.ndarray:
     grey = image.convert("L")
     if grey.size != (28, 28):
-        grey = grey.resize((28, 28), Image.BILINEAR)
+        grey = grey.resize((28, 28), Image.Resampling.BILINEAR)
     return np.asarray(grey, dtype=np.float32)
 
 

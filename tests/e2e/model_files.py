@@ -27,7 +27,7 @@ def write_digits_project(work: Path, model: str, preprocess: str, *, train_per_c
                          set_size: int) -> None:
     """``work/train`` and ``work/eval`` (held-out digits, by writer) and ``work/repset`` built from the
     training folder with ``model`` / ``preprocess`` (no embedding cache)."""
-    write_digits_folder(work / "train", per_class={d: train_per_class for d in range(10)})
-    write_digits_folder(work / "eval", per_class={d: eval_per_class for d in range(10)}, offset=train_per_class)
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(10), train_per_class))
+    write_digits_folder(work / "eval", per_class=dict.fromkeys(range(10), eval_per_class), offset=train_per_class)
     repcurate.build(work / "train", work / "repset", size=set_size, model=model, preprocess=preprocess,
                     use_cache=False, progress=False)

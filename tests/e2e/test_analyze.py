@@ -16,7 +16,7 @@ from tests.e2e.model_files import write_model
 def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("analyze")
     model, preprocess = write_model(work, "torch")
-    write_digits_folder(work / "train", per_class={d: 10 for d in range(10)})
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(10), 10))
     repcurate.build(work / "train", work / "repset", size=16, model=model, preprocess=preprocess, use_cache=False,
                     progress=False)
     return work, model, preprocess
@@ -40,7 +40,7 @@ def test_analyze_cli_json_compares_the_built_set(project, cli):
 
 def test_analyze_text_and_determinism(project, cli):
     work, model, preprocess = project
-    kwargs = dict(model=model, images=work / "train", preprocess=preprocess, sizes=(8, 16), draws=3, seed=4)
+    kwargs = {"model": model, "images": work / "train", "preprocess": preprocess, "sizes": (8, 16), "draws": 3, "seed": 4}
     first, second = analyze(**kwargs).to_dict(), analyze(**kwargs).to_dict()
     assert json.dumps(first["analysis"], sort_keys=True) == json.dumps(second["analysis"], sort_keys=True)
     per_image = first["settings"]["bytes_per_image_bound"]

@@ -15,7 +15,7 @@ from tests.e2e.test_cli_options import TINY_MODEL
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("cache_project")
-    write_digits_folder(work / "train", per_class={d: 6 for d in range(3)})
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(3), 6))
     (work / "tiny_model.py").write_text(TINY_MODEL)
     return work
 

@@ -95,7 +95,7 @@ def test_quotas_skips_and_manifest(first_build, digits_tree):
     work, result = first_build
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    root, expected_skips = digits_tree
+    _root, expected_skips = digits_tree
     manifest = json.loads((work / "out1" / "manifest.json").read_text(encoding="utf-8"))
     quotas = {c["label"]: c["quota"] for c in manifest["classes"]}
     assert quotas == EXPECTED_QUOTAS

@@ -26,7 +26,7 @@ SET_SIZE = 6
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("pool_project")
-    write_digits_folder(work / "train", per_class={d: PER_CLASS for d in range(CLASSES)})
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(CLASSES), PER_CLASS))
     (work / "train" / "1" / "notes.txt").write_text("not an image")
     (work / "tiny_model.py").write_text(TINY_MODEL)
     return work
@@ -70,7 +70,7 @@ def test_pool_all_is_the_build_without_pools(project, tmp_path, cli) -> None:
 
 def test_files_outside_the_pool_are_never_decoded(project, tmp_path, cli) -> None:
     train = tmp_path / "train"
-    write_digits_folder(train, per_class={d: PER_CLASS for d in range(CLASSES)})
+    write_digits_folder(train, per_class=dict.fromkeys(range(CLASSES), PER_CLASS))
     listing = list_source(train)
     task = tasks.get("classification")
     pool = choose_pool(task.labels(listing.files), parse_pool(4), size=SET_SIZE, balance="uniform", seed=0,
@@ -112,7 +112,7 @@ def test_manifest_counts_every_file_and_same_seed_gives_the_same_bytes(project, 
 
 def test_pool_with_match_dir(project, tmp_path, cli) -> None:
     target = tmp_path / "target"
-    write_digits_folder(target, per_class={d: 3 for d in range(CLASSES)}, offset=PER_CLASS)
+    write_digits_folder(target, per_class=dict.fromkeys(range(CLASSES), 3), offset=PER_CLASS)
     result = _build(cli, project, tmp_path / "out", "--pool", "5", "--match-dir", str(target))
     assert result.returncode == 0, result.stderr
     manifest = _manifest(tmp_path / "out")

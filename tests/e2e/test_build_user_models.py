@@ -16,7 +16,7 @@ SIZE = 60
 def torch_project(tmp_path_factory) -> tuple[Path, Path, Path]:
     work = tmp_path_factory.mktemp("torch_user")
     train = work / "train"
-    write_digits_folder(train, per_class={d: 40 for d in range(10)})
+    write_digits_folder(train, per_class=dict.fromkeys(range(10), 40))
     weights = work / "digits.pt"
     train_digits_cnn(weights)
     model_file = work / "digits_model.py"
@@ -50,7 +50,7 @@ def test_torch_user_model_set_feeds_mct(torch_project, cli):
     assert all(np.array_equal(a[0], b) for a, b in zip(gen(), first))
 
     namespace: dict = {}
-    exec(model_file.read_text(), namespace)  # noqa: S102
+    exec(model_file.read_text(), namespace)
     model = namespace["make_model"]()
     tpc = mct.get_target_platform_capabilities(tpc_version="1.0", device_type="imx500")
     q_model, _info = mct.ptq.pytorch_post_training_quantization(model, gen, target_platform_capabilities=tpc)
@@ -82,14 +82,13 @@ def test_same_seed_same_bytes_without_cache(torch_project, cli):
 def test_keras_model_file(tmp_path, cli):
     tf = pytest.importorskip("tensorflow")
     import model_compression_toolkit as mct
+    from sklearn.datasets import load_digits
 
     import repcurate
 
-    from sklearn.datasets import load_digits
-
     tf.keras.utils.set_random_seed(0)
     train = tmp_path / "train"
-    write_digits_folder(train, per_class={d: 20 for d in range(10)})
+    write_digits_folder(train, per_class=dict.fromkeys(range(10), 20))
     model = tf.keras.Sequential([
         tf.keras.layers.Input((8, 8, 1)),
         tf.keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
@@ -126,9 +125,9 @@ def test_match_dir_moves_the_set_towards_the_target_domain(torch_project, cli, t
     """Target = unseen digits 0–4 only: the curated set must sit closer to it (MMD) than random sets."""
     import repcurate
 
-    work, train, model_file = torch_project
+    _work, train, model_file = torch_project
     target = tmp_path / "device"
-    write_digits_folder(target, per_class={d: 25 for d in range(5)}, offset=60)
+    write_digits_folder(target, per_class=dict.fromkeys(range(5), 25), offset=60)
     flat_train = tmp_path / "flat"
     flat_train.mkdir()
     for path in sorted(train.rglob("*.png")):
@@ -153,7 +152,7 @@ def test_jsonl_list_input(torch_project, cli, tmp_path):
 
     import repcurate
 
-    work, train, model_file = torch_project
+    _work, train, model_file = torch_project
     rows = [{"path": str(p), "label": f"digit-{p.parent.name}"} for p in sorted(train.rglob("*.png"))[:100]]
     rows.append({"path": "missing.png", "label": "digit-0"})
     list_file = tmp_path / "list.jsonl"

@@ -138,7 +138,7 @@ def preprocess(image):
 @pytest.fixture(scope="module")
 def tiny_project(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("tiny")
-    write_digits_folder(work / "train", per_class={d: 5 for d in range(3)})
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(3), 5))
     (work / "tiny_model.py").write_text(TINY_MODEL)
     return work
 

@@ -20,7 +20,7 @@ def project(tmp_path_factory):
 
 def test_confirm_table_shape_and_reproducibility(project):
     work, model = project
-    kwargs = dict(random_sets=2, weights_bits=2, seed=5, trust_set=True)  # the set names the test's own files
+    kwargs = {"random_sets": 2, "weights_bits": 2, "seed": 5, "trust_set": True}  # the set names the test's own files
     first = repcurate.confirm(work / "repset", model, work / "eval", **kwargs)
     assert first.metric == "top1"
     assert first.float["top1"] > 0.7  # model trained on 8x8 arrays, evaluated through 32 px PNGs
@@ -115,7 +115,7 @@ def test_eval_folders_that_are_not_the_models_classes_fall_back_to_fidelity(proj
 
     work, model = project
     other = tmp_path / "eval"
-    write_digits_folder(other, per_class={d: 10 for d in range(3)}, offset=100)
+    write_digits_folder(other, per_class=dict.fromkeys(range(3), 10), offset=100)
     for folder in sorted(other.iterdir()):
         folder.rename(other / f"kind-{folder.name}")
     result = repcurate.confirm(work / "repset", model, other, random_sets=0, first_n=False, bias_correction=(True,),

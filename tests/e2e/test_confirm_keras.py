@@ -14,7 +14,7 @@ tf = pytest.importorskip("tensorflow")
 
 def test_keras_confirm_table_bias_correction_and_reproducibility(keras_project):
     work, model, _ = keras_project
-    kwargs = dict(random_sets=2, first_n=False, weights_bits=2, seed=3, trust_set=True)  # the set names the test's own files
+    kwargs = {"random_sets": 2, "first_n": False, "weights_bits": 2, "seed": 3, "trust_set": True}  # the set names the test's own files
     first = repcurate.confirm(work / "repset", model, work / "eval", **kwargs)
     assert first.settings["framework"] == "keras"
     assert first.metric == "top1" and first.float["top1"] > 0.7

@@ -28,7 +28,7 @@ def _without_timings(report: dict) -> dict:
 
 def test_library_runs_every_calibration_method_on_every_arm_reproducibly(project):
     work, model = project
-    kwargs = dict(quantizer="onnxruntime", random_sets=2, seed=3, trust_set=True)
+    kwargs = {"quantizer": "onnxruntime", "random_sets": 2, "seed": 3, "trust_set": True}
     first = repcurate.confirm(work / "repset", model, work / "eval", **kwargs)
     assert [(a["set"], a["calibration"]) for a in first.arms] == [
         (name, method) for name in ("curated", "random-3", "random-4", "first-n")
@@ -95,7 +95,7 @@ def test_mismatched_options_are_refused_before_any_work(project, cli, tmp_path):
                           "--bias-correction", "not a setting of the onnxruntime quantizer")
     assert_one_line_error(cli(*base, "--calibration", "entropy"), 2, "--calibration", "mct quantizer")
     assert_one_line_error(cli(*base, "--quantizer", "onnxruntime", "--weights-bits", "2"), 2, "--weights-bits", "8, 4")
-    with pytest.raises(UsageError, match="no quantizer 'tensorrt'|unknown quantizer|tensorrt"):
+    with pytest.raises(UsageError, match=r"no quantizer 'tensorrt'|unknown quantizer|tensorrt"):
         repcurate.confirm(work / "repset", model, work / "eval", quantizer="tensorrt", trust_set=True)
 
 

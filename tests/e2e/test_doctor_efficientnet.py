@@ -18,7 +18,7 @@ def test_efficientnet_preflight_rewrites_and_proves_outputs_unchanged():
     photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
     tensors = np.stack([efficientnet_lite0_preprocess(Image.fromarray(p)) for p in photos]).astype(np.float32)
     loaded = load_model("efficientnet-lite0")
-    finding, graph, prepared = preflight_step(loaded.model, loaded.framework, tensors)
+    finding, graph, _prepared = preflight_step(loaded.model, loaded.framework, tensors)
     assert finding.status == "fix found" and graph is not None
     assert any("static-same-padding" in note for note in finding.details["rewrites"])
     assert finding.details["rewrite_max_output_difference"] < 1e-3

@@ -46,8 +46,8 @@ def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("two-heads")
     (work / "two_heads.py").write_text(TWO_HEADS)
     model, preprocess = f"{work / 'two_heads.py'}:make_model", f"{work / 'two_heads.py'}:preprocess"
-    write_digits_folder(work / "train", per_class={d: 12 for d in range(10)})
-    write_digits_folder(work / "eval", per_class={d: 10 for d in range(10)}, offset=12)
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(10), 12))
+    write_digits_folder(work / "eval", per_class=dict.fromkeys(range(10), 10), offset=12)
     repcurate.build(work / "train", work / "repset", size=20, model=model, preprocess=preprocess, use_cache=False,
                     progress=False)
     return work, model

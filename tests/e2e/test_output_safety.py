@@ -185,7 +185,7 @@ def _signal_during_write(process: subprocess.Popen, parent: Path, signum: int) -
 
 @pytest.fixture()
 def big_train(tmp_path: Path) -> Path:
-    write_digits_folder(tmp_path / "train", per_class={d: 25 for d in range(10)})
+    write_digits_folder(tmp_path / "train", per_class=dict.fromkeys(range(10), 25))
     return tmp_path / "train"
 
 

@@ -29,7 +29,7 @@ def _assert_valid_page(page_path: Path) -> tuple[str, object]:
 @pytest.mark.slow
 def test_bundled_digits_example(tmp_path, cli):
     train = tmp_path / "digits-train"
-    write_digits_folder(train, per_class={d: 40 for d in range(10)})
+    write_digits_folder(train, per_class=dict.fromkeys(range(10), 40))
     page_path = tmp_path / "digits-report.html"
     result = cli("build", "--train-dir", str(train), "--out", str(tmp_path / "digits-repset"),
                  "--cache-dir", str(tmp_path / "cache"), "--report", str(page_path), "-q")

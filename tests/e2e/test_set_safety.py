@@ -4,6 +4,7 @@ as by `check` / `load` (exit 3), with one line on stderr and no traceback."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -54,8 +55,8 @@ class Project:
         self.clean.write_text(HOSTILE.replace('MARKER.write_text("imported")', "").replace("MARKER.write_text(", "str("))
         self.marker = self.hostile.with_name("MARKER")
         self.train, self.eval = work / "train", work / "eval"
-        write_digits_folder(self.train, per_class={d: 4 for d in range(10)})
-        write_digits_folder(self.eval, per_class={d: 3 for d in range(10)}, offset=4)
+        write_digits_folder(self.train, per_class=dict.fromkeys(range(10), 4))
+        write_digits_folder(self.eval, per_class=dict.fromkeys(range(10), 3), offset=4)
         self.repset = work / "set"
         repcurate.build(self.train, self.repset, size=20, model=f"{self.hostile}:make_model",
                         preprocess=f"{self.hostile}:preprocess", use_cache=False, progress=False)
@@ -120,7 +121,7 @@ def test_check_runs_the_sets_code_with_trust_set_and_says_so(fresh: Project, cli
 
 
 def test_check_library_refuses_up_front(fresh: Project) -> None:
-    with pytest.raises(repcurate.errors.UsageError, match="model.spec"):
+    with pytest.raises(repcurate.errors.UsageError, match=re.escape("model.spec")):
         repcurate.check(fresh.repset, fresh.work / "no-such-eval-dir", use_cache=False)  # refused before the scan
     assert not fresh.marker.exists()
 

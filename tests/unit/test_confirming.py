@@ -23,7 +23,7 @@ def test_a_second_confirm_decodes_no_eval_image(tmp_path):
     from tests.unit.embed.engine_testdata import write_engine_project
 
     train, model, preprocess = write_engine_project(tmp_path, per_class=4)
-    write_digits_folder(tmp_path / "eval", per_class={d: 3 for d in range(3)}, offset=10)
+    write_digits_folder(tmp_path / "eval", per_class=dict.fromkeys(range(3), 3), offset=10)
     log = tmp_path / "calls.txt"
     (tmp_path / "counting.py").write_text(
         "import numpy as np\n\n"

@@ -57,15 +57,14 @@ def test_a_rebuild_of_an_unchanged_folder_decodes_nothing_and_writes_the_same_fi
             calls.append(image.size)
         return _preprocess(image)
 
-    common = dict(size=6, model=_model(), preprocess=counting, cache_dir=tmp_path / "cache", progress=False)
+    common = {"size": 6, "model": _model(), "preprocess": counting, "cache_dir": tmp_path / "cache", "progress": False}
     repcurate.build(tmp_path / "train", tmp_path / "cold", **common)
     assert len(calls) == 12 + 6  # every file embedded, then the 6 chosen decoded for the set
     calls.clear()
     rebuilt = repcurate.build(tmp_path / "train", tmp_path / "warm", **common)
     assert calls == [] and rebuilt.embedded == 0
     assert _digest(tmp_path / "warm") == _digest(tmp_path / "cold")
-    uncached = repcurate.build(tmp_path / "train", tmp_path / "uncached", **{**common, "cache_dir": None},
-                               use_cache=False)
+    repcurate.build(tmp_path / "train", tmp_path / "uncached", **{**common, "cache_dir": None}, use_cache=False)
     assert len(calls) == 18 and _digest(tmp_path / "uncached") == _digest(tmp_path / "cold")
 
 
@@ -89,8 +88,8 @@ def test_outputs_do_not_depend_on_the_batch_size_that_filled_the_cache(tmp_path)
     """This model's features differ in the last bits between batches of 1 and of 32 (measured: 35 % of
     the values). A build whose cache was filled with batch size 1 used to write another projection.npz
     (and so manifest.json, which records its sha256) than a clean build."""
-    write_digits_folder(tmp_path / "train", per_class={d: 12 for d in range(4)})
-    common = dict(size=8, model=_model(), preprocess=_preprocess, progress=False)
+    write_digits_folder(tmp_path / "train", per_class=dict.fromkeys(range(4), 12))
+    common = {"size": 8, "model": _model(), "preprocess": _preprocess, "progress": False}
     repcurate.build(tmp_path / "train", tmp_path / "clean", use_cache=False, **common)
     repcurate.build(tmp_path / "train", tmp_path / "bs1", cache_dir=tmp_path / "cache", batch_size=1, **common)
     reused = repcurate.build(tmp_path / "train", tmp_path / "reused", cache_dir=tmp_path / "cache", **common)
@@ -107,8 +106,8 @@ def test_an_incremental_rebuild_embeds_like_a_clean_build(tmp_path) -> None:
     from repcurate.data.sources import scan
     from repcurate.embed.cache import EmbeddingCache
 
-    write_digits_folder(tmp_path / "train", per_class={d: 12 for d in range(4)})
-    common = dict(size=8, model=_model(), preprocess=_preprocess, progress=False, batch_size=16)
+    write_digits_folder(tmp_path / "train", per_class=dict.fromkeys(range(4), 12))
+    common = {"size": 8, "model": _model(), "preprocess": _preprocess, "progress": False, "batch_size": 16}
     clean = repcurate.build(tmp_path / "train", tmp_path / "clean", cache_dir=tmp_path / "clean-cache", **common)
     fps = sorted({r.fingerprint for r in scan(tmp_path / "train").records})
     model_fp, pre_fp = clean.manifest["model"]["fingerprint"], clean.manifest["embedding_preprocessing"]["fingerprint"]
@@ -134,7 +133,7 @@ def test_every_class_the_scan_saw_is_in_the_manifest(tmp_path) -> None:
     import shutil
 
     train = tmp_path / "train"
-    write_digits_folder(train, per_class={d: 6 for d in range(10)})
+    write_digits_folder(train, per_class=dict.fromkeys(range(10), 6))
     classes = sorted(p.name for p in train.iterdir())
     os.symlink("..", train / classes[3] / "up")
     shutil.copytree(train / classes[0], train / "copies_of_0")
@@ -169,7 +168,7 @@ def test_the_task_reads_the_labels_and_sets_the_quotas(tmp_path) -> None:
             return compute_quotas({"3": available.get("3", 0)}, size, balance)
 
     write_digits_folder(tmp_path / "train", per_class={3: 8, 4: 8})
-    common = dict(size=6, model=_model(), preprocess=_preprocess, progress=False, use_cache=False)
+    common = {"size": 6, "model": _model(), "preprocess": _preprocess, "progress": False, "use_cache": False}
     default = repcurate.build(tmp_path / "train", **common)
     assert sorted(set(default.representative_set.labels)) == ["3", "4"]
     tasks.register(OnlyThrees())
@@ -178,5 +177,5 @@ def test_the_task_reads_the_labels_and_sets_the_quotas(tmp_path) -> None:
     finally:
         del tasks.REGISTRY["only-threes"]
     assert threes.representative_set.labels == ["3"] * 6
-    with pytest.raises(UsageError, match="unknown task 'clasification'.*classification"):
+    with pytest.raises(UsageError, match=r"unknown task 'clasification'.*classification"):
         repcurate.build(tmp_path / "train", task="clasification", **common)

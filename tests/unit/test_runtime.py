@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import repcurate_cli.main as cli_main
+from repcurate.errors import UsageError
 
 _CHILD = """
 import sys
@@ -35,7 +36,7 @@ def test_the_cli_quiets_tensorflow_unless_debug(monkeypatch, tmp_path, debug) ->
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     argv = ["build", "--train-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "out"), "--seed", "-1"]
     if debug:
-        with pytest.raises(Exception):  # --debug re-raises the usage error with its traceback
+        with pytest.raises(UsageError):  # --debug re-raises the usage error with its traceback
             cli_main.main([*argv, "--debug"])
         assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     else:

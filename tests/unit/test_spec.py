@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os.path
+import re
 import sys
 import textwrap
 
@@ -30,10 +31,11 @@ def test_split_spec(spec, expected):
 
 @pytest.mark.parametrize(
     "spec",
-    ["prep.py", "pkg.module", ":fn", "prep.py:", "prep.py:1fn", "prep.py:fn-name", "prep.py:fn()", "prep.py:a..b", "prep.py:.a", "prep.py:a.", "", ":"],
+    ["prep.py", "pkg.module", ":fn", "prep.py:", "prep.py:1fn", "prep.py:fn-name", "prep.py:fn()", "prep.py:a..b", "prep.py:.a", "prep.py:a.",
+     "", ":"],
 )
 def test_split_spec_rejects_what_is_not_a_code_reference(spec):
-    with pytest.raises(UsageError, match="is not a code reference; fix: use path/to/file.py:name or package.module:name"):
+    with pytest.raises(UsageError, match=re.escape("is not a code reference; fix: use path/to/file.py:name or package.module:name")):
         split_spec(spec)
 
 

@@ -52,7 +52,7 @@ def train_digits_model(work: Path, *, epochs: int = 12) -> Path:
 
     weights = work / "digits.pt"
     namespace: dict[str, Any] = {}
-    exec(TORCH_MODEL_SOURCE.format(weights=str(weights)), namespace)  # noqa: S102 - our own test source
+    exec(TORCH_MODEL_SOURCE.format(weights=str(weights)), namespace)
     digits = load_digits()
     keep = np.arange(len(digits.target)) % EVAL_EVERY != 0
     x = torch.tensor(((digits.images[keep] / 16.0 - 0.3) / 0.4)[:, None], dtype=torch.float32)

@@ -135,8 +135,8 @@ def test_other_writers_are_a_mild_shift_not_a_failure(digits, by_id):
     sees a mild shift (coverage below the ≈ 97 % of no shift) but nothing like another domain."""
     train, evals = digits.work / "writers_train", digits.work / "writers_eval"
     if not train.exists():
-        write_digits_folder(train, per_class={d: 100 for d in range(10)})
-        write_digits_folder(evals, per_class={d: 30 for d in range(10)}, offset=100)
+        write_digits_folder(train, per_class=dict.fromkeys(range(10), 100))
+        write_digits_folder(evals, per_class=dict.fromkeys(range(10), 30), offset=100)
     repset = digits.build("writers", train, size=200)
     result = by_id(digits.check(repset, evals, config=ONLY["distribution_shift"]), "distribution_shift")
     assert result.status is not Status.FAIL, result.message

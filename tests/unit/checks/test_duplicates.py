@@ -40,7 +40,7 @@ def test_build_records_the_near_duplicate_distance_it_used(untrained):
 
 
 def test_set_built_with_an_untrained_model_passes_duplicates(digits, untrained, by_id):
-    model, preprocess, set_dir = untrained
+    _model, preprocess, set_dir = untrained
     result = by_id(digits.check(set_dir, eval_preprocess=preprocess, config=ONLY_DUPLICATES), "duplicates")
     assert result.status is Status.PASS, result.message
     assert result.message == "0 exact duplicate group(s), 0 near-duplicate pair(s)"
@@ -50,7 +50,7 @@ def test_set_built_with_an_untrained_model_passes_duplicates(digits, untrained, 
 
 
 def test_planted_near_duplicate_is_still_caught_with_an_untrained_model(digits, untrained, by_id, tmp_path):
-    model, preprocess, set_dir = untrained
+    _model, preprocess, set_dir = untrained
     repset = repcurate.load(set_dir)
     original = repset.manifest["samples"][42]
     buffer = io.BytesIO()
@@ -65,7 +65,7 @@ def test_planted_near_duplicate_is_still_caught_with_an_untrained_model(digits, 
 
 def test_set_without_the_record_recomputes_the_rule_on_its_own_embeddings(digits, untrained, by_id, tmp_path):
     """Sets built before the record existed: the same rule, with the crowding measured on the set."""
-    model, preprocess, set_dir = untrained
+    _model, preprocess, set_dir = untrained
     older = tmp_path / "older"
     shutil.copytree(set_dir, older)
     manifest = json.loads((older / "manifest.json").read_text())

@@ -13,8 +13,8 @@ import pytest
 
 from repcurate.data.coco import images_outside_root, read_coco
 from repcurate.data.images import DecodeError
-from repcurate.data.sources import scan
 from repcurate.data.set_files import read_verified
+from repcurate.data.sources import scan
 from repcurate.data.yolo import read_yolo
 from repcurate.errors import InputError
 from tests.unit.data.annotated_testdata import HEIGHT, WIDTH, compose, write_coco, write_yolo

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from repcurate.data.preprocess import (
-    Preprocessor,
     PreprocessError,
+    Preprocessor,
     fingerprint_preprocessing,
     make_preprocessor,
     to_numpy_sample,
@@ -135,7 +135,9 @@ def test_a_preprocessor_that_raises_on_the_probe_images_is_refused():
             raise ValueError("expected a square image")
         return np.asarray(image)
 
-    with pytest.raises(InputError, match=r"preprocessing test_a_preprocessor_that_raises_on_the_probe_images_is_refused\.<locals>\.needs_square raised ValueError on a test image: expected a square image") as info:
+    expected = (r"preprocessing test_a_preprocessor_that_raises_on_the_probe_images_is_refused\.<locals>\.needs_square"
+                r" raised ValueError on a test image: expected a square image")
+    with pytest.raises(InputError, match=expected) as info:
         make_preprocessor(needs_square)
     assert isinstance(info.value.__cause__, ValueError)
 

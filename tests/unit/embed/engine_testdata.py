@@ -26,7 +26,7 @@ def preprocess(image):
 def write_engine_project(work: Path, per_class: int = 6) -> tuple[Path, str, str]:
     """``work/train`` (digits 0-2, ``per_class`` each, plus ``1/broken.png``) and ``work/tiny_model.py``; returns
     the folder and the model and preprocess specs."""
-    write_digits_folder(work / "train", per_class={d: per_class for d in range(3)})
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(3), per_class))
     (work / "train" / "1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
     (work / "tiny_model.py").write_text(MODEL_SOURCE, encoding="utf-8")
     return work / "train", f"{work / 'tiny_model.py'}:make_model", f"{work / 'tiny_model.py'}:preprocess"

@@ -41,10 +41,10 @@ def test_default_cache_dir_honours_environment(monkeypatch, tmp_path) -> None:
 
 import logging  # noqa: E402
 import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402

@@ -48,7 +48,7 @@ def test_rebuild_from_a_full_cache_never_imports_torch(tmp_path: Path) -> None:
     from repcurate.commands.build import build
     from repcurate.example_data import write_digits_folder
 
-    write_digits_folder(tmp_path / "train", per_class={d: 3 for d in range(10)})
+    write_digits_folder(tmp_path / "train", per_class=dict.fromkeys(range(10), 3))
     first = build(tmp_path / "train", tmp_path / "cold", cache_dir=tmp_path / "cache", size=12, progress=False)
     assert first.embedded == 30
     script = (

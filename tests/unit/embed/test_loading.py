@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from repcurate.embed.loading import build_embedder
-from repcurate.frameworks.loading import load_model
 from repcurate.errors import InputError, UsageError
+from repcurate.frameworks.loading import load_model
 
 MODEL_FILE = """
 import numpy as np

@@ -9,11 +9,11 @@ from PIL import Image
 
 from repcurate.data.preprocess import make_preprocessor
 from repcurate.data.scan import scan_directory
-from repcurate.embed.pipeline import embed_records, load_tensors
 from repcurate.embed.base import ModelEmbedder
-from repcurate.frameworks.registry import get
+from repcurate.embed.pipeline import embed_records, load_tensors
 from repcurate.errors import InputError
 from repcurate.example_data import write_digits_folder
+from repcurate.frameworks.registry import get
 
 
 def _embedder(preprocess=None) -> ModelEmbedder:

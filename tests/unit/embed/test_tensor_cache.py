@@ -26,7 +26,7 @@ class CountingPreprocess:
 
 
 def _project(tmp_path):
-    write_digits_folder(tmp_path / "eval", per_class={d: 3 for d in range(4)})
+    write_digits_folder(tmp_path / "eval", per_class=dict.fromkeys(range(4), 3))
     scanned = scan_directory(tmp_path / "eval")
     counting = CountingPreprocess()
     return scanned, counting, make_preprocessor(counting, name="grey10")

@@ -27,7 +27,7 @@ def test_a_malformed_device_is_a_usage_error_naming_the_choices(value):
 @pytest.mark.skipif(HAS_CUDA, reason="checks the message on a machine without CUDA")
 @pytest.mark.parametrize("value", ["cuda", "cuda:0", "cuda:3"])
 def test_cuda_without_a_gpu_is_a_usage_error_with_the_fix(value):
-    with pytest.raises(OptionError, match="no CUDA device.*fix: pass --device cpu or --device auto"):
+    with pytest.raises(OptionError, match=r"no CUDA device.*fix: pass --device cpu or --device auto"):
         resolve_device(value)
 
 
@@ -75,7 +75,7 @@ def test_keras_cpu_hides_the_gpus_from_tensorflow():
     if not tf.config.list_physical_devices("GPU"):
         from repcurate.errors import UsageError
 
-        with pytest.raises(UsageError, match="no CUDA device|TensorFlow sees 0 GPU"):
+        with pytest.raises(UsageError, match=r"no CUDA device|TensorFlow sees 0 GPU"):
             restrict_tensorflow("cuda:0")  # (torch may see a GPU that a tensorflow-cpu build cannot use)
 
 

@@ -8,11 +8,11 @@ import torch.nn as nn
 
 from repcurate.data.preprocess import make_preprocessor
 from repcurate.embed.base import ModelEmbedder
+from repcurate.errors import InputError, UsageError
 from repcurate.frameworks.base import pool_features
 from repcurate.frameworks.bundled import efficientnet_lite0_preprocess
 from repcurate.frameworks.registry import get
 from repcurate.frameworks.torch import default_head_layer, torch_model_fingerprint
-from repcurate.errors import InputError, UsageError
 
 
 class TwoHeads(nn.Module):

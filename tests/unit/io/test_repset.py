@@ -11,7 +11,13 @@ from sklearn.datasets import load_digits
 from repcurate.errors import InputError, UsageError
 from repcurate.io.atomic import write_npz
 from repcurate.repset import (
-    CALIBRATION_NAME, MANIFEST_NAME, SCHEMA_VERSION, TENSOR_KEY, RepresentativeSet, load, sha256_file,
+    CALIBRATION_NAME,
+    MANIFEST_NAME,
+    SCHEMA_VERSION,
+    TENSOR_KEY,
+    RepresentativeSet,
+    load,
+    sha256_file,
 )
 
 

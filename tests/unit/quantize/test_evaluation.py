@@ -138,13 +138,13 @@ def test_another_split_is_read_when_named(project: Path) -> None:
 
 
 def test_detection_labels_without_a_postprocess_ask_for_one(project: Path) -> None:
-    with pytest.raises(UsageError, match="holds detection labels .*fix: pass --postprocess"):
+    with pytest.raises(UsageError, match=r"holds detection labels .*fix: pass --postprocess"):
         evaluate(project, project / "ds" / "data.yaml")
 
 
 @pytest.mark.parametrize("eval_dir", ["ds/data.yaml", "ds/images/val"])
 def test_an_explicit_detection_task_without_a_postprocess_is_a_usage_error(project: Path, eval_dir: str) -> None:
-    with pytest.raises(UsageError, match="--task detection scores boxes.*not decoded boxes; fix: pass --postprocess"):
+    with pytest.raises(UsageError, match=r"--task detection scores boxes.*not decoded boxes; fix: pass --postprocess"):
         evaluate(project, project / eval_dir, task="detection")
 
 

@@ -32,7 +32,7 @@ def _quantize(spec, bits=8, calibration="minmax"):
 @pytest.mark.parametrize(("bits", "weight_type", "domain"), [(8, onnx.TensorProto.INT8, ""),
                                                               (4, onnx.TensorProto.INT4, "com.microsoft")])
 def test_weights_are_stored_at_the_requested_bits_in_a_qdq_graph(torch_examples, tmp_path, bits, weight_type, domain):
-    quantizer, framework, model, q_model, x = _quantize(torch_examples.single, bits)
+    quantizer, framework, _model, q_model, x = _quantize(torch_examples.single, bits)
     path = tmp_path / "q.onnx"
     quantizer.export(framework, q_model, path, None)
     graph = onnx.load(str(path)).graph

@@ -20,8 +20,8 @@ FIXTURE = Path(__file__).with_name("data") / "confirm_digits.json"
 
 
 def main(work: Path) -> None:
-    write_digits_folder(work / "train", per_class={d: 60 for d in range(10)})
-    write_digits_folder(work / "eval", per_class={d: 40 for d in range(10)}, offset=60)
+    write_digits_folder(work / "train", per_class=dict.fromkeys(range(10), 60))
+    write_digits_folder(work / "eval", per_class=dict.fromkeys(range(10), 40), offset=60)
     model, preprocess = write_model(work, "torch")
     repcurate.build(work / "train", work / "repset", size=32, model=model, preprocess=preprocess,
                     use_cache=False, progress=False, overwrite=True)

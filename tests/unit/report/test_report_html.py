@@ -249,7 +249,7 @@ def test_malformed_inputs_are_input_errors(report_project, tmp_path, kind, conte
 def test_missing_inputs_name_the_file(report_project, tmp_path):
     with pytest.raises(InputError, match="not found; fix: pass the file written by `repcurate check --format json`"):
         repcurate.report_html(report_project.repset, check=tmp_path / "missing.json")
-    with pytest.raises(InputError, match="manifest.json: not found"):
+    with pytest.raises(InputError, match=re.escape("manifest.json: not found")):
         repcurate.report_html(tmp_path)
 
 

@@ -6,8 +6,15 @@ import pytest
 from sklearn.datasets import load_digits
 
 from repcurate.select.geometry import (
-    MAD_TO_SIGMA, OUTLIER_NEIGHBOURS, l2_normalize, mmd_rbf, nearest_distances, outlier_scores, pca_2d,
-    rbf_bandwidth, robust_z,
+    MAD_TO_SIGMA,
+    OUTLIER_NEIGHBOURS,
+    l2_normalize,
+    mmd_rbf,
+    nearest_distances,
+    outlier_scores,
+    pca_2d,
+    rbf_bandwidth,
+    robust_z,
 )
 
 

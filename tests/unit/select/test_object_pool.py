@@ -3,6 +3,7 @@ the dataset is in the pool, pools are nested in N and in --size, same seed same 
 rare classes whole, background by its share, the manifest's per-class counts, proportional weights of the dataset."""
 from __future__ import annotations
 
+from itertools import pairwise
 from types import SimpleNamespace
 
 import numpy as np
@@ -79,7 +80,7 @@ def test_a_smaller_pool_is_nested_in_a_larger_one(images, small, extra, seed) ->
 def test_the_default_pool_is_nested_in_the_set_size() -> None:
     records = _long_tailed()
     pools = [set(_pool(records, PoolRule("auto"), size=size).rows.tolist()) for size in (1, 4, 8, 16, 64, 300)]
-    assert all(a <= b for a, b in zip(pools, pools[1:]))
+    assert all(a <= b for a, b in pairwise(pools))
     assert len(pools[0]) < len(pools[-2]) < len(records)
 
 

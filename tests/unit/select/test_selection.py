@@ -9,8 +9,16 @@ from sklearn.datasets import load_digits
 
 from repcurate.select.geometry import l2_normalize, mmd_rbf, rbf_bandwidth
 from repcurate.select.selection import (
-    DEFAULT_NEAR_DUPLICATE, DEFAULT_OUTLIER_Z, NEAR_DUPLICATE_NN_FRACTION, STRATEGIES, SelectionConfig, class_seed,
-    exact_duplicate_map, near_duplicate_threshold, select_representatives, typical_neighbour_distance,
+    DEFAULT_NEAR_DUPLICATE,
+    DEFAULT_OUTLIER_Z,
+    NEAR_DUPLICATE_NN_FRACTION,
+    STRATEGIES,
+    SelectionConfig,
+    class_seed,
+    exact_duplicate_map,
+    near_duplicate_threshold,
+    select_representatives,
+    typical_neighbour_distance,
 )
 
 

@@ -105,7 +105,7 @@ def test_near_duplicates_are_never_picked_together(strategy: str) -> None:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_near_duplicate_threshold_zero_allows_close_copies(strategy: str) -> None:
-    x, group = near_duplicate_groups(groups=20, copies=4)
+    x, _group = near_duplicate_groups(groups=20, copies=4)
     picked = pick(strategy, x, 35, seed=0, eligible=all_eligible(x.shape[0]), near_duplicate=0.0)
     assert len(set(picked)) == 35  # 20 distinct images: some are picked with their copies
 
