@@ -81,7 +81,7 @@ def doctor(
     experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
     when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
     :class:`UsageError` up front). ``task`` / ``postprocess``: as for :func:`repcurate.confirm` (detection: COCO
-    mAP, adopted by a paired permutation test on per-image matched-box F1; segmentation: mIoU, per-image mIoU).
+    mAP, adopted by a paired bootstrap over images of the mAP difference; segmentation: mIoU, per-image mIoU).
     ``split`` / ``images_dir``: of an annotated ``eval_dir`` (YOLO data.yaml, COCO JSON), as for confirm."""
     if weights_bits not in WEIGHT_BITS or isinstance(weights_bits, bool):
         raise UsageError(f"--weights-bits must be one of {WEIGHT_BITS}")
