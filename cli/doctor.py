@@ -35,7 +35,8 @@ exit status: 0 when the recommended configuration is within --tolerance of the f
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "doctor", help="run MCT's troubleshooting steps and measure each fix on held-out data",
-        description="Check the representative set, preflight torch.fx, then measure bias correction, shift-negative "
+        description="Check the representative set, preflight torch.fx, then measure a detector's 16-bit box decoding "
+                    "(IMX500 TPC 4.0), bias correction, shift-negative "
                     "correction, z_threshold outlier removal and concat threshold updates where the float model shows "
                     "the problem; localise culprit layers with MCT's network editor; escalate to mixed precision and "
                     "GPTQ. Findings are ranked by measured gain; the recommended CoreConfig is printed as Python.",

@@ -34,12 +34,14 @@ def target_platform(spec: str = "imx500:1.0") -> Any:
 
 def core_config(*, bias_correction: bool = True, weights_bits: int, kernels: Sequence[tuple[type, str]],
                 quantization: dict[str, Any] | None = None, activation_16bit: Sequence[str] = (),
-                mixed_precision: bool = False) -> Any:
+                mixed_precision: bool = False, manual_16bit: Sequence[str] = ()) -> Any:
     """MCT CoreConfig: bias correction on/off, and ``weights_bits`` for every layer type in ``kernels``
     (pairs of layer class and the name of its kernel attribute). ``quantization`` overrides
     ``QuantizationConfig`` fields (it wins over ``bias_correction``); ``activation_16bit`` names graph nodes
     whose activations the network editor keeps at 16 bits (a debugging aid); ``mixed_precision`` lets MCT
-    pick per-layer weight bits under a resource target instead of fixing ``weights_bits``."""
+    pick per-layer weight bits under a resource target instead of fixing ``weights_bits``; ``manual_16bit`` names graph
+    nodes whose activations ``BitWidthConfig.set_manual_activation_bit_width`` sets to 16 bits (a deployment setting,
+    on a target platform that allows 16 bits there, e.g. IMX500 TPC 4.0)."""
     import model_compression_toolkit as mct
     from model_compression_toolkit.core.common.network_editors import (
         ChangeCandidatesActivationQuantConfigAttr,
@@ -54,6 +56,8 @@ def core_config(*, bias_correction: bool = True, weights_bits: int, kernels: Seq
     if weights_bits != 8 and kernels and not mixed_precision:
         bit_widths.set_manual_weights_bit_width([NodeTypeFilter(layer) for layer, _ in kernels],
                                                 [weights_bits] * len(kernels), [attr for _, attr in kernels])
+    if manual_16bit:
+        bit_widths.set_manual_activation_bit_width([NodeNameFilter(name) for name in manual_16bit], 16)
     fields = {"weights_bias_correction": bias_correction, **(quantization or {})}
     editor = [EditRule(filter=NodeNameFilter(name), action=ChangeCandidatesActivationQuantConfigAttr(activation_n_bits=16))
               for name in activation_16bit]

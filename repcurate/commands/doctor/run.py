@@ -149,7 +149,8 @@ def doctor(
                      "reference": "ground truth" if evaluation.labels is not None else "float model",
                      "eval_skipped": [s.to_dict() for s in evaluation.skipped]})
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
-              evaluation=evaluation, tpc=quantizer.platform(tpc), budget_seconds=budget_minutes * 60, started=started)
+              evaluation=evaluation, tpc=quantizer.platform(tpc), budget_seconds=budget_minutes * 60, started=started,
+              tpc_spec=tpc)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,
              float_value * 100, len(evaluation.x))
     baseline = lab.measure(base, "baseline", keep_as_baseline=True)
@@ -162,13 +163,13 @@ def doctor(
     set_problem = any(f.step == "representative set" and f.status == "problem" for f in findings)
     context = StepContext(lab=lab, stats=stats, concats=concats, kinds=kinds, activation_nodes=activation_nodes,
                                 min_gain=min_gain / 100, float_value=float_value, tolerance=tolerance / 100,
-                                set_problem=set_problem, gptq_epochs=gptq_epochs)
+                                set_problem=set_problem, gptq_epochs=gptq_epochs, inputs=graph.inputs())
     xquant = steps.xquant_step(context, batch_size)
     if xquant is not None:
         findings.append(xquant)
     # Bias correction last among the A/Bs: its correction term depends on the quantized weights and thresholds
     # the earlier steps settle (on a model the outliers have destroyed it cannot show anything).
-    for step in (steps.outlier_step, steps.shift_negative_step, steps.concat_step, steps.bias_correction_step,
+    for step in (steps.head_step, steps.outlier_step, steps.shift_negative_step, steps.concat_step, steps.bias_correction_step,
                  steps.culprit_step, steps.escalation_step):
         finding, current = step(context, current)
         findings.append(finding)

@@ -14,6 +14,8 @@ class PTQSettings:
 
     ``quantization`` holds ``QuantizationConfig`` fields (sorted pairs); ``activation_16bit`` names
     nodes the network editor keeps at 16-bit activations (a debugging aid, not a deployment setting);
+    ``manual_16bit`` names nodes whose activations MCT's ``BitWidthConfig`` sets to 16 bits (a deployment setting:
+    the detection-head fix, on a ``tpc`` that allows 16 bits there);
     ``weights_memory`` is a mixed-precision weights-memory target in bytes; ``gptq_epochs`` switches
     to GPTQ.
     """
@@ -24,6 +26,7 @@ class PTQSettings:
     weights_memory: float | None = None
     gptq_epochs: int | None = None
     tpc: str = field(default="imx500:1.0", compare=False)
+    manual_16bit: tuple[str, ...] = ()
 
     def with_quantization(self, **fields: Any) -> PTQSettings:
         """A copy with these ``QuantizationConfig`` fields set."""
@@ -37,7 +40,8 @@ class PTQSettings:
     def core_config(self, kernels: list[tuple[type, str]]) -> Any:
         """The MCT ``CoreConfig`` for a model with these kernel layer types."""
         return core_config(weights_bits=self.weights_bits, kernels=kernels, quantization=self.quantization_dict(),
-                           activation_16bit=self.activation_16bit, mixed_precision=self.weights_memory is not None)
+                           activation_16bit=self.activation_16bit, mixed_precision=self.weights_memory is not None,
+                           manual_16bit=self.manual_16bit)
 
     def label(self) -> str:
         """A short human name for tables and progress lines."""
@@ -46,6 +50,8 @@ class PTQSettings:
             parts.append(f"mixed precision ≤ {self.weights_memory:.0f} B weights")
         else:
             parts.append(f"{self.weights_bits}-bit weights")
+        if self.manual_16bit:
+            parts.append(f"16-bit activations at {', '.join(self.manual_16bit)} (TPC {self.tpc})")
         if self.activation_16bit:
             parts.append(f"16-bit activations at {', '.join(self.activation_16bit)}")
         if self.gptq_epochs is not None:
@@ -55,7 +61,8 @@ class PTQSettings:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the recommended configuration's ``json``)."""
         return {"quantization_config": self.quantization_dict(), "weights_bits": self.weights_bits,
-                "activation_16bit_debug_nodes": list(self.activation_16bit), "weights_memory_bytes": self.weights_memory,
+                "activation_16bit_debug_nodes": list(self.activation_16bit),
+                "activation_16bit_nodes": list(self.manual_16bit), "weights_memory_bytes": self.weights_memory,
                 "gptq_epochs": self.gptq_epochs, "tpc": self.tpc}
 
     def python(self, framework: str = "torch") -> str:
@@ -65,6 +72,8 @@ class PTQSettings:
         device, _, version = self.tpc.partition(":")
         qc_args = ", ".join(f"{k}={v!r}" for k, v in self.quantization)
         lines = ["import model_compression_toolkit as mct"]
+        if self.manual_16bit and not self.activation_16bit:
+            lines.append("from model_compression_toolkit.core.common.network_editors import NodeNameFilter")
         if self.activation_16bit:
             lines.append("from model_compression_toolkit.core.common.network_editors import (\n"
                          "    ChangeCandidatesActivationQuantConfigAttr, EditRule, NodeNameFilter)")
@@ -78,6 +87,10 @@ class PTQSettings:
             lines.append(f"bit_width_config.set_manual_weights_bit_width([NodeTypeFilter({layer_types[0]}), "
                          f"NodeTypeFilter({layer_types[1]})], [{self.weights_bits}, {self.weights_bits}], "
                          f"[{attr!r}, {attr!r}])")
+        if self.manual_16bit:
+            lines.append("# 16-bit activations on the detection head's box decoding (the TPC above allows them)")
+            names = ", ".join(f"NodeNameFilter({name!r})" for name in self.manual_16bit)
+            lines.append(f"bit_width_config.set_manual_activation_bit_width([{names}], 16)")
         core_args = ["quantization_config=quantization_config", "bit_width_config=bit_width_config"]
         if self.activation_16bit:
             rules = ",\n    ".join(f"EditRule(filter=NodeNameFilter({name!r}), "
