@@ -3,9 +3,9 @@ hands the best configuration so far (the incumbent) to the next step."""
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -137,19 +137,24 @@ def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
         for start in range(0, len(eval_x), batch_size):
             yield [eval_x[start:start + batch_size]]
 
+    from model_compression_toolkit.logger import Logger
+
     mct_logger = logging.getLogger("Model Compression Toolkit")
-    handlers = list(mct_logger.handlers)
+    handlers, log_path = list(mct_logger.handlers), Logger.LOG_PATH
+    printed = io.StringIO()  # XQuant prints its log path, inside the temporary report folder removed below
     try:
-        with tempfile.TemporaryDirectory(prefix="repcurate-xquant-") as report_dir, \
-                contextlib.redirect_stdout(sys.stderr):  # XQuant prints its log path on stdout
+        with tempfile.TemporaryDirectory(prefix="repcurate-xquant-") as report_dir, contextlib.redirect_stdout(printed):
             similarity, troubleshoot = troubleshoot_fn(
                 lab.model, lab.baseline_model, lab.data_gen, validation, XQuantConfig(report_dir=report_dir))
     except Exception as exc:  # noqa: BLE001 - experimental in MCT 2.6: report, do not fail the doctor
-        return Finding("MCT XQuant", "failed", f"XQuant failed: {type(exc).__name__}: {str(exc)[:200]}")
+        return Finding("MCT XQuant", "failed", f"XQuant failed: {type(exc).__name__}: {str(exc)[:200]} (its report "
+                       "folder is removed)")
     finally:
         for handler in [h for h in mct_logger.handlers if h not in handlers]:  # its log file is gone with the temp dir
             mct_logger.removeHandler(handler)
             handler.close()
+        Logger.LOG_PATH = log_path  # not the removed folder
+        log.debug("XQuant printed: %s", printed.getvalue().strip())
     layers = similarity.get("intermediate_similarity_metrics_val", {})
     worst = sorted(layers.items(), key=lambda item: item[1].get("cs", 1.0))[:5]
     context.xquant_negative = [str(name) for name in troubleshoot.get("shift_negative_activation", [])]

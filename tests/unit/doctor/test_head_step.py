@@ -119,3 +119,24 @@ def test_head_tpc_moves_imx500_to_4_0_and_refuses_other_devices():
     assert steps.head_tpc("imx500:1.0") == "imx500:4.0"
     assert steps.head_tpc("imx500:5.0") == "imx500:5.0"
     assert steps.head_tpc("tflite:1.0") is None
+
+
+@pytest.mark.slow
+def test_xquant_leaves_no_report_folder_and_prints_no_path_that_is_gone(capfd):
+    """XQuant writes its report and log under a temporary folder the doctor removes: nothing of it stays in the
+    temp directory, and no path into it is printed."""
+    import tempfile
+
+    from repcurate.models import tiny_yolo
+
+    context, _incumbent = _context(tiny_yolo.make_decoded_model(), tiny_yolo.postprocess_decoded, 128)
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("repcurate-xquant-*")}
+    capfd.readouterr()
+    finding = steps.xquant_step(context, 8)
+    assert finding is not None and finding.step == "MCT XQuant" and finding.status in ("measured", "failed")
+    printed = capfd.readouterr()
+    assert "log file is in" not in printed.out + printed.err
+    assert {p.name for p in Path(tempfile.gettempdir()).glob("repcurate-xquant-*")} == before
+    from model_compression_toolkit.logger import Logger
+
+    assert Logger.LOG_PATH is None or Path(Logger.LOG_PATH).exists()
