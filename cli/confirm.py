@@ -108,6 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="JSON {eval class name: model class index}")
     parser.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help=f"eval images used at most (default: {DEFAULT_MAX_EVAL})")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+                        help="representative images per batch fed to MCT's statistics collection (default: 32; lower it "
+                             "when a large model at a large input size runs out of memory)")
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
     parser.add_argument("--export", type=Path, default=None, metavar="DIR",
                         help="write the best run's quantized model here with MCT's exporter (ONNX for PyTorch, .keras for Keras) plus export.json")
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     class_map = read_class_map(args.class_map)
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      grid={axis.name: getattr(args, axis.name) for axis in grid_axes()}, weights_bits=args.weights_bits, tpc=args.tpc,
-                     preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed,
+                     preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed, batch_size=args.batch_size,
                      export=args.export, overwrite=args.overwrite, trust_set=args.trust_set, quantizer=args.quantizer,
                      sizes=args.sizes, tolerance=args.tolerance,
                      task=args.task, postprocess=args.postprocess,

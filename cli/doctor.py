@@ -35,7 +35,8 @@ exit status: 0 when the recommended configuration is within --tolerance of the f
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "doctor", help="run MCT's troubleshooting steps and measure each fix on held-out data",
-        description="Check the representative set, preflight torch.fx, then measure bias correction, shift-negative "
+        description="Check the representative set, preflight torch.fx, then measure a detector's 16-bit box decoding "
+                    "(IMX500 TPC 4.0), bias correction, shift-negative "
                     "correction, z_threshold outlier removal and concat threshold updates where the float model shows "
                     "the problem; localise culprit layers with MCT's network editor; escalate to mixed precision and "
                     "GPTQ. Findings are ranked by measured gain; the recommended CoreConfig is printed as Python.",
@@ -68,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gptq-epochs", type=int, default=5, help="GPTQ epochs when escalating (default: 5)")
     parser.add_argument("--no-checks", action="store_true", help="skip the representative-set check suite")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+                        help="representative images per batch fed to MCT's statistics collection and the doctor's own "
+                             "activation statistics (default: 32; lower it when a large model at a large input size runs out of memory)")
     parser.add_argument("--output", type=Path, default=None, metavar="FILE", help="write the report here (atomically)")
     add_device_option(parser, "the float and quantized models (MCT included)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
                         weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
-                        run_checks=not args.no_checks, seed=args.seed, trust_set=args.trust_set,
+                        run_checks=not args.no_checks, seed=args.seed, batch_size=args.batch_size, trust_set=args.trust_set,
                         task=args.task, postprocess=args.postprocess,
                         device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                         split=args.split, images_dir=args.images_dir)

@@ -88,6 +88,10 @@ class LayerGraph(Protocol):
     def concatenations(self) -> list[tuple[str, list[str]]]:
         """Every concatenation node and the names of the nodes it concatenates."""
 
+    def inputs(self) -> dict[str, list[str]]:
+        """Node name → the names of the nodes it reads, in graph order (constants are nodes of kind ``get_attr``;
+        the model's outputs are the inputs of the node of kind ``output``, when the graph has one)."""
+
 
 @dataclass
 class Preflight:
@@ -140,6 +144,9 @@ class MCTGlue(Protocol):
 
     def activation_nodes(self, q_model: Any) -> list[str]:
         """Names of the graph nodes whose activations MCT quantized in ``q_model``."""
+
+    def activation_bits(self, q_model: Any) -> dict[str, int]:
+        """The activation bit width MCT chose for every node of :meth:`activation_nodes` in ``q_model``."""
 
     def xquant(self) -> Callable[..., Any] | None:
         """MCT's XQuant troubleshooting function for this framework, or None when MCT has none."""

@@ -64,6 +64,17 @@ class KerasGraph:
     def kinds(self) -> dict[str, str]:
         return {layer.name: layer_kind(layer) for layer in self.model.layers}
 
+    def inputs(self) -> dict[str, list[str]]:
+        import tensorflow as tf
+
+        def sources(layer: Any) -> list[str]:
+            try:
+                return [t._keras_history.layer.name for t in tf.nest.flatten(layer.input)]
+            except (AttributeError, ValueError):  # an input layer, or a layer used more than once
+                return []
+
+        return {layer.name: sources(layer) for layer in self.model.layers}
+
     def concatenations(self) -> list[tuple[str, list[str]]]:
         import tensorflow as tf
 

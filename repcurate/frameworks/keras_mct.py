@@ -60,6 +60,14 @@ class KerasMCT:
                 names.append(inner.name)
         return names
 
+    def activation_bits(self, q_model: Any) -> dict[str, int]:
+        bits = {}
+        for layer in q_model.layers:
+            if type(layer).__name__ == "KerasActivationQuantizationHolder":
+                source = layer.input._keras_history.layer
+                bits[getattr(source, "layer", source).name] = int(layer.activation_holder_quantizer.num_bits)
+        return bits
+
     def xquant(self) -> Callable[..., Any] | None:
         """MCT 2.6's XQuant troubleshooting is PyTorch-only."""
         return None

@@ -87,6 +87,11 @@ class TorchMCT:
         suffix = "_activation_holder_quantizer"
         return [name[: -len(suffix)] for name, _module in q_model.named_modules() if name.endswith(suffix)]
 
+    def activation_bits(self, q_model: Any) -> dict[str, int]:
+        suffix = "_activation_holder_quantizer"
+        return {name[: -len(suffix)]: int(module.activation_holder_quantizer.num_bits)
+                for name, module in q_model.named_modules() if name.endswith(suffix)}
+
     def xquant(self) -> Callable[..., Any] | None:
         from model_compression_toolkit.xquant import xquant_report_troubleshoot_pytorch_experimental
 

@@ -67,6 +67,9 @@ class FxGraph:
     def kinds(self) -> dict[str, str]:
         return {n.name: node_kind(self.graph_module, n) for n in self.graph_module.graph.nodes}
 
+    def inputs(self) -> dict[str, list[str]]:
+        return {n.name: [i.name for i in n.all_input_nodes] for n in self.graph_module.graph.nodes}
+
     def concatenations(self) -> list[tuple[str, list[str]]]:
         found = []
         for node in self.graph_module.graph.nodes:

@@ -160,3 +160,57 @@ def postprocess(outputs: Sequence[Any], *, score_threshold: float = 0.001, iou_t
             results.append((kept_boxes[order].numpy().astype(np.float32), kept_scores[order].numpy().astype(np.float32),
                             kept_classes[order].numpy().astype(np.int64)))
     return results
+
+
+class DecodedTinyYolo(nn.Module):
+    """:class:`TinyYolo` with its box decoding inside the network, as a detector is deployed on the IMX500:
+    ``(n, 3, 128, 128)`` → ``(boxes (n, A, 4) x0 y0 x1 y1 in input pixels, scores (n, A, C) after the sigmoid)``,
+    A = the cells of both scales (stride 8 first, row-major). The cell centres (in cells) and strides are fixed
+    buffers, so torch.fx traces the decoding as anchor arithmetic: ``centre ∓ softplus(distance)``, joined and
+    scaled by the stride — the same boxes as :func:`decode`."""
+
+    centres: torch.Tensor
+    strides: torch.Tensor
+
+    def __init__(self, model: TinyYolo) -> None:
+        super().__init__()
+        self.model = model
+        sides = [IMAGE_SIZE // stride for stride in STRIDES]
+        centres = torch.cat([cell_centres(side, side, 1).t() for side in sides], dim=1)  # (2, A), in cells
+        strides = torch.cat([torch.full((1, side * side), float(stride)) for side, stride in zip(sides, STRIDES)], dim=1)
+        self.register_buffer("centres", centres.unsqueeze(0), persistent=False)
+        self.register_buffer("strides", strides.unsqueeze(0), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        box8, cls8, box16, cls16 = self.model(x)
+        distance = F.softplus(torch.cat([box8.flatten(2), box16.flatten(2)], dim=2))
+        top_left = self.centres - distance[:, :2]
+        bottom_right = self.centres + distance[:, 2:]
+        boxes = torch.cat([top_left, bottom_right], dim=1) * self.strides
+        scores = torch.cat([cls8.flatten(2), cls16.flatten(2)], dim=2).sigmoid()
+        return boxes.permute(0, 2, 1), scores.permute(0, 2, 1)
+
+
+def make_decoded_model() -> DecodedTinyYolo:
+    """The trained detector with its decoding inside (:class:`DecodedTinyYolo`), in eval mode."""
+    return DecodedTinyYolo(make_model()).eval()
+
+
+def postprocess_decoded(outputs: Sequence[Any], *, score_threshold: float = 0.001, iou_threshold: float = 0.6,
+                        max_detections: int = 100) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:class:`DecodedTinyYolo`'s ``[boxes, scores]`` → per image ``(boxes, scores, classes)`` as :func:`postprocess`
+    returns them for the raw outputs (each cell's best class, class-aware NMS)."""
+    from torchvision.ops import batched_nms
+
+    results = []
+    with torch.no_grad():
+        boxes_all, scores_all = (torch.as_tensor(np.asarray(o)).float() for o in outputs[:2])
+        for image_boxes, image_scores in zip(boxes_all, scores_all):
+            scores, classes = image_scores.max(dim=-1)
+            keep = scores > score_threshold
+            kept_boxes = image_boxes[keep].clamp(0.0, float(IMAGE_SIZE))
+            kept_scores, kept_classes = scores[keep], classes[keep]
+            order = batched_nms(kept_boxes, kept_scores, kept_classes, iou_threshold)[:max_detections]
+            results.append((kept_boxes[order].numpy().astype(np.float32), kept_scores[order].numpy().astype(np.float32),
+                            kept_classes[order].numpy().astype(np.int64)))
+    return results

@@ -33,12 +33,14 @@ def target_platform(spec: str = "imx500:1.0") -> Any:
 
 def core_config(*, bias_correction: bool = True, weights_bits: int, kernels: Sequence[tuple[type, str]],
                 quantization: dict[str, Any] | None = None, activation_16bit: Sequence[str] = (),
-                mixed_precision: bool = False) -> Any:
+                mixed_precision: bool = False, manual_16bit: Sequence[str] = ()) -> Any:
     """MCT CoreConfig: bias correction on/off, and ``weights_bits`` for every layer type in ``kernels``
     (pairs of layer class and the name of its kernel attribute). ``quantization`` overrides
     ``QuantizationConfig`` fields (it wins over ``bias_correction``); ``activation_16bit`` names graph nodes
     whose activations the network editor keeps at 16 bits (a debugging aid); ``mixed_precision`` lets MCT
-    pick per-layer weight bits under a resource target instead of fixing ``weights_bits``."""
+    pick per-layer weight bits under a resource target instead of fixing ``weights_bits``; ``manual_16bit`` names graph
+    nodes whose activations ``BitWidthConfig.set_manual_activation_bit_width`` sets to 16 bits (a deployment setting,
+    on a target platform that allows 16 bits there, e.g. IMX500 TPC 4.0)."""
     import model_compression_toolkit as mct
     from model_compression_toolkit.core.common.network_editors import (
         ChangeCandidatesActivationQuantConfigAttr,
@@ -53,6 +55,8 @@ def core_config(*, bias_correction: bool = True, weights_bits: int, kernels: Seq
     if weights_bits != 8 and kernels and not mixed_precision:
         bit_widths.set_manual_weights_bit_width([NodeTypeFilter(layer) for layer, _ in kernels],
                                                 [weights_bits] * len(kernels), [attr for _, attr in kernels])
+    if manual_16bit:
+        bit_widths.set_manual_activation_bit_width([NodeNameFilter(name) for name in manual_16bit], 16)
     fields = {"weights_bias_correction": bias_correction, **(quantization or {})}
     editor = [EditRule(filter=NodeNameFilter(name), action=ChangeCandidatesActivationQuantConfigAttr(activation_n_bits=16))
               for name in activation_16bit]
@@ -68,7 +72,9 @@ class MCTSettings:
 
     ``quantization`` holds ``QuantizationConfig`` fields (sorted pairs); ``activation_16bit`` names
     nodes the network editor keeps at 16-bit activations (a debugging aid, not a deployment setting);
-    ``weights_memory`` is a mixed-precision weights-memory target in bytes; ``gptq_epochs`` switches
+    ``manual_16bit`` names nodes whose activations MCT's ``BitWidthConfig`` sets to 16 bits (a deployment setting:
+    the detection-head fix, on a ``tpc`` that allows 16 bits there); ``weights_memory`` is a mixed-precision
+    weights-memory target in bytes; ``gptq_epochs`` switches
     to GPTQ; ``bias_correction`` is ``confirm``'s grid axis (``weights_bias_correction`` in ``quantization``
     wins over it).
     """
@@ -80,6 +86,7 @@ class MCTSettings:
     gptq_epochs: int | None = None
     tpc: str = field(default="imx500:1.0", compare=False)
     bias_correction: bool = True
+    manual_16bit: tuple[str, ...] = ()
 
     def with_quantization(self, **fields: Any) -> MCTSettings:
         """A copy with these ``QuantizationConfig`` fields set."""
@@ -96,7 +103,8 @@ class MCTSettings:
     def core_config(self, kernels: list[tuple[type, str]]) -> Any:
         """The MCT ``CoreConfig`` for a model with these kernel layer types."""
         return core_config(weights_bits=self.weights_bits, kernels=kernels, quantization=self.quantization_dict(),
-                           activation_16bit=self.activation_16bit, mixed_precision=self.weights_memory is not None)
+                           activation_16bit=self.activation_16bit, mixed_precision=self.weights_memory is not None,
+                           manual_16bit=self.manual_16bit)
 
     def label(self) -> str:
         """A short human name for tables and progress lines."""
@@ -105,6 +113,8 @@ class MCTSettings:
             parts.append(f"mixed precision ≤ {self.weights_memory:.0f} B weights")
         else:
             parts.append(f"{self.weights_bits}-bit weights")
+        if self.manual_16bit:
+            parts.append(f"16-bit activations at {', '.join(self.manual_16bit)} (TPC {self.tpc})")
         if self.activation_16bit:
             parts.append(f"16-bit activations at {', '.join(self.activation_16bit)}")
         if self.gptq_epochs is not None:
@@ -114,7 +124,8 @@ class MCTSettings:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the recommended configuration's ``json``)."""
         return {"quantization_config": self.quantization_dict(), "weights_bits": self.weights_bits,
-                "activation_16bit_debug_nodes": list(self.activation_16bit), "weights_memory_bytes": self.weights_memory,
+                "activation_16bit_debug_nodes": list(self.activation_16bit),
+                "activation_16bit_nodes": list(self.manual_16bit), "weights_memory_bytes": self.weights_memory,
                 "gptq_epochs": self.gptq_epochs, "tpc": self.tpc}
 
     def python(self, framework: str = "torch") -> str:
@@ -126,6 +137,8 @@ class MCTSettings:
         device, _, version = self.tpc.partition(":")
         qc_args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.quantization_dict().items()))
         lines = ["import model_compression_toolkit as mct"]
+        if self.manual_16bit and not self.activation_16bit:
+            lines.append("from model_compression_toolkit.core.common.network_editors import NodeNameFilter")
         if self.activation_16bit:
             lines.append("from model_compression_toolkit.core.common.network_editors import (\n"
                          "    ChangeCandidatesActivationQuantConfigAttr, EditRule, NodeNameFilter)")
@@ -139,6 +152,10 @@ class MCTSettings:
             lines.append(f"bit_width_config.set_manual_weights_bit_width([NodeTypeFilter({layer_types[0]}), "
                          f"NodeTypeFilter({layer_types[1]})], [{self.weights_bits}, {self.weights_bits}], "
                          f"[{attr!r}, {attr!r}])")
+        if self.manual_16bit:
+            lines.append("# 16-bit activations on the detection head's box decoding (the TPC above allows them)")
+            names = ", ".join(f"NodeNameFilter({name!r})" for name in self.manual_16bit)
+            lines.append(f"bit_width_config.set_manual_activation_bit_width([{names}], 16)")
         core_args = ["quantization_config=quantization_config", "bit_width_config=bit_width_config"]
         if self.activation_16bit:
             rules = ",\n    ".join(f"EditRule(filter=NodeNameFilter({name!r}), "

@@ -32,6 +32,7 @@ BUILD_OPTIONS = {
 }
 CONFIRM_OPTIONS = {
     "--random-sets": (int, lambda v: 0 <= v <= MAX_RANDOM_SETS),
+    "--batch-size": (int, lambda v: 1 <= v <= MAX_BATCH_SIZE),
     "--max-eval": (int, lambda v: 1 <= v <= MAX_COUNT),
     "--seed": (int, lambda v: 0 <= v <= MAX_SEED),
 }
@@ -41,6 +42,7 @@ DOCTOR_OPTIONS = {
     "--min-gain": (float, lambda v: math.isfinite(v) and 0 <= v <= 100),
     "--max-eval": (int, lambda v: 1 <= v <= MAX_COUNT),
     "--gptq-epochs": (int, lambda v: 1 <= v <= MAX_GPTQ_EPOCHS),
+    "--batch-size": (int, lambda v: 1 <= v <= MAX_BATCH_SIZE),
     "--seed": (int, lambda v: 0 <= v <= MAX_SEED),
 }
 
@@ -157,3 +159,12 @@ def test_valid_edge_values_build_for_real(tiny_project, capsys, extra) -> None:
     assert code == 0 and "Traceback" not in err, err
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["samples"]) == (15 if "2147483647" in extra else 6)
+
+
+@pytest.mark.parametrize("command", ["confirm", "doctor"])
+@pytest.mark.parametrize("value", ["0", "-3", str(MAX_BATCH_SIZE + 1)])
+def test_batch_size_out_of_range_exits_2_naming_it_before_any_work(tmp_path, capsys, command, value) -> None:
+    code, err = _run(capsys, [command, "--repset", str(tmp_path / "absent-set"), "--model", "absent.py:make_model",
+                              "--eval-dir", str(tmp_path / "absent-eval"), "--batch-size", value])
+    assert code == 2 and "--batch-size" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1

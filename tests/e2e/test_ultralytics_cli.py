@@ -147,3 +147,19 @@ def test_a_checkpoint_named_only_by_the_set_is_never_loaded(project, built, cli,
     (foreign / "manifest.sig").unlink()  # a set from elsewhere: not signed by this user's key
     run = cli("check", "--repset", str(foreign), "--eval-dir", str(data))  # no --model: the set names yolov8n.pt
     assert_one_line_error(run, 2, "model.spec", "yolov8n.pt", "--trust-set")
+
+
+def test_doctor_on_a_yolov8n_checkpoint_measures_the_head_fix(project, built, cli):
+    """With only the model flag, the doctor finds the checkpoint's box decoding and measures the head fix (16-bit
+    activations there, concat_threshold_update, IMX500 TPC 4.0) beside MCT's defaults."""
+    work, data = project
+    doctor = cli("doctor", "--model", str(work / "yolov8n.pt"), "--repset", str(built), "--eval-dir", str(data),
+                 "--no-checks", "--budget-minutes", "4", "--batch-size", "4", "--format", "json")
+    assert doctor.returncode in (0, 1) and "Traceback" not in doctor.stderr, doctor.stderr[-2000:]
+    found = json.loads(doctor.stdout)
+    head = next(f for f in found["findings"] if f["step"] == "detection head (16-bit box decoding)")
+    assert head["status"] in ("fix found", "not significant", "no gain"), head
+    assert head["details"]["tpc"] == "imx500:4.0" and set(head["details"]["activation_bits"].values()) == {16}
+    [trial] = head["experiments"]
+    assert trial["metric"] is not None and trial["settings"]["activation_16bit_nodes"] == head["details"]["activation_16bit_nodes"]
+    assert found["settings"]["options"]["batch_size"] == 4

@@ -30,13 +30,14 @@ class Lab:
     model: Any
     data_gen: Any
     evaluation: EvalData
-    tpc: Any
+    tpc: Any  # the target platform of ``tpc_spec`` (a setting may name another: the detection-head fix)
     budget_seconds: float
     started: float
     runs: int = 0
     run_seconds: float = 0.0
     baseline_model: Any = None  # kept for inspection: XQuant and the quantized node names
     kept_model: Any = None  # the quantized model of the last run measured with keep_model=True
+    tpc_spec: str = "imx500:1.0"
 
     def elapsed(self) -> float:
         """Seconds since the doctor started."""
@@ -57,7 +58,8 @@ class Lab:
             return Experiment(settings, skipped="time budget")
         started = time.perf_counter()
         core = settings.core_config(self.framework.kernel_types(self.model))
-        q_model, _seconds = self.quantizer.run(self.framework, self.model, self.data_gen, core, self.tpc,
+        tpc = self.tpc if settings.tpc == self.tpc_spec else self.quantizer.platform(settings.tpc)
+        q_model, _seconds = self.quantizer.run(self.framework, self.model, self.data_gen, core, tpc,
                                                weights_memory=settings.weights_memory, gptq_epochs=settings.gptq_epochs)
         value, hits = self.evaluation.measure(model_outputs(self.framework, q_model, self.evaluation.x))
         if keep_as_baseline:
@@ -96,6 +98,7 @@ class StepContext:
     set_problem: bool
     gptq_epochs: int
     xquant_negative: list[str] = field(default_factory=list)
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # node → the nodes it reads (graph order)
 
     def short(self, metric: float) -> bool:
         """Whether ``metric`` is more than the tolerance below float."""

@@ -99,7 +99,7 @@ def doctor(
     experiments (cheapest, likeliest first). Without ``preprocess`` the set's recorded preprocessing is used:
     when that is code the set names (not repcurate's own) it runs only with ``trust_set`` (else
     :class:`UsageError` up front). ``task`` / ``postprocess``: as for :func:`repcurate.confirm` (detection: COCO
-    mAP, adopted by a paired permutation test on per-image matched-box F1; segmentation: mIoU, per-image mIoU).
+    mAP, adopted by a paired bootstrap over images of the mAP difference; segmentation: mIoU, per-image mIoU).
     ``split`` / ``images_dir``: of an annotated ``eval_dir`` (YOLO data.yaml, COCO JSON), as for confirm."""
     # the doctor automates MCT's own guide: the quantizer registered as mct, whatever quantizer confirm uses
     quantizer = cast(MCTQuantizer, quantizer_named("mct"))
@@ -170,7 +170,7 @@ def _treat(session: Session, plan: DoctorPlan, graph: Any, float_model: Any, eva
     float_value = evaluation.float_metrics()[evaluation.metric]
     lab = Lab(quantizer=quantizer, framework=framework, model=float_model, data_gen=mct_data_gen(tensors, batch_size),
               evaluation=evaluation, tpc=quantizer.platform(base.tpc), budget_seconds=plan.budget_minutes * 60,
-              started=started)
+              started=started, tpc_spec=base.tpc)
     log.info("doctor: float %s %.2f on %d eval images; baseline PTQ with MCT defaults", evaluation.metric,
              float_value * 100, len(evaluation.x))
     baseline = lab.measure(base, "baseline", keep_as_baseline=True)
@@ -182,13 +182,13 @@ def _treat(session: Session, plan: DoctorPlan, graph: Any, float_model: Any, eva
     set_problem = any(f.step == "representative set" and f.status == "problem" for f in findings)
     context = StepContext(lab=lab, stats=stats, concats=concats, kinds=kinds, activation_nodes=activation_nodes,
                           min_gain=plan.min_gain / 100, float_value=float_value, tolerance=plan.tolerance / 100,
-                          set_problem=set_problem, gptq_epochs=plan.gptq_epochs)
+                          set_problem=set_problem, gptq_epochs=plan.gptq_epochs, inputs=graph.inputs())
     xquant = steps.xquant_step(context, batch_size)
     if xquant is not None:
         findings.append(xquant)
     # Bias correction last among the A/Bs: its correction term depends on the quantized weights and thresholds
     # the earlier steps settle (on a model the outliers have destroyed it cannot show anything).
-    for step in (steps.outlier_step, steps.shift_negative_step, steps.concat_step, steps.bias_correction_step,
+    for step in (steps.head_step, steps.outlier_step, steps.shift_negative_step, steps.concat_step, steps.bias_correction_step,
                  steps.culprit_step, steps.escalation_step):
         finding, current = step(context, current)
         findings.append(finding)

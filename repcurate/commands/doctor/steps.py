@@ -3,9 +3,9 @@ hands the best configuration so far (the incumbent) to the next step."""
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from repcurate.commands.doctor.culprits import find_culprits
+from repcurate.commands.doctor.head import box_decoding
 from repcurate.commands.doctor.lab import Incumbent, StepContext
 from repcurate.commands.doctor.probe import NodeStats, activation_stats
 from repcurate.commands.doctor.result import EDITOR_CAVEAT, Experiment, Finding
@@ -31,6 +32,10 @@ TAIL_MIN_Z = 5.0
 CONCAT_RATIO = 16.0
 #: Mixed precision gets this much more weights memory than uniform ``weights_bits``.
 MIXED_PRECISION_HEADROOM = 1.25
+
+#: The IMX500 target platform version that allows 16-bit activations on add / sub / mul / concat (1.0 does not).
+HEAD_TPC_VERSION = 4.0
+HEAD_STEP = "detection head (16-bit box decoding)"
 
 CONCAT_ADVICE = ("model-side fixes (MCT's guide): rescale the large branch (fold the factor into the layer before the "
                  "concatenation and out of the layer after it), add a normalization layer to each branch before the "
@@ -132,19 +137,24 @@ def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
         for start in range(0, len(eval_x), batch_size):
             yield [eval_x[start:start + batch_size]]
 
+    from model_compression_toolkit.logger import Logger
+
     mct_logger = logging.getLogger("Model Compression Toolkit")
-    handlers = list(mct_logger.handlers)
+    handlers, log_path = list(mct_logger.handlers), Logger.LOG_PATH
+    printed = io.StringIO()  # XQuant prints its log path, inside the temporary report folder removed below
     try:
-        with tempfile.TemporaryDirectory(prefix="repcurate-xquant-") as report_dir, \
-                contextlib.redirect_stdout(sys.stderr):  # XQuant prints its log path on stdout
+        with tempfile.TemporaryDirectory(prefix="repcurate-xquant-") as report_dir, contextlib.redirect_stdout(printed):
             similarity, troubleshoot = troubleshoot_fn(
                 lab.model, lab.baseline_model, lab.data_gen, validation, XQuantConfig(report_dir=report_dir))
     except Exception as exc:  # noqa: BLE001 - experimental in MCT 2.6: report, do not fail the doctor
-        return Finding("MCT XQuant", "failed", f"XQuant failed: {type(exc).__name__}: {str(exc)[:200]}")
+        return Finding("MCT XQuant", "failed", f"XQuant failed: {type(exc).__name__}: {str(exc)[:200]} (its report "
+                       "folder is removed)")
     finally:
         for handler in [h for h in mct_logger.handlers if h not in handlers]:  # its log file is gone with the temp dir
             mct_logger.removeHandler(handler)
             handler.close()
+        Logger.LOG_PATH = log_path  # not the removed folder
+        log.debug("XQuant printed: %s", printed.getvalue().strip())
     layers = similarity.get("intermediate_similarity_metrics_val", {})
     worst = sorted(layers.items(), key=lambda item: item[1].get("cs", 1.0))[:5]
     context.xquant_negative = [str(name) for name in troubleshoot.get("shift_negative_activation", [])]
@@ -162,7 +172,7 @@ def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
 # ---------------------------------------------------------------- A/B steps
 
 def bias_correction_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 7: bias correction on vs off, with the set's quality in view."""
+    """Step 8: bias correction on vs off, with the set's quality in view."""
     current = incumbent.settings.quantization_dict().get("weights_bias_correction", True)
     trial = context.lab.measure(incumbent.settings.with_quantization(weights_bias_correction=not current),
                                 "bias correction")
@@ -185,7 +195,7 @@ def bias_correction_step(context: StepContext, incumbent: Incumbent) -> tuple[Fi
 
 
 def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 5: activations with negative outputs; A/B of shift-negative correction and its sub-settings."""
+    """Step 6: activations with negative outputs; A/B of shift-negative correction and its sub-settings."""
     negative = context.negative_activations()
     if not negative:
         return Finding("shift-negative correction", "nothing to fix", "no activation produces negative values"), incumbent
@@ -215,7 +225,7 @@ def shift_negative_step(context: StepContext, incumbent: Incumbent) -> tuple[Fin
 
 
 def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 4: heavy-tailed activations; a z_threshold sweep."""
+    """Step 5: heavy-tailed activations; a z_threshold sweep."""
     heavy = {n: s for n, s in context.stats.items() if s.tail_ratio >= TAIL_RATIO and s.max_z >= TAIL_MIN_Z}
     if not heavy:
         worst = max(context.stats.values(), key=lambda s: s.tail_ratio, default=None)
@@ -237,7 +247,7 @@ def outlier_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
 
 
 def concat_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 6: concatenations of inputs whose ranges differ by ≥ 16×; A/B of concat_threshold_update."""
+    """Step 7: concatenations of inputs whose ranges differ by ≥ 16×; A/B of concat_threshold_update."""
     unbalanced: list[dict[str, Any]] = []
     for name, inputs in context.concats:
         ranges = {i: max(abs(context.stats[i].maximum), abs(context.stats[i].minimum)) for i in inputs if i in context.stats}
@@ -259,10 +269,73 @@ def concat_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, In
                    {"concatenations": unbalanced}, [trial], gain, advice=[CONCAT_ADVICE]), new
 
 
+def head_tpc(spec: str) -> str | None:
+    """The target platform the head fix runs on: ``spec`` when it is an IMX500 version ≥ 4.0, IMX500 4.0 for an
+    older IMX500 version, None for another device (no 16-bit activations on add / sub / mul / concat)."""
+    device, _, version = spec.partition(":")
+    if device != "imx500":
+        return None
+    try:
+        return spec if float(version or "1.0") >= HEAD_TPC_VERSION else f"imx500:{HEAD_TPC_VERSION:.1f}"
+    except ValueError:
+        return None
+
+
+def _largest(context: StepContext, names: tuple[str, ...] | list[str]) -> float | None:
+    values = [max(abs(context.stats[n].maximum), abs(context.stats[n].minimum)) for n in names if n in context.stats]
+    return max(values) if values else None
+
+
+def head_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
+    """Step 4 (detectors): box decoding inside the model (anchor arithmetic after the DFL / the last convolution,
+    beside sigmoid class scores) gets 16-bit activations through MCT's ``BitWidthConfig`` plus
+    ``concat_threshold_update``, on IMX500 TPC 4.0 (MCT's YOLOv8 recipe)."""
+    head = box_decoding(context.kinds, context.inputs)
+    if head is None:
+        return Finding(HEAD_STEP, "nothing to fix", "no box decoding inside the model (no anchor arithmetic after the "
+                       "last convolution beside sigmoid class scores)"), incumbent
+    quantized = set(context.activation_nodes(context.lab.baseline_model))
+    nodes = tuple(n for n in head.decoding if n in quantized)
+    details: dict[str, Any] = {"box_decoding_nodes": list(head.decoding), "class_score_nodes": list(head.scores),
+                               "box_range": _largest(context, head.decoding), "score_range": _largest(context, head.scores)}
+    if not nodes:
+        return Finding(HEAD_STEP, "nothing to fix", f"MCT quantizes none of the box-decoding nodes "
+                       f"{', '.join(head.decoding)}", details), incumbent
+    tpc = head_tpc(incumbent.settings.tpc)
+    names = ", ".join(nodes)
+    if tpc is None:
+        return Finding(HEAD_STEP, "skipped", f"box decoding at {names}, but the target platform "
+                       f"{incumbent.settings.tpc} has no 16-bit activations there", details,
+                       advice=[f"IMX500 TPC {HEAD_TPC_VERSION:.1f} allows 16-bit activations on the box decoding"]), incumbent
+    settings = replace(incumbent.settings, manual_16bit=nodes, tpc=tpc).with_quantization(concat_threshold_update=True)
+    try:
+        trial = context.lab.measure(settings, "detection head", keep_model=True)
+    except Exception as exc:  # noqa: BLE001 - MCT refuses 16 bits on a node its TPC does not allow: report it
+        return Finding(HEAD_STEP, "failed", f"box decoding at {names}: MCT refused 16-bit activations there on {tpc}: "
+                       f"{type(exc).__name__}: {str(exc)[:200]}", details), incumbent
+    details.update({"tpc": tpc, "activation_16bit_nodes": list(nodes)})
+    if context.lab.kept_model is not None and trial.metric is not None:
+        bits = context.lab.framework.mct.activation_bits(context.lab.kept_model)
+        details["activation_bits"] = {n: bits.get(n) for n in nodes}
+        context.lab.kept_model = None
+    best, gain = _compare(incumbent, [trial])
+    box, score = details["box_range"], details["score_range"]
+    ranges = f" (|x| ≤ {box:.3g} vs class scores ≤ {score:.3g})" if box is not None and score is not None else ""
+    if gain is None:
+        return Finding(HEAD_STEP, "skipped", f"box decoding at {names}{ranges}; not measured (time budget)", details,
+                       [trial]), incumbent
+    summary = (f"box decoding at {names}{ranges}: 16-bit activations there + concat_threshold_update on TPC {tpc} "
+               f"change {context.lab.evaluation.metric} by {gain:+.2f} points")
+    new = _adopt(context, incumbent, best)
+    advice = [f"deploy with target platform {tpc} (16-bit activations on the box decoding)"] \
+        if new is not incumbent and tpc != incumbent.settings.tpc else []
+    return Finding(HEAD_STEP, _status(context, incumbent, best, new), summary, details, [trial], gain, advice=advice), new
+
+
 # ---------------------------------------------------------------- when still short of the tolerance
 
 def culprit_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 8: which layers' activation quantization costs the accuracy (MCT network editor, group testing)."""
+    """Step 9: which layers' activation quantization costs the accuracy (MCT network editor, group testing)."""
     step = "culprit layers"
     if not context.short(incumbent.metric):
         return Finding(step, "nothing to fix", f"within {_points(context.tolerance)} points of float"), incumbent
@@ -274,7 +347,7 @@ def culprit_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, I
 
 
 def escalation_step(context: StepContext, incumbent: Incumbent) -> tuple[Finding, Incumbent]:
-    """Step 9: mixed precision (more weights memory where it matters) and GPTQ, when PTQ misses the tolerance."""
+    """Step 10: mixed precision (more weights memory where it matters) and GPTQ, when PTQ misses the tolerance."""
     step = "escalation (mixed precision, GPTQ)"
     if not context.short(incumbent.metric):
         return Finding(step, "nothing to fix", f"within {_points(context.tolerance)} points of float"), incumbent

@@ -33,6 +33,30 @@ def test_generated_python_quantizes_with_mct(settings):
     assert settings.to_dict()["quantization_config"] == dict(settings.quantization)
 
 
+def test_generated_python_sets_the_head_fix_16_bit_activations_on_tpc_4():
+    import torch
+    import torch.nn as nn
+
+    class Scaled(nn.Module):  # a convolution, then arithmetic with a constant (as a box decoding's × stride)
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.register_buffer("scale", torch.full((1, 4, 1, 1), 8.0))
+
+        def forward(self, x):
+            return self.conv(x) * self.scale
+
+    settings = MCTSettings(manual_16bit=("mul",), tpc="imx500:4.0").with_quantization(concat_threshold_update=True)
+    data = np.random.default_rng(0).normal(size=(8, 1, 8, 8)).astype(np.float32)
+    namespace = {"model": Scaled().eval(), "representative_data_gen": lambda: iter([[data]])}
+    exec(settings.python("torch"), namespace)
+    bits = {name[: -len("_activation_holder_quantizer")]: m.activation_holder_quantizer.num_bits
+            for name, m in namespace["quantized_model"].named_modules() if name.endswith("_activation_holder_quantizer")}
+    assert bits["mul"] == 16 and bits["conv"] == 8
+    assert settings.to_dict()["activation_16bit_nodes"] == ["mul"] and settings.to_dict()["tpc"] == "imx500:4.0"
+    assert "TPC imx500:4.0" in settings.label()
+
+
 def test_with_quantization_merges_and_sorts():
     first = MCTSettings().with_quantization(z_threshold=5.0)
     second = first.with_quantization(weights_bias_correction=False, z_threshold=10.0)

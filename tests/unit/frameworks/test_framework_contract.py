@@ -110,6 +110,9 @@ def test_offers_mct_its_glue(member):
     seen: set[str] = set()
     result.graph.visit([x[:4]], lambda name, out: seen.add(name))
     assert seen and seen <= set(result.graph.kinds()) and bool(result.graph.concatenations()) == example.concatenates
+    inputs = result.graph.inputs()
+    assert list(inputs) == list(result.graph.kinds()) and all(set(i) <= set(inputs) for i in inputs.values())
+    assert all(set(sources) <= set(inputs[name]) for name, sources in result.graph.concatenations())
     assert callable(glue.ptq()) and all(callable(f) for f in glue.gptq())
     import_line, layer_types, attr = glue.snippet_kernels(4)
     assert import_line.split()[0] in ("import", "from") and layer_types and attr

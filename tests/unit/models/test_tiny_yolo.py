@@ -74,3 +74,21 @@ def test_mct_8bit_ptq_keeps_decodable_detections(model: torch.nn.Module, composi
         outputs = quantized(torch.from_numpy(calibration[:2]))
     assert [tuple(o.shape) for o in outputs] == [(2, 4, 16, 16), (2, 6, 16, 16), (2, 4, 8, 8), (2, 6, 8, 8)]
     assert detector_map(quantized, composites, "val")["map50"] >= MEASURED_MAP50 - 0.1
+
+
+def test_the_decoded_variant_returns_decode_s_boxes_and_the_same_detections():
+    import numpy as np
+    import torch
+
+    from repcurate.models import tiny_yolo
+
+    raw, decoded = tiny_yolo.make_model(), tiny_yolo.make_decoded_model()
+    x = torch.rand(3, 3, tiny_yolo.IMAGE_SIZE, tiny_yolo.IMAGE_SIZE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        outputs, (boxes, scores) = raw(x), decoded(x)
+    expected_boxes, logits = tiny_yolo.decode(outputs)
+    torch.testing.assert_close(boxes, expected_boxes, rtol=0, atol=1e-5)
+    torch.testing.assert_close(scores, logits.sigmoid(), rtol=0, atol=1e-6)
+    for (b0, s0, c0), (b1, s1, c1) in zip(tiny_yolo.postprocess([o.numpy() for o in outputs]),
+                                          tiny_yolo.postprocess_decoded([boxes.numpy(), scores.numpy()])):
+        assert np.array_equal(c0, c1) and np.allclose(b0, b1, atol=1e-4) and np.allclose(s0, s1, atol=1e-6)

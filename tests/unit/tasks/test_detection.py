@@ -74,8 +74,9 @@ def test_postprocess_output_is_scored_and_the_float_model_scores_one():
     result = task.score(noisy, float_outputs, None)
     assert result["map"] < result["map50"] <= 1.0 and result["map"] < 1.0
     per_image = task.per_sample(noisy, float_outputs, None)
-    assert per_image.shape == (20,) and task.aggregate(per_image) == pytest.approx(result["f1_50"], abs=1e-6)
-    assert task.significant(np.ones(20), per_image) and not task.significant(per_image, np.ones(20))
+    assert per_image.shape == (20,) and task.aggregate(per_image) == pytest.approx(result["map"], abs=1e-6)
+    exact = task.per_sample(float_outputs, float_outputs, None)
+    assert task.significant(exact, per_image) and not task.significant(per_image, exact)
 
 
 def test_bad_postprocess_results_are_input_errors_naming_it():
