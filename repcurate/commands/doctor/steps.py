@@ -140,8 +140,11 @@ def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
     from model_compression_toolkit.logger import Logger
 
     mct_logger = logging.getLogger("Model Compression Toolkit")
-    handlers, log_path = list(mct_logger.handlers), Logger.LOG_PATH
+    handlers, log_path, shutdown = list(mct_logger.handlers), Logger.LOG_PATH, Logger.__dict__["shutdown"]
     printed = io.StringIO()  # XQuant prints its log path, inside the temporary report folder removed below
+    # XQuant ends with Logger.shutdown() = logging.shutdown(), which closes every handler of the process (a
+    # caller's log files too); only the handlers it added are closed, below
+    Logger.shutdown = staticmethod(lambda: None)
     try:
         with tempfile.TemporaryDirectory(prefix="repcurate-xquant-") as report_dir, contextlib.redirect_stdout(printed):
             similarity, troubleshoot = troubleshoot_fn(
@@ -154,6 +157,7 @@ def xquant_step(context: StepContext, batch_size: int) -> Finding | None:
             mct_logger.removeHandler(handler)
             handler.close()
         Logger.LOG_PATH = log_path  # not the removed folder
+        Logger.shutdown = shutdown
         log.debug("XQuant printed: %s", printed.getvalue().strip())
     layers = similarity.get("intermediate_similarity_metrics_val", {})
     worst = sorted(layers.items(), key=lambda item: item[1].get("cs", 1.0))[:5]

@@ -121,20 +121,33 @@ def test_head_tpc_moves_imx500_to_4_0_and_refuses_other_devices():
 
 
 @pytest.mark.slow
-def test_xquant_leaves_no_report_folder_and_prints_no_path_that_is_gone(capfd):
+def test_xquant_leaves_no_report_folder_and_prints_no_path_that_is_gone(tmp_path):
     """XQuant writes its report and log under a temporary folder the doctor removes: nothing of it stays in the
-    temp directory, and no path into it is printed."""
+    temp directory, and no path into it is printed; the caller's own log handlers stay open (XQuant ends with
+    ``logging.shutdown()``, which would close every handler of the process)."""
+    import contextlib
+    import io
+    import logging
     import tempfile
 
     from repcurate.models import tiny_yolo
 
     context, _incumbent = _context(tiny_yolo.make_decoded_model(), tiny_yolo.postprocess_decoded, 128)
     before = {p.name for p in Path(tempfile.gettempdir()).glob("repcurate-xquant-*")}
-    capfd.readouterr()
-    finding = steps.xquant_step(context, 8)
+    out, err = io.StringIO(), io.StringIO()
+    callers_log = logging.FileHandler(tmp_path / "caller.log")
+    logging.getLogger("caller").addHandler(callers_log)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            finding = steps.xquant_step(context, 8)
+        logging.getLogger("caller").warning("still logging")
+        assert callers_log.stream is not None and not callers_log.stream.closed
+    finally:
+        logging.getLogger("caller").removeHandler(callers_log)
+        callers_log.close()
+    assert "still logging" in (tmp_path / "caller.log").read_text()
     assert finding is not None and finding.step == "MCT XQuant" and finding.status in ("measured", "failed")
-    printed = capfd.readouterr()
-    assert "log file is in" not in printed.out + printed.err
+    assert "log file is in" not in out.getvalue() + err.getvalue()
     assert {p.name for p in Path(tempfile.gettempdir()).glob("repcurate-xquant-*")} == before
     from model_compression_toolkit.logger import Logger
 
