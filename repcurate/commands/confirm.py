@@ -13,27 +13,25 @@ import numpy as np
 from repcurate import sizing, tasks, trust
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.data.footprint import set_footprint, source_footprint
+from repcurate.data.layouts import AUTO, FOLDER_LAYOUTS
 from repcurate.data.scan import ImageRecord
 from repcurate.data.sources import scan
 from repcurate.embed.cache import default_cache_dir
 from repcurate.embed.samples import iter_loaded
 from repcurate.errors import UsageError
+from repcurate.evaluate import DEFAULT_MAX_EVAL, EvalSource, load_eval
 from repcurate.frameworks.base import Framework
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.io.atomic import json_bytes, write_directory
 from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overlap
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed, require_tpc
 from repcurate.quantize.base import Quantizer
-from repcurate.quantize.evaluation import load_eval
 from repcurate.quantize.preflight import require_traceable
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 from repcurate.spec import spec_text
 from repcurate.version import __version__
 
 log = logging.getLogger("repcurate")
-
-#: Evaluation images used at most (seeded sample), to bound the cost of every arm.
-DEFAULT_MAX_EVAL = 2000
 
 
 @dataclass
@@ -307,7 +305,7 @@ def confirm(
     unless ``use_cache`` is False. ``eval_dir``
     may be a YOLO ``data.yaml`` (its ``split``, default val), a COCO ``instances_*.json`` (``images_dir``: its
     images' folder) or a segmentation folder: detection is then scored against the boxes, segmentation against
-    the masks (:func:`~repcurate.quantize.evaluation.load_eval`). The random and first-N sets are drawn from
+    the masks (:func:`~repcurate.evaluate.load_eval`). The random and first-N sets are drawn from
     ``train_dir`` (a folder, list or annotated dataset, as ``build`` takes), else from the training source the set's
     manifest records — only when the set is trusted (``trust_set``, or built and signed by this user), since a
     tampered manifest could point anywhere (:func:`training_source`)."""
@@ -360,7 +358,7 @@ def confirm(
 
     drawn = random_sets > 0 or first_n
     source_path = training_source(manifest, train_dir, trusted=trust_set, origin=origin) if drawn else None
-    source = scan(source_path, layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto",
+    source = scan(source_path, layout=manifest["layout"] if manifest["layout"] in FOLDER_LAYOUTS else AUTO,
                   **_annotated_source(manifest, trusted=trust_set)) if source_path is not None else None
     arms = [Arm("curated", loaded_set.tensors, {s["content_fingerprint"] for s in manifest["samples"]})]
     n = len(source.records) if source is not None else 0
@@ -381,11 +379,11 @@ def confirm(
         arms.append(Arm("first-n", tensors, fps))
 
     calibration_files = set().union(*(a.fingerprints for a in arms))
-    evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
-                           model_spec=loaded.spec, class_map=class_map, max_eval=max_eval, seed=seed,
-                           calibration_files=calibration_files, task=task, postprocess=postprocess,
-                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None,
-                           split=split, images_dir=images_dir)
+    evaluation = load_eval(EvalSource(eval_dir, split=split, images_dir=images_dir, task=task, postprocess=postprocess,
+                                      class_map=class_map, max_eval=max_eval),
+                           framework=framework, float_model=float_model, preprocessor=pre, manifest=manifest,
+                           model_spec=loaded.spec, seed=seed, calibration_files=calibration_files,
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
     metric = evaluation.metric
     base_fields = {key: value for key, value in (("weights_bits", weights_bits), ("tpc", tpc))
                    if key in quantizer_obj.base_fields}

@@ -12,8 +12,8 @@ from typing import Any
 from repcurate.commands.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats
 from repcurate.commands.doctor.result import Experiment
 from repcurate.commands.doctor.settings import PTQSettings
+from repcurate.evaluate import EvalData, model_outputs
 from repcurate.frameworks.base import Framework
-from repcurate.quantize.evaluation import EvalData, model_outputs
 from repcurate.quantize.mct import MCTQuantizer
 
 log = logging.getLogger("repcurate")

@@ -15,10 +15,10 @@ from repcurate.commands.doctor.settings import PTQSettings
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.embed.cache import default_cache_dir
 from repcurate.errors import UsageError
+from repcurate.evaluate import DEFAULT_MAX_EVAL, EvalSource, load_eval
 from repcurate.frameworks.device import concrete_device, resolve_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg, as_preprocessor, load_model, load_recorded_preprocessor
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
-from repcurate.quantize.evaluation import load_eval
 from repcurate.quantize.mct import WEIGHT_BITS, MCTQuantizer
 from repcurate.repset import RepresentativeSet, load, mct_data_gen
 
@@ -58,7 +58,7 @@ def doctor(
     tpc: str = "imx500:1.0",
     preprocess: PreprocessArg = None,
     class_map: dict[str, int] | None = None,
-    max_eval: int = 2000,
+    max_eval: int = DEFAULT_MAX_EVAL,
     min_gain: float = 0.5,
     gptq_epochs: int = 5,
     run_checks: bool = True,
@@ -136,13 +136,12 @@ def doctor(
                                           trust_set, device, None if cache_dir is None else Path(cache_dir), use_cache,
                                           split=split, images_dir=images_dir))
 
-    evaluation = load_eval(eval_dir, framework=framework, float_model=float_model, preprocessor=pre,
-                           manifest=loaded_set.manifest, model_spec=loaded.spec, class_map=class_map,
-                           max_eval=max_eval, seed=seed,
+    evaluation = load_eval(EvalSource(eval_dir, split=split, images_dir=images_dir, task=task, postprocess=postprocess,
+                                      class_map=class_map, max_eval=max_eval),
+                           framework=framework, float_model=float_model, preprocessor=pre,
+                           manifest=loaded_set.manifest, model_spec=loaded.spec, seed=seed,
                            calibration_files={s["content_fingerprint"] for s in loaded_set.manifest["samples"]},
-                           task=task, postprocess=postprocess,
-                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None,
-                           split=split, images_dir=images_dir)
+                           cache_dir=(Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None)
     float_value = evaluation.float_metrics()[evaluation.metric]
     settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric, "task": evaluation.task.name,
                      "paired_test_on": evaluation.paired,
