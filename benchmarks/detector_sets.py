@@ -27,7 +27,7 @@ Arms per set size N, all drawn from the train split:
 Every arm calibrates MCT PTQ through repcurate's own quantizer (``repcurate.quantize.registry.get("mct")
 .quantize``, the call ``confirm`` makes; IMX500 TPC v1.0, batches of 32) at 8- and 4-bit weights, bias
 correction on and off (the segmenter: bias correction on), and the quantized model is scored on all val
-images with repcurate's evaluation (:func:`repcurate.quantize.evaluation.load_eval`, as ``confirm --eval-dir
+images with repcurate's evaluation (:func:`repcurate.evaluate.load_eval`, as ``confirm --eval-dir
 DIR/data.yaml --postprocess repcurate.models.tiny_yolo:postprocess`` scores it).
 
 Verdict per cell (N, bits, bias correction): ``confirm``'s rule (:func:`repcurate.commands.confirm.verdict_words`):
@@ -206,8 +206,8 @@ class Worker:
         """(framework, float model, preprocessor, eval data, quantizer) of model ``name``, loaded once."""
         if name not in self._loaded:
             from repcurate.data.preprocess import make_preprocessor
+            from repcurate.evaluate import EvalSource, load_eval
             from repcurate.frameworks.loading import load_model
-            from repcurate.quantize.evaluation import load_eval
             from repcurate.quantize.registry import get as quantizer_named
 
             subject = SUBJECTS[name]
@@ -215,9 +215,9 @@ class Worker:
             quantizer = quantizer_named("mct")
             float_model, _ = quantizer.prepare(loaded.framework, loaded.model)
             preprocessor = make_preprocessor(subject.preprocess)
-            evaluation = load_eval(subject.source(self.data), framework=loaded.framework, float_model=float_model,
-                                   preprocessor=preprocessor, manifest={}, model_spec=subject.model, split="val",
-                                   task=subject.task, postprocess=subject.postprocess, calibration_files=self.calibration)
+            source = EvalSource(subject.source(self.data), split="val", task=subject.task, postprocess=subject.postprocess)
+            evaluation = load_eval(source, framework=loaded.framework, float_model=float_model, preprocessor=preprocessor,
+                                   manifest={}, model_spec=subject.model, calibration_files=self.calibration)
             self._loaded[name] = (loaded.framework, float_model, preprocessor, evaluation, quantizer)
         return self._loaded[name]
 

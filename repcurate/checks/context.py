@@ -11,6 +11,7 @@ import numpy as np
 
 from repcurate import trust
 from repcurate.data.images import decode_image
+from repcurate.data.layouts import ANNOTATED_LAYOUTS
 from repcurate.data.preprocess import Preprocessor, make_preprocessor
 from repcurate.data.scan import ImageRecord, ScanResult
 from repcurate.embed.loading import build_embedder
@@ -22,8 +23,6 @@ from repcurate.repset import RepresentativeSet
 
 log = logging.getLogger("repcurate")
 
-#: Layouts of annotated datasets (YOLO data.yaml, COCO JSON, segmentation folder): labels are objects, not classes.
-ANNOTATED_LAYOUTS = ("yolo", "coco", "segmentation")
 #: Eval images run through the pipelines for tensor statistics and activations.
 EVAL_TENSOR_SAMPLE = 256
 

@@ -13,29 +13,27 @@ import numpy as np
 
 from repcurate import sizing, tasks
 from repcurate.commands.params import ModelSpec, Runtime
-from repcurate.commands.session import EvalSourceArgs, Session
+from repcurate.commands.session import Session
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.data.footprint import set_footprint, source_footprint
+from repcurate.data.layouts import AUTO, FOLDER_LAYOUTS
 from repcurate.data.scan import ImageRecord
 from repcurate.data.sources import scan
 from repcurate.embed.samples import iter_loaded
 from repcurate.errors import UsageError
+from repcurate.evaluate import DEFAULT_MAX_EVAL, EvalData, EvalSource
 from repcurate.frameworks.base import Framework
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.io.atomic import json_bytes, write_directory
 from repcurate.io.outputs import code_file, ensure_writable_target, refuse_overlap
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_RANDOM_SETS, OptionError, require_int, require_seed, require_tpc
 from repcurate.quantize.base import Quantizer
-from repcurate.quantize.evaluation import EvalData
 from repcurate.quantize.preflight import require_traceable
 from repcurate.repset import RepresentativeSet, mct_data_gen
 from repcurate.spec import spec_text
 from repcurate.version import __version__
 
 log = logging.getLogger("repcurate")
-
-#: Evaluation images used at most (seeded sample), to bound the cost of every arm.
-DEFAULT_MAX_EVAL = 2000
 
 
 @dataclass(frozen=True)
@@ -262,7 +260,7 @@ def _named_axes(grid: Mapping[str, Sequence[Any]] | None, **keywords: Sequence[A
     return named
 
 
-def given_options(source: EvalSourceArgs, *, preprocess: Any, train_dir: str | Path | None, batch_size: int, device: str,
+def given_options(source: EvalSource, *, preprocess: Any, train_dir: str | Path | None, batch_size: int, device: str,
                   first_n: bool | None = None, grid: Mapping[str, Sequence[Any]] | None = None,
                   trust_set: bool = False) -> dict[str, Any]:
     """The options as the caller gave them (``eval_source``: the folder / data.yaml / COCO JSON named; every
@@ -272,7 +270,7 @@ def given_options(source: EvalSourceArgs, *, preprocess: Any, train_dir: str | P
 
     named = dict(grid or {})
     axes = {axis.name: None if named.get(axis.name) is None else list(named[axis.name]) for axis in registered_axes()}
-    return {"eval_source": source.path.as_posix(), "split": source.split,
+    return {"eval_source": Path(source.path).as_posix(), "split": source.split,
             "images_dir": None if source.images_dir is None else Path(source.images_dir).as_posix(),
             "preprocess": spec_text(preprocess), "postprocess": spec_text(source.postprocess), "task": source.task,
             "train_dir": None if train_dir is None else Path(train_dir).as_posix(), "max_eval": source.max_eval,
@@ -349,7 +347,7 @@ def confirm(
     unless ``use_cache`` is False. ``eval_dir``
     may be a YOLO ``data.yaml`` (its ``split``, default val), a COCO ``instances_*.json`` (``images_dir``: its
     images' folder) or a segmentation folder: detection is then scored against the boxes, segmentation against
-    the masks (:func:`~repcurate.quantize.evaluation.load_eval`). The random and first-N sets are drawn from
+    the masks (:func:`~repcurate.evaluate.load_eval`). The random and first-N sets are drawn from
     ``train_dir`` (a folder, list or annotated dataset, as ``build`` takes), else from the training source the set's
     manifest records — only when the set is trusted (``trust_set``, or built and signed by this user), since a
     tampered manifest could point anywhere (:func:`training_source`)."""
@@ -369,7 +367,7 @@ def confirm(
                        weights_bits=weights_bits, tpc=tpc, seed=seed, sizes=size_list, tolerance=float(tolerance),
                        export=None if export is None else Path(export), overwrite=overwrite, train_dir=train_dir,
                        runtime=runtime)
-    source = EvalSourceArgs(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
+    source = EvalSource(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
                             class_map=class_map, max_eval=max_eval)
     options = given_options(source, preprocess=preprocess, train_dir=train_dir, batch_size=batch_size,
                             device=runtime.device, first_n=first_n, grid=named_axes, trust_set=trust_set)
@@ -377,7 +375,7 @@ def confirm(
                        options=options)
 
 
-def run_confirm(repset: str | Path | RepresentativeSet, spec: ModelSpec, source: EvalSourceArgs, plan: ConfirmPlan,
+def run_confirm(repset: str | Path | RepresentativeSet, spec: ModelSpec, source: EvalSource, plan: ConfirmPlan,
                 *, trust_set: bool, options: dict[str, Any]) -> ConfirmResult:
     """:func:`confirm` on checked options: open the session, draw the arms, load the eval data, run the grid."""
     if plan.export is not None:
@@ -405,7 +403,7 @@ def run_confirm(repset: str | Path | RepresentativeSet, spec: ModelSpec, source:
     pre = session.preprocessor()
     options = {**options, "trust_set": session.trusted}  # a set this user built and signed is trusted
     arms = _arms(session, pre, plan)
-    evaluation = source.load(session, pre, calibration_files=set().union(*(a.fingerprints for a in arms)),
+    evaluation = session.evaluate(source, pre, calibration_files=set().union(*(a.fingerprints for a in arms)),
                              seed=plan.seed, cache_dir=plan.runtime.cache)
     result = ConfirmResult(metric=evaluation.metric, float=evaluation.float_metrics(), arms=[],
                            settings=_settings(session, plan, evaluation, options))
@@ -425,7 +423,7 @@ def _arms(session: Session, pre: Any, plan: ConfirmPlan) -> list[Arm]:
     size = len(loaded_set)
     drawn = plan.random_sets > 0 or plan.first_n
     source_path = training_source(manifest, plan.train_dir, trusted=session.trusted, origin=session.origin) if drawn else None
-    source = scan(source_path, layout=manifest["layout"] if manifest["layout"] in ("classes", "flat") else "auto",
+    source = scan(source_path, layout=manifest["layout"] if manifest["layout"] in FOLDER_LAYOUTS else AUTO,
                   **_annotated_source(manifest, trusted=session.trusted)) if source_path is not None else None
     arms = [Arm("curated", loaded_set.tensors, {s["content_fingerprint"] for s in manifest["samples"]})]
     n = len(source.records) if source is not None else 0

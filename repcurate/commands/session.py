@@ -11,38 +11,15 @@ from typing import Any
 from repcurate import trust
 from repcurate.commands.params import ModelSpec
 from repcurate.errors import UsageError
+from repcurate.evaluate import EvalData, EvalSource, load_eval
 from repcurate.frameworks.base import Framework
 from repcurate.frameworks.loading import LoadedModel, as_preprocessor, load_model, load_recorded_preprocessor
-from repcurate.quantize.evaluation import EvalData, load_eval
 from repcurate.repset import RepresentativeSet, load
 
 log = logging.getLogger("repcurate")
 
 #: Turns the loaded model into the float model a quantizer reads: (framework, model) → (model, rewrites applied).
 Prepare = Callable[[Framework, Any], tuple[Any, list[str]]]
-
-
-@dataclass(frozen=True)
-class EvalSourceArgs:
-    """The held-out data as the caller named it: a folder / list / annotated dataset (its ``split``, a COCO JSON's
-    ``images_dir``), the task that scores it and its postprocess, a class map, and how many images at most."""
-
-    path: Path
-    split: str
-    images_dir: str | Path | None = None
-    task: str | None = None
-    postprocess: Any = None
-    class_map: dict[str, int] | None = None
-    max_eval: int = 2000
-
-    def load(self, session: Session, preprocessor: Any, *, calibration_files: set[str], seed: int,
-             cache_dir: Path | None) -> EvalData:
-        """The eval data for ``session``'s float model (:func:`~repcurate.quantize.evaluation.load_eval`)."""
-        return load_eval(self.path, framework=session.framework, float_model=session.float_model,
-                         preprocessor=preprocessor, manifest=session.manifest, model_spec=session.loaded.spec,
-                         class_map=self.class_map, max_eval=self.max_eval, seed=seed,
-                         calibration_files=calibration_files, task=self.task, postprocess=self.postprocess,
-                         cache_dir=cache_dir, split=self.split, images_dir=self.images_dir)
 
 
 @dataclass
@@ -102,3 +79,10 @@ class Session:
         if pre is None:
             raise UsageError("the set's preprocessing cannot be loaded; pass --preprocess")
         return pre
+
+    def evaluate(self, source: EvalSource, preprocessor: Any, *, calibration_files: set[str], seed: int,
+                 cache_dir: Path | None) -> EvalData:
+        """``source``'s eval data for this session's float model (:func:`~repcurate.evaluate.load_eval`)."""
+        return load_eval(source, framework=self.framework, float_model=self.float_model, preprocessor=preprocessor,
+                         manifest=self.manifest, model_spec=self.loaded.spec, seed=seed,
+                         calibration_files=calibration_files, cache_dir=cache_dir)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from repcurate.data.annotations import AnnotatedDataset, AnnotatedImage, Box
 from repcurate.data.coco import read_coco
+from repcurate.data.layouts import COCO, SEGMENTATION, YOLO
 from repcurate.data.scan import ImageRecord, ScanResult, SkippedFile, fingerprint_file, relative_path, require_text_path
 from repcurate.data.segmentation_folder import read_segmentation_folder, segmentation_folders
 from repcurate.data.yolo import read_yolo
@@ -35,6 +36,12 @@ class AnnotatedRecord(ImageRecord):
     width: int = 0
     height: int = 0
     mask: str | None = None
+
+    def image(self, root: Path) -> AnnotatedImage:
+        """This record as an :class:`AnnotatedImage` below ``root`` (its boxes and mask: what detection and
+        segmentation score against)."""
+        return AnnotatedImage(root / self.path, self.width, self.height, self.boxes,
+                              None if self.mask is None else root / self.mask)
 
 
 def is_annotated_source(path: str | Path) -> bool:
@@ -129,4 +136,4 @@ def annotated_root(dataset: AnnotatedDataset) -> Path:
 def dataset_layout(spec: str | Path) -> str:
     """The manifest's ``layout`` of an annotated dataset: ``yolo``, ``coco`` or ``segmentation``."""
     suffix = Path(spec).suffix.lower()
-    return "yolo" if suffix in YAML_SUFFIXES else "coco" if suffix in JSON_SUFFIXES else "segmentation"
+    return YOLO if suffix in YAML_SUFFIXES else COCO if suffix in JSON_SUFFIXES else SEGMENTATION

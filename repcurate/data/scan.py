@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from repcurate.data.images import IMAGE_EXTENSIONS, is_image_path
+from repcurate.data.layouts import AUTO, CLASSES, FLAT, FOLDER_LAYOUTS, LIST
 from repcurate.errors import InputError, UsageError
 from repcurate.io.safe_read import UnsafeFile, cap, open_regular, parse_json, read_text
 
-LAYOUTS = ("auto", "classes", "flat")
+LAYOUTS = (AUTO, *FOLDER_LAYOUTS)
 _HASH_CHUNK = 1 << 20
 
 
@@ -75,7 +76,7 @@ class ScanResult:
 
     @property
     def labelled(self) -> bool:
-        return self.layout != "flat" and any(r.label is not None for r in self.records)
+        return self.layout != FLAT and any(r.label is not None for r in self.records)
 
 
 @dataclass
@@ -284,10 +285,10 @@ def fingerprint_files(listing: Listing, files: list[FileEntry], *, workers: int 
 
 def _detect_layout(root: Path) -> str:
     entries = [e for e in os.scandir(root) if not _is_hidden(e.name)]
-    return "classes" if any(e.is_dir() for e in entries) else "flat"
+    return CLASSES if any(e.is_dir() for e in entries) else FLAT
 
 
-def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = False) -> Listing:
+def list_directory(root: Path, *, layout: str = AUTO, progress: bool | None = False) -> Listing:
     """List an image folder: every image file with its size (``stat``), nothing read.
 
     ``layout="classes"``: each top-level folder is a class, searched recursively; files at the
@@ -307,7 +308,7 @@ def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = 
         raise InputError(f"{root}: not a directory; fix: pass a folder (or use a list file for CSV/JSONL)")
     root = root.resolve()
     require_text_path(root)
-    if layout == "auto":
+    if layout == AUTO:
         layout = _detect_layout(root)
     root_text = os.fspath(root)
 
@@ -328,7 +329,7 @@ def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = 
                                                f"{suffix or 'no extension'} is not an image extension"))
                 bar.update(1)
 
-        if layout == "flat":
+        if layout == FLAT:
             add_all(root_text, None)
         else:
             for entry in sorted(os.scandir(root), key=lambda e: e.name):
@@ -353,7 +354,7 @@ def list_directory(root: Path, *, layout: str = "auto", progress: bool | None = 
     return Listing(root=root, layout=layout, files=files, skipped=skipped, class_folders=class_folders)
 
 
-def scan_directory(root: Path, *, layout: str = "auto", workers: int = 4) -> ScanResult:
+def scan_directory(root: Path, *, layout: str = AUTO, workers: int = 4) -> ScanResult:
     """Scan an image folder: :func:`list_directory`, then fingerprint every image file."""
     listing = list_directory(root, layout=layout)
     return fingerprint_files(listing, listing.files, workers=workers)
@@ -428,7 +429,7 @@ def list_list_file(list_file: Path) -> Listing:
         (files if isinstance(found, FileEntry) else skipped).append(found)  # type: ignore[arg-type]
     files.sort(key=lambda f: f.path)
     skipped.sort(key=lambda s: s.path)
-    layout = "list" if any(f.label is not None for f in files) else "flat"
+    layout = LIST if any(f.label is not None for f in files) else FLAT
     return Listing(root=root, layout=layout, files=files, skipped=skipped)
 
 
@@ -437,7 +438,7 @@ def scan_list(list_file: Path, *, workers: int = 4) -> ScanResult:
     listing = list_list_file(list_file)
     result = fingerprint_files(listing, listing.files, workers=workers)
     # As before: a list whose every labelled file was unreadable is a flat collection.
-    result.layout = "list" if any(r.label is not None for r in result.records) else "flat"
+    result.layout = LIST if any(r.label is not None for r in result.records) else FLAT
     return result
 
 
@@ -446,7 +447,7 @@ def is_list_file(source: Path) -> bool:
     return source.is_file() and source.suffix.lower() in (".csv", ".jsonl", ".ndjson")
 
 
-def list_source(source: Path, *, layout: str = "auto", progress: bool | None = False) -> Listing:
+def list_source(source: Path, *, layout: str = AUTO, progress: bool | None = False) -> Listing:
     """List a folder, or a ``.csv`` / ``.jsonl`` list file (no file is read)."""
     source = Path(source)
     if is_list_file(source):

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT, is_annotated_source, scan_annotated
+from repcurate.data.layouts import AUTO
 from repcurate.data.scan import ScanResult, is_list_file, scan_directory, scan_list
 
 
-def scan(source: Path, *, layout: str = "auto", workers: int = 4, split: str = "train",
+def scan(source: Path, *, layout: str = AUTO, workers: int = 4, split: str = "train",
          images_dir: Path | None = None) -> ScanResult:
     """Scan a folder, a ``.csv`` / ``.jsonl`` list file, or an annotated dataset (a YOLO ``data.yaml``, a COCO
     ``instances_*.json``, a segmentation folder: its ``split``; see :mod:`repcurate.data.annotated`)."""

@@ -8,7 +8,9 @@ A task decides, for ``confirm`` and ``doctor``:
 - the per-sample score of a model's outputs (a LIST of arrays, one per model output, batch first) against that
   reference (:meth:`Task.per_sample`), how per-sample scores aggregate (:meth:`Task.aggregate`), every metric it
   reports (:meth:`Task.score`), each metric's direction, unit and display scale (:class:`Metric`);
-- the paired significance test the doctor adopts a fix by (:meth:`Task.significant`).
+- the paired significance test the doctor adopts a fix by (:meth:`Task.significant`);
+- the eval layouts whose annotations it scores (:attr:`Task.eval_layouts`: boxes for detection, masks for
+  segmentation), from which the evaluation infers the task.
 """
 from __future__ import annotations
 
@@ -84,6 +86,10 @@ class Task(Protocol):
     feature_layer: ClassVar[str]
     #: Whether the headline metric (and so the per-sample score) is better when higher.
     higher_is_better: ClassVar[bool]
+    #: The eval layouts (:mod:`repcurate.data.layouts`) whose annotations this task scores: their records' labels
+    #: are read as :class:`~repcurate.data.annotations.AnnotatedImage`, and on such data the task is inferred when
+    #: it accepts the outputs (:mod:`repcurate.evaluate.infer`). Empty: class labels or the float model only.
+    eval_layouts: ClassVar[tuple[str, ...]]
 
     def accepts(self, outputs: list[np.ndarray]) -> bool:
         """Whether this task can score a model with these (float) outputs."""

@@ -90,6 +90,7 @@ class ClassificationTask(FolderLabels):
     metrics: ClassVar[dict[str, Metric]] = {m.name: m for m in (TOP1, AGREEMENT, KL)}
     feature_layer: ClassVar[str] = LAST_LINEAR_INPUT
     higher_is_better: ClassVar[bool] = True
+    eval_layouts: ClassVar[tuple[str, ...]] = ()
 
     def accepts(self, outputs: list[np.ndarray]) -> bool:
         return len(outputs) == 1 and outputs[0].ndim == 2

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from repcurate.data.geometry import Frame
+from repcurate.data.layouts import COCO, YOLO
 from repcurate.errors import InputError, MissingDependencyError, user_code_failed
 from repcurate.tasks.base import HEADS_INPUT, FolderLabels, Metric
 from repcurate.tasks.detection_map import ImageMatches, MatchPool, bootstrap_significant, image_matches, reference_only
@@ -235,6 +236,7 @@ class DetectionTask(FolderLabels):
     metrics: ClassVar[dict[str, Metric]] = {m.name: m for m in (MAP, MAP50, F1)}
     feature_layer: ClassVar[str] = HEADS_INPUT
     higher_is_better: ClassVar[bool] = True
+    eval_layouts: ClassVar[tuple[str, ...]] = (YOLO, COCO)
 
     def __init__(self, postprocess: Postprocess | None = None, *, frame_of: FrameOf | None = None,
                  where: str = "--postprocess") -> None:
@@ -251,6 +253,14 @@ class DetectionTask(FolderLabels):
 
     def accepts(self, outputs: list[np.ndarray]) -> bool:
         return self.postprocess is not None or decoded_outputs(outputs)
+
+    def refusal(self, outputs: list[np.ndarray]) -> str | None:
+        """Why these outputs cannot be scored, with the fix (raw outputs need a postprocess); None when they can."""
+        if self.accepts(outputs):
+            return None
+        return (f"the model's outputs of shapes {[tuple(o.shape[1:]) for o in outputs]} are not decoded boxes; fix: pass "
+                "--postprocess file.py:fn turning them into per-image (boxes, scores, classes), or --task fidelity to "
+                "compare with the float model only")
 
     def detections(self, outputs: list[np.ndarray]) -> list[Detections]:
         """Per-image detections of a model's outputs (through the postprocess, or read when already decoded)."""

@@ -51,6 +51,7 @@ class FidelityTask(FolderLabels):
     metrics: ClassVar[dict[str, Metric]] = {m.name: m for m in (COSINE, SQNR)}
     feature_layer: ClassVar[str] = LAST_LINEAR_INPUT
     higher_is_better: ClassVar[bool] = True
+    eval_layouts: ClassVar[tuple[str, ...]] = ()
 
     def accepts(self, outputs: list[np.ndarray]) -> bool:
         return len(outputs) > 0 and all(o.ndim >= 1 and len(o) == len(outputs[0]) for o in outputs)

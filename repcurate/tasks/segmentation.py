@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from repcurate.data.geometry import Frame
+from repcurate.data.layouts import SEGMENTATION
 from repcurate.errors import InputError
 from repcurate.tasks.base import HEADS_INPUT, FolderLabels, Metric, permutation_significant
 
@@ -81,6 +82,7 @@ class SegmentationTask(FolderLabels):
     metrics: ClassVar[dict[str, Metric]] = {m.name: m for m in (MIOU, IMAGE_MIOU, PIXEL_ACCURACY)}
     feature_layer: ClassVar[str] = HEADS_INPUT
     higher_is_better: ClassVar[bool] = True
+    eval_layouts: ClassVar[tuple[str, ...]] = (SEGMENTATION,)
 
     def __init__(self, *, channels_last: bool = False, frame_of: Callable[[int, int], Frame] | None = None) -> None:
         self.channels_last = channels_last

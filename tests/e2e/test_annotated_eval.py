@@ -13,7 +13,7 @@ import pytest
 from tests.cli_asserts import assert_one_line_error
 from tests.e2e.test_headless_models import MODELS
 from tests.unit.data.annotated_testdata import compose, write_coco, write_segmentation, write_yolo_splits
-from tests.unit.quantize.test_evaluation import BAD, objects, truth_decoder
+from tests.unit.evaluate.test_load_eval import BAD, objects, truth_decoder
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from tests.cli_asserts import assert_one_line_error
 from tests.e2e.test_headless_models import MODELS
 from tests.unit.data.annotated_testdata import compose, write_coco, write_yolo_splits
-from tests.unit.quantize.test_evaluation import objects
+from tests.unit.evaluate.test_load_eval import objects
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -17,7 +17,7 @@ import pytest
 import repcurate
 from tests.e2e.test_headless_models import MODELS
 from tests.unit.data.annotated_testdata import compose, write_coco, write_yolo_splits
-from tests.unit.quantize.test_evaluation import objects
+from tests.unit.evaluate.test_load_eval import objects
 
 #: A postprocess for the multi-scale model: its finest map (7 channels: 4 box offsets, 3 class logits, one cell
 #: per input pixel) decoded like the two-head detector's, whatever order the dict's outputs come in.

@@ -11,8 +11,8 @@ from typing import Any
 
 from repcurate.commands.doctor.probe import NEGATIVE_ACTIVATIONS, NodeStats
 from repcurate.commands.doctor.result import Experiment
+from repcurate.evaluate import EvalData, model_outputs
 from repcurate.frameworks.base import Framework
-from repcurate.quantize.evaluation import EvalData, model_outputs
 from repcurate.quantize.mct import MCTQuantizer, MCTSettings
 
 log = logging.getLogger("repcurate")

@@ -13,13 +13,13 @@ from repcurate.commands.doctor import steps
 from repcurate.commands.doctor.lab import Incumbent, Lab, StepContext
 from repcurate.commands.doctor.result import DoctorResult, Finding
 from repcurate.commands.params import ModelSpec, Runtime
-from repcurate.commands.session import EvalSourceArgs, Session
+from repcurate.commands.session import Session
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
 from repcurate.errors import UsageError
+from repcurate.evaluate import DEFAULT_MAX_EVAL, EvalData, EvalSource
 from repcurate.frameworks.device import concrete_device
 from repcurate.frameworks.loading import ModelArg, PreprocessArg
 from repcurate.options import MAX_BATCH_SIZE, MAX_COUNT, MAX_GPTQ_EPOCHS, require_int, require_number, require_seed, require_tpc
-from repcurate.quantize.evaluation import EvalData
 from repcurate.quantize.mct import MCTQuantizer, MCTSettings
 from repcurate.quantize.registry import get as quantizer_named
 from repcurate.repset import RepresentativeSet, mct_data_gen
@@ -76,7 +76,7 @@ def doctor(
     tpc: str = "imx500:1.0",
     preprocess: PreprocessArg = None,
     class_map: dict[str, int] | None = None,
-    max_eval: int = 2000,
+    max_eval: int = DEFAULT_MAX_EVAL,
     min_gain: float = 0.5,
     gptq_epochs: int = 5,
     run_checks: bool = True,
@@ -116,7 +116,7 @@ def doctor(
     runtime = Runtime(device=device, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size).checked()
     started = time.perf_counter()
     session = Session.open(repset, ModelSpec(model, preprocess=preprocess), trust_set=trust_set, device=runtime.device)
-    source = EvalSourceArgs(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
+    source = EvalSource(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
                             class_map=class_map, max_eval=max_eval)
     options = {**given_options(source, preprocess=preprocess, train_dir=None, batch_size=batch_size,
                                device=runtime.device, trust_set=session.trusted),
@@ -133,7 +133,7 @@ def doctor(
     return run_doctor(session, source, plan, settings, started)
 
 
-def run_doctor(session: Session, source: EvalSourceArgs, plan: DoctorPlan, settings: dict[str, Any],
+def run_doctor(session: Session, source: EvalSource, plan: DoctorPlan, settings: dict[str, Any],
                started: float) -> DoctorResult:
     """:func:`doctor` on an open session: preflight, the check suite, the baseline, then every step."""
     framework, tensors, base = session.framework, session.repset.tensors, plan.base
@@ -148,12 +148,12 @@ def run_doctor(session: Session, source: EvalSourceArgs, plan: DoctorPlan, setti
                             seconds=time.perf_counter() - started, settings=settings)
     if plan.run_checks:  # after the preflight: a model MCT cannot read stops the doctor before any image is decoded
         log.info("doctor: running the check suite on the representative set")
-        findings.insert(0, _check_finding(session.repset, source.path, session.float_model,
+        findings.insert(0, _check_finding(session.repset, Path(source.path), session.float_model,
                                           session.spec.preprocess if session.spec.preprocess is not None else pre,
                                           session.trusted, session.device,
                                           None if plan.runtime.cache_dir is None else Path(plan.runtime.cache_dir),
                                           plan.runtime.use_cache, split=source.split, images_dir=source.images_dir))
-    evaluation = source.load(session, pre, calibration_files={s["content_fingerprint"] for s in session.manifest["samples"]},
+    evaluation = session.evaluate(source, pre, calibration_files={s["content_fingerprint"] for s in session.manifest["samples"]},
                              seed=plan.seed, cache_dir=plan.runtime.cache)
     settings.update({"eval_images": len(evaluation.x), "metric": evaluation.metric, "task": evaluation.task.name,
                      "paired_test_on": evaluation.paired,

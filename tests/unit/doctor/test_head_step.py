@@ -13,9 +13,9 @@ import pytest
 from repcurate import tasks
 from repcurate.commands.doctor import steps
 from repcurate.commands.doctor.lab import Incumbent, Lab, StepContext
+from repcurate.evaluate import EvalData
 from repcurate.example_detection import compose_split
 from repcurate.frameworks.loading import load_model
-from repcurate.quantize.evaluation import EvalData
 from repcurate.quantize.mct import MCTQuantizer, MCTSettings
 from repcurate.repset import mct_data_gen
 

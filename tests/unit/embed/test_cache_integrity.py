@@ -17,9 +17,9 @@ from repcurate.data.scan import scan_directory
 from repcurate.embed.cache import EmbeddingCache
 from repcurate.embed.pipeline import load_tensors
 from repcurate.embed.tensor_cache import TensorStore, load_tensors_cached
+from repcurate.evaluate import EvalSource, load_eval
 from repcurate.example_data import write_digits_folder
 from repcurate.frameworks.loading import as_preprocessor, load_model
-from repcurate.quantize.evaluation import load_eval
 from tests.e2e.test_cli_options import TINY_MODEL
 
 
@@ -145,7 +145,7 @@ def test_the_confirm_eval_load_decodes_a_tampered_entry_again(tmp_path, warnings
     cache_dir = tmp_path / "cache"
 
     def evaluate():
-        return load_eval(tmp_path / "eval", framework=loaded.framework, float_model=loaded.model, manifest={},
+        return load_eval(EvalSource(tmp_path / "eval"), framework=loaded.framework, float_model=loaded.model, manifest={},
                          preprocessor=as_preprocessor(f"{tmp_path / 'tiny_model.py'}:preprocess"),
                          model_spec=loaded.spec, cache_dir=cache_dir)
 

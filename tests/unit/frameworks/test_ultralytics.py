@@ -119,8 +119,8 @@ def test_a_checkpoint_named_only_by_a_set_never_loads():
 
 def test_class_names_that_differ_from_the_eval_data_are_warned_about(tmp_path, checkpoints, caplog):
     from repcurate.data.sources import eval_source
+    from repcurate.evaluate.class_names import warn_class_names
     from repcurate.frameworks.loading import load_model
-    from repcurate.quantize.evaluation import warn_class_names
     from tests.unit.frameworks.ultralytics_testdata import digits_yolo
 
     source = eval_source(digits_yolo(tmp_path / "data"), split="val")

@@ -219,11 +219,11 @@ def _parsed(command: str):
 
 def test_confirm_and_doctor_commands_reproduce_a_yolo_eval_with_a_postprocess(tmp_path):
     from repcurate.commands.confirm import given_options
-    from repcurate.commands.session import EvalSourceArgs
+    from repcurate.evaluate import EvalSource
     from repcurate.report.html import confirm_command, doctor_command
 
     data = (tmp_path / "ds" / "data.yaml").as_posix()
-    source = EvalSourceArgs(Path(data), split="test", task="detection", postprocess="models.py:decode", max_eval=50)
+    source = EvalSource(Path(data), split="test", task="detection", postprocess="models.py:decode", max_eval=50)
     options = given_options(source, preprocess="models.py:preprocess", train_dir=tmp_path / "train", batch_size=32,
                             device="cpu", first_n=False, grid={"bias_correction": (True,)}, trust_set=True)
     settings = {"model": "models.py:detector", "eval_dir": (tmp_path / "ds").as_posix(), "random_sets": 1,

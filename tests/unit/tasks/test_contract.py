@@ -17,6 +17,7 @@ import torch.nn as nn
 from sklearn.datasets import load_digits
 
 from repcurate import tasks
+from repcurate.data.layouts import ANNOTATED_LAYOUTS, KNOWN_LAYOUTS
 from repcurate.tasks.base import Task
 
 MEMBERS = list(tasks.REGISTRY)
@@ -116,6 +117,21 @@ def test_every_task_is_registered_under_its_snake_case_name_and_describes_its_me
         assert tasks.metric(m.name) is m
     assert isinstance(task.feature_layer, str) and task.feature_layer
     assert isinstance(task.higher_is_better, bool)
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_task_declares_known_eval_layouts(name: str) -> None:
+    layouts = tasks.get(name).eval_layouts
+    assert isinstance(layouts, tuple) and set(layouts) <= set(KNOWN_LAYOUTS), layouts
+    others = {layout for other in MEMBERS if other != name for layout in tasks.get(other).eval_layouts}
+    assert not set(layouts) & others  # one task scores a layout's annotations, so inference is unambiguous
+
+
+def test_every_annotated_layout_is_scored_by_a_task() -> None:
+    claimed = {layout for task in tasks.REGISTRY.values() for layout in task.eval_layouts}
+    assert claimed == set(ANNOTATED_LAYOUTS)
+    assert tasks.get("detection").eval_layouts == ("yolo", "coco")
+    assert tasks.get("segmentation").eval_layouts == ("segmentation",)
 
 
 @pytest.mark.parametrize("name", MEMBERS)

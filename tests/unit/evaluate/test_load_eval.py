@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from repcurate.errors import UsageError
+from repcurate.evaluate import EvalData, EvalSource, load_eval
 from repcurate.frameworks.loading import as_preprocessor, load_model
-from repcurate.quantize.evaluation import EvalData, load_eval
 from tests.e2e.test_headless_models import MODELS
 from tests.unit.data.annotated_testdata import HEIGHT, WIDTH, TruthImage, compose, write_coco, write_segmentation, write_yolo_splits
 
@@ -77,10 +77,11 @@ def project(tmp_path_factory) -> Path:
 
 def evaluate(project: Path, eval_dir: Path, model: str = "detector", preprocessor: str | None = None,
              **options) -> EvalData:
+    """``load_eval`` of ``eval_dir`` with ``options`` (the :class:`EvalSource` fields: split, task, postprocess...)."""
     loaded = load_model(f"{project / 'models.py'}:{model}")
-    return load_eval(eval_dir, framework=loaded.framework, float_model=loaded.model, manifest={},
+    return load_eval(EvalSource(eval_dir, **options), framework=loaded.framework, float_model=loaded.model, manifest={},
                      preprocessor=as_preprocessor(preprocessor or f"{project / 'models.py'}:preprocess"),
-                     model_spec=loaded.spec, **options)
+                     model_spec=loaded.spec)
 
 
 def test_a_yolo_val_split_is_scored_against_its_boxes_and_a_bad_label_is_skipped(project: Path) -> None:
@@ -144,7 +145,7 @@ def test_detection_labels_without_a_postprocess_ask_for_one(project: Path) -> No
 
 @pytest.mark.parametrize("eval_dir", ["ds/data.yaml", "ds/images/val"])
 def test_an_explicit_detection_task_without_a_postprocess_is_a_usage_error(project: Path, eval_dir: str) -> None:
-    with pytest.raises(UsageError, match=r"--task detection scores boxes.*not decoded boxes; fix: pass --postprocess"):
+    with pytest.raises(UsageError, match=r"--task detection: the model's outputs .* are not decoded boxes; fix: pass --postprocess"):
         evaluate(project, project / eval_dir, task="detection")
 
 
