@@ -22,7 +22,7 @@ from repcurate.tasks.base import HEADS_INPUT, FolderLabels, Metric, permutation_
 from repcurate_cli.main import main
 from tests.e2e.test_headless_models import MODELS
 from tests.unit.data.annotated_testdata import compose, write_yolo_splits
-from tests.unit.quantize.test_evaluation import objects, truth_decoder
+from tests.unit.evaluate.test_load_eval import objects, truth_decoder
 
 COUNT_MAE = Metric("count_mae", higher_is_better=False, unit="objects",
                    description="mean absolute error of the objects counted per image")
