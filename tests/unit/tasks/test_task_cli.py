@@ -36,6 +36,8 @@ class CountingTask(FolderLabels):
     metrics: ClassVar[dict[str, Metric]] = {COUNT_MAE.name: COUNT_MAE}
     feature_layer: ClassVar[str] = HEADS_INPUT
     higher_is_better: ClassVar[bool] = False
+    #: Chosen by --task only: the YOLO boxes it counts come from the reader of a layout detection already claims.
+    eval_layouts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, postprocess: Callable[[list[np.ndarray]], Sequence[Any]] | None = None) -> None:
         self.postprocess = postprocess
