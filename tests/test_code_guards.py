@@ -40,3 +40,12 @@ def test_import_layers_hold() -> None:
     result = _run(sys.executable, "-c", code)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_every_package_folder_ships_in_the_wheel() -> None:
+    """pyproject.toml lists the packages setuptools installs: a package folder missing there imports from a source
+    checkout but not from an installed wheel (``repcurate`` then fails with ModuleNotFoundError)."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "repcurate").rglob("__init__.py")}
+    on_disk |= {"repcurate_cli"}
+    assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
