@@ -19,7 +19,6 @@ from repcurate.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
-    InputError,
     RepcurateError,
     Terminated,
     UsageError,
@@ -142,24 +141,6 @@ def stdout_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def read_class_map(path: Path | None) -> dict[str, int] | None:
-    """``--class-map FILE``: a JSON object of eval class name → model class index."""
-    from repcurate.io.safe_read import UnsafeFile, parse_json, read_bytes
-
-    if path is None:
-        return None
-    try:
-        data = parse_json(read_bytes(path, "class_map"))
-    except UnsafeFile as exc:
-        raise InputError(f"{path}: cannot use the --class-map file ({exc.detail}); fix: pass a JSON object of "
-                         "class name → index") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not a JSON object of class name → index ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in data.values()):
-        raise UsageError(f"{path}: not a JSON object of class name → integer index; fix: write {{\"cat\": 3, ...}}")
-    return {str(k): int(v) for k, v in data.items()}
 
 
 def set_files(repset: Path | None) -> list[Path]:

@@ -22,7 +22,6 @@ from .common import (
     add_trust_option,
     emit,
     guard_eval_command_reports,
-    read_class_map,
     write_html_report,
 )
 
@@ -128,10 +127,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     guard_eval_command_reports(args)
-    class_map = read_class_map(args.class_map)
     result = confirm(args.repset, args.model, args.eval_dir, random_sets=args.random_sets, first_n=not args.no_first_n,
                      grid={axis.name: getattr(args, axis.name) for axis in grid_axes()}, weights_bits=args.weights_bits, tpc=args.tpc,
-                     preprocess=args.preprocess, class_map=class_map, max_eval=args.max_eval, seed=args.seed, batch_size=args.batch_size,
+                     preprocess=args.preprocess, class_map=args.class_map, max_eval=args.max_eval, seed=args.seed, batch_size=args.batch_size,
                      export=args.export, overwrite=args.overwrite, trust_set=args.trust_set, quantizer=args.quantizer,
                      sizes=args.sizes, tolerance=args.tolerance,
                      task=args.task, postprocess=args.postprocess,

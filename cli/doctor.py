@@ -17,7 +17,6 @@ from .common import (
     add_trust_option,
     emit,
     guard_eval_command_reports,
-    read_class_map,
     stdout_to_stderr,
     write_html_report,
 )
@@ -87,10 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from repcurate.commands.doctor import doctor
 
     guard_eval_command_reports(args)
-    class_map = read_class_map(args.class_map)
     with stdout_to_stderr():  # MCT and its solver print; stdout carries only the report
         result = doctor(args.model, args.repset, args.eval_dir, tolerance=args.tolerance, budget_minutes=args.budget_minutes,
-                        weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=class_map,
+                        weights_bits=args.weights_bits, tpc=args.tpc, preprocess=args.preprocess, class_map=args.class_map,
                         max_eval=args.max_eval, min_gain=args.min_gain, gptq_epochs=args.gptq_epochs,
                         run_checks=not args.no_checks, seed=args.seed, batch_size=args.batch_size, trust_set=args.trust_set,
                         task=args.task, postprocess=args.postprocess,

@@ -15,6 +15,7 @@ from repcurate import sizing, tasks
 from repcurate.commands.params import ModelSpec, Runtime
 from repcurate.commands.session import Session
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
+from repcurate.data.class_map import ClassMapArg, class_map_of
 from repcurate.data.footprint import set_footprint, source_footprint
 from repcurate.data.layouts import AUTO, FOLDER_LAYOUTS
 from repcurate.data.scan import ImageRecord
@@ -262,10 +263,13 @@ def _named_axes(grid: Mapping[str, Sequence[Any]] | None, **keywords: Sequence[A
 
 def given_options(source: EvalSource, *, preprocess: Any, train_dir: str | Path | None, batch_size: int, device: str,
                   first_n: bool | None = None, grid: Mapping[str, Sequence[Any]] | None = None,
-                  trust_set: bool = False) -> dict[str, Any]:
+                  trust_set: bool = False, class_map: str | dict[str, int] | None = None) -> dict[str, Any]:
     """The options as the caller gave them (``eval_source``: the folder / data.yaml / COCO JSON named; every
-    registered quantizer's grid axis: the values named in ``grid``, else None), recorded so the report can show a
-    command line that reproduces the run (:func:`repcurate.report.html.confirm_command`)."""
+    registered quantizer's grid axis: the values named in ``grid``, else None; ``class_map``: its file's path, or the
+    mapping a library caller passed; ``allow_outside_root`` only when COCO paths outside the image folder are read),
+    recorded so the report can show a command line that reproduces the run
+    (:func:`repcurate.report.html.confirm_command`)."""
+    from repcurate.data.coco import outside_root_allowed
     from repcurate.quantize.registry import grid_axes as registered_axes
 
     named = dict(grid or {})
@@ -274,8 +278,8 @@ def given_options(source: EvalSource, *, preprocess: Any, train_dir: str | Path 
             "images_dir": None if source.images_dir is None else Path(source.images_dir).as_posix(),
             "preprocess": spec_text(preprocess), "postprocess": spec_text(source.postprocess), "task": source.task,
             "train_dir": None if train_dir is None else Path(train_dir).as_posix(), "max_eval": source.max_eval,
-            "batch_size": batch_size, "device": device, "class_map": source.class_map, "first_n": first_n,
-            **axes, "trust_set": bool(trust_set)}
+            "batch_size": batch_size, "device": device, "class_map": class_map, "first_n": first_n,
+            **axes, "trust_set": bool(trust_set), **({"allow_outside_root": True} if outside_root_allowed() else {})}
 
 
 def _check_options(*, random_sets: int, weights_bits: int, weight_bits_allowed: tuple[int, ...], tpc: str,
@@ -304,7 +308,7 @@ def confirm(
     weights_bits: int = 8,
     tpc: str = "imx500:1.0",
     preprocess: PreprocessArg = None,
-    class_map: dict[str, int] | None = None,
+    class_map: ClassMapArg = None,
     max_eval: int = DEFAULT_MAX_EVAL,
     seed: int = 0,
     batch_size: int = 32,
@@ -363,6 +367,7 @@ def confirm(
         raise OptionError("--export cannot be combined with --sizes (which run would be exported?); "
                           "fix: run confirm once with --sizes, then with --export alone")
     runtime = Runtime(device=device, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size).checked()
+    class_map, class_map_given = class_map_of(class_map)
     plan = ConfirmPlan(quantizer=quantizer_obj, axes=axes, random_sets=random_sets, first_n=first_n,
                        weights_bits=weights_bits, tpc=tpc, seed=seed, sizes=size_list, tolerance=float(tolerance),
                        export=None if export is None else Path(export), overwrite=overwrite, train_dir=train_dir,
@@ -370,7 +375,8 @@ def confirm(
     source = EvalSource(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
                             class_map=class_map, max_eval=max_eval)
     options = given_options(source, preprocess=preprocess, train_dir=train_dir, batch_size=batch_size,
-                            device=runtime.device, first_n=first_n, grid=named_axes, trust_set=trust_set)
+                            device=runtime.device, first_n=first_n, grid=named_axes, trust_set=trust_set,
+                            class_map=class_map_given)
     return run_confirm(repset, ModelSpec(model, preprocess=preprocess), source, plan, trust_set=trust_set,
                        options=options)
 

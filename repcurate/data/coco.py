@@ -114,6 +114,11 @@ def _box(position: int, annotation: dict[str, Any], class_of: dict[Any, int], wi
         raise BadAnnotation(exc.reason, f"{where}: {exc.detail}") from None
 
 
+def outside_root_allowed() -> bool:
+    """Whether COCO ``file_name`` paths outside the image folder are read now (``--allow-outside-root``)."""
+    return _OUTSIDE_ROOT.get()
+
+
 @contextlib.contextmanager
 def images_outside_root(allowed: bool = True) -> Iterator[None]:
     """Within the block, :func:`read_coco` (called without ``allow_outside_root``) reads ``file_name`` paths that are

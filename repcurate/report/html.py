@@ -186,8 +186,13 @@ def _eval_options(options: dict[str, Any], *, max_eval_default: int | None = Non
     if options.get("task"):
         args += ["--task", str(options["task"])]
     args += _spec_arg("--postprocess", options.get("postprocess"))
-    if options.get("class_map"):
-        args += ["--class-map", "<JSON file: " + json.dumps(options["class_map"], sort_keys=True) + ">"]
+    class_map = options.get("class_map")
+    if isinstance(class_map, str):  # the file the command line named
+        args += ["--class-map", class_map]
+    elif class_map:  # a mapping a library caller passed: it has no file
+        args += ["--class-map", "<JSON file: " + json.dumps(class_map, sort_keys=True) + ">"]
+    if options.get("allow_outside_root"):
+        args.append("--allow-outside-root")
     if max_eval_default is not None and options.get("max_eval") not in (None, max_eval_default):
         args += ["--max-eval", str(options["max_eval"])]
     if options.get("first_n") is False:

@@ -15,6 +15,7 @@ from repcurate.commands.doctor.result import DoctorResult, Finding
 from repcurate.commands.params import ModelSpec, Runtime
 from repcurate.commands.session import Session
 from repcurate.data.annotated import DEFAULT_EVAL_SPLIT
+from repcurate.data.class_map import ClassMapArg, class_map_of
 from repcurate.errors import UsageError
 from repcurate.evaluate import DEFAULT_MAX_EVAL, EvalData, EvalSource
 from repcurate.frameworks.device import concrete_device
@@ -75,7 +76,7 @@ def doctor(
     weights_bits: int = 8,
     tpc: str = "imx500:1.0",
     preprocess: PreprocessArg = None,
-    class_map: dict[str, int] | None = None,
+    class_map: ClassMapArg = None,
     max_eval: int = DEFAULT_MAX_EVAL,
     min_gain: float = 0.5,
     gptq_epochs: int = 5,
@@ -114,12 +115,13 @@ def doctor(
     require_int(batch_size, "--batch-size", 1, MAX_BATCH_SIZE, keyword="batch_size")
     require_tpc(tpc)
     runtime = Runtime(device=device, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size).checked()
+    class_map, class_map_given = class_map_of(class_map)
     started = time.perf_counter()
     session = Session.open(repset, ModelSpec(model, preprocess=preprocess), trust_set=trust_set, device=runtime.device)
     source = EvalSource(Path(eval_dir), split=split, images_dir=images_dir, task=task, postprocess=postprocess,
                             class_map=class_map, max_eval=max_eval)
     options = {**given_options(source, preprocess=preprocess, train_dir=None, batch_size=batch_size,
-                               device=runtime.device, trust_set=session.trusted),
+                               device=runtime.device, trust_set=session.trusted, class_map=class_map_given),
                "gptq_epochs": gptq_epochs, "run_checks": run_checks}
     plan = DoctorPlan(quantizer=quantizer, base=quantizer.settings(weights_bits=weights_bits, tpc=tpc), tolerance=tolerance,
                       budget_minutes=budget_minutes, min_gain=min_gain, gptq_epochs=gptq_epochs, run_checks=run_checks,

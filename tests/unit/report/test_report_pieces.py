@@ -249,6 +249,36 @@ def test_confirm_and_doctor_commands_reproduce_a_yolo_eval_with_a_postprocess(tm
     assert old.eval_dir.as_posix() == (tmp_path / "ds").as_posix() and old.postprocess is None and old.task is None
 
 
+def test_a_class_map_file_and_allow_outside_root_are_repeated_by_the_reproduced_commands(tmp_path):
+    """The class-map file the command line named is recorded by its path and repeated as ``--class-map FILE``
+    (a mapping a library caller passed has no file to name); ``--allow-outside-root`` is recorded and repeated."""
+    from repcurate.commands.confirm import given_options
+    from repcurate.data.class_map import class_map_of
+    from repcurate.data.coco import images_outside_root
+    from repcurate.evaluate import EvalSource
+    from repcurate.report.html import confirm_command, doctor_command
+
+    class_map_file = tmp_path / "map.json"
+    class_map_file.write_text('{"cat": 3, "dog": 5}')
+    mapping, recorded = class_map_of(class_map_file)
+    assert mapping == {"cat": 3, "dog": 5} and recorded == class_map_file.as_posix()
+    source = EvalSource(tmp_path / "instances_val.json", images_dir=tmp_path / "images", class_map=mapping)
+    with images_outside_root(True):
+        options = given_options(source, preprocess=None, train_dir=None, batch_size=32, device="cpu",
+                                class_map=recorded)
+    settings = {"model": "m.py:make", "eval_dir": tmp_path.as_posix(), "random_sets": 1, "options": options,
+                "weights_bits": 8, "tpc": "imx500:1.0", "seed": 0, "quantizer": "mct"}
+    args = _parsed(confirm_command({"settings": settings}, "set"))
+    assert (args.class_map, args.allow_outside_root) == (class_map_file, True)
+    args = _parsed(doctor_command({"settings": {**settings, "tolerance_points": 1.0, "budget_minutes": 5.0,
+                                                "min_gain_points": 0.5, "options": {**options, "gptq_epochs": 5,
+                                                                                    "run_checks": True}}}, "set"))
+    assert (args.class_map, args.allow_outside_root) == (class_map_file, True)
+    # without the flag nothing is recorded (outputs of ordinary runs are unchanged)
+    plain = given_options(source, preprocess=None, train_dir=None, batch_size=32, device="cpu", class_map=mapping)
+    assert "allow_outside_root" not in plain and plain["class_map"] == {"cat": 3, "dog": 5}
+
+
 def test_the_coverage_note_explains_a_curated_set_worse_than_random_only_when_the_quotas_force_it():
     from repcurate.commands.build import coverage_note
 
