@@ -146,19 +146,25 @@ def postprocess(outputs: Sequence[Any], *, score_threshold: float = 0.001, iou_t
                 max_detections: int = 100) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Raw head outputs → per image ``(boxes (k, 4) float32 x0 y0 x1 y1 pixels, scores (k,) float32,
     classes (k,) int64)``, best first (see the module docstring)."""
-    from torchvision.ops import batched_nms
-
     with torch.no_grad():
         boxes, logits = decode(outputs)
-        scores, classes = logits.sigmoid().max(dim=-1)
-        results = []
-        for image_boxes, image_scores, image_classes in zip(boxes, scores, classes):
-            keep = image_scores > score_threshold
-            kept_boxes = image_boxes[keep].clamp(0.0, float(IMAGE_SIZE))
-            kept_scores, kept_classes = image_scores[keep], image_classes[keep]
-            order = batched_nms(kept_boxes, kept_scores, kept_classes, iou_threshold)[:max_detections]
-            results.append((kept_boxes[order].numpy().astype(np.float32), kept_scores[order].numpy().astype(np.float32),
-                            kept_classes[order].numpy().astype(np.int64)))
+        return _detections(boxes, logits.sigmoid(), score_threshold, iou_threshold, max_detections)
+
+
+def _detections(boxes: torch.Tensor, probabilities: torch.Tensor, score_threshold: float, iou_threshold: float,
+                max_detections: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per image: each cell's best class above ``score_threshold``, boxes clamped to the image, class-aware NMS."""
+    from torchvision.ops import batched_nms
+
+    results = []
+    scores, classes = probabilities.max(dim=-1)
+    for image_boxes, image_scores, image_classes in zip(boxes, scores, classes):
+        keep = image_scores > score_threshold
+        kept_boxes = image_boxes[keep].clamp(0.0, float(IMAGE_SIZE))
+        kept_scores, kept_classes = image_scores[keep], image_classes[keep]
+        order = batched_nms(kept_boxes, kept_scores, kept_classes, iou_threshold)[:max_detections]
+        results.append((kept_boxes[order].numpy().astype(np.float32), kept_scores[order].numpy().astype(np.float32),
+                        kept_classes[order].numpy().astype(np.int64)))
     return results
 
 
@@ -200,17 +206,6 @@ def postprocess_decoded(outputs: Sequence[Any], *, score_threshold: float = 0.00
                         max_detections: int = 100) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """:class:`DecodedTinyYolo`'s ``[boxes, scores]`` → per image ``(boxes, scores, classes)`` as :func:`postprocess`
     returns them for the raw outputs (each cell's best class, class-aware NMS)."""
-    from torchvision.ops import batched_nms
-
-    results = []
     with torch.no_grad():
-        boxes_all, scores_all = (torch.as_tensor(np.asarray(o)).float() for o in outputs[:2])
-        for image_boxes, image_scores in zip(boxes_all, scores_all):
-            scores, classes = image_scores.max(dim=-1)
-            keep = scores > score_threshold
-            kept_boxes = image_boxes[keep].clamp(0.0, float(IMAGE_SIZE))
-            kept_scores, kept_classes = scores[keep], classes[keep]
-            order = batched_nms(kept_boxes, kept_scores, kept_classes, iou_threshold)[:max_detections]
-            results.append((kept_boxes[order].numpy().astype(np.float32), kept_scores[order].numpy().astype(np.float32),
-                            kept_classes[order].numpy().astype(np.int64)))
-    return results
+        boxes, scores = (torch.as_tensor(np.asarray(o)).float() for o in outputs[:2])
+        return _detections(boxes, scores, score_threshold, iou_threshold, max_detections)
